@@ -1,0 +1,45 @@
+# The two Quickstart commands are `make demo` and `make test`; both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-postgres lint typecheck check run worker clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) manage.py demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+# The same suite against PostgreSQL (DATABASE_URL defaults to the local test server).
+test-postgres: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy .
+
+check: lint typecheck
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+# Production-style serving: gunicorn with the uvicorn worker (ASGI: dashboard and /mcp).
+run: $(STAMP)
+	$(VENV)/bin/gunicorn finops_site.asgi:application -k uvicorn_worker.UvicornWorker \
+		--bind 127.0.0.1:8000 --workers 2
+
+worker: $(STAMP)
+	$(PY) manage.py db_worker
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,270 @@
+"""Django admin: accounts, policies, access grants (editable through actions, so audited);
+scans, resources and the audit log (read-only, even for superusers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from compliance import audit
+from compliance.actions import (
+    ActionError,
+    do_add_account,
+    do_import_policy,
+    do_start_scan,
+    validate_regions,
+)
+from compliance.models import (
+    AccountAccess,
+    AuditEvent,
+    AwsAccount,
+    Resource,
+    Scan,
+    TaggingPolicy,
+    Violation,
+)
+
+MAX_POLICY_BYTES = 1_000_000
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AwsAccountForm(forms.ModelForm[AwsAccount]):
+    regions_text = forms.CharField(
+        label="Regions",
+        required=False,
+        help_text="Comma-separated, e.g. us-east-1,eu-west-1. Empty: every enabled region.",
+    )
+
+    class Meta:
+        model = AwsAccount
+        fields = ["account_id", "name", "role_arn", "external_id", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["regions_text"].initial = ",".join(self.instance.regions)
+
+    def clean_regions_text(self) -> list[str]:
+        raw = self.cleaned_data["regions_text"].split(",")
+        try:
+            return validate_regions([r.strip() for r in raw if r.strip()])
+        except ActionError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("external_id") and not data.get("role_arn"):
+            self.add_error("external_id", "Only meaningful with a role ARN.")
+        return data
+
+
+@admin.register(AwsAccount)
+class AwsAccountAdmin(admin.ModelAdmin[AwsAccount]):
+    form = AwsAccountForm
+    list_display = ["account_id", "name", "role_arn", "regions", "enabled", "created_at"]
+    search_fields = ["account_id", "name"]
+    actions = ["scan_selected"]
+
+    def save_model(self, request: HttpRequest, obj: AwsAccount, form: Any, change: bool) -> None:
+        # The form has validated everything do_add_account checks, so it does not refuse here.
+        saved = do_add_account(
+            account_id=obj.account_id,
+            name=obj.name,
+            role_arn=obj.role_arn,
+            external_id=obj.external_id,
+            regions=form.cleaned_data["regions_text"],
+            acting=request.user,
+        )
+        if saved.enabled != obj.enabled:
+            AwsAccount.objects.filter(pk=saved.pk).update(enabled=obj.enabled)
+        obj.pk = saved.pk
+
+    @admin.action(description="Scan the selected accounts now (queued for the task worker)")
+    def scan_selected(self, request: HttpRequest, queryset: QuerySet[AwsAccount]) -> None:
+        try:
+            scan = do_start_scan(
+                account_ids=list(queryset.values_list("account_id", flat=True)),
+                acting=request.user,
+                interface="admin",
+            )
+        except ActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"Scan #{scan.pk} queued.", messages.SUCCESS)
+
+
+class PolicyImportForm(forms.Form):
+    document = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 20, "cols": 100}),
+        required=False,
+        help_text="Native JSON/YAML, tagging_policy.json or an AWS Organizations tag policy.",
+    )
+    upload = forms.FileField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("upload")
+        if upload is not None:
+            if upload.size > MAX_POLICY_BYTES:
+                raise forms.ValidationError(f"The file is larger than {MAX_POLICY_BYTES} bytes.")
+            try:
+                data["document"] = upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                raise forms.ValidationError("The file is not UTF-8 text.") from None
+        if not data.get("document", "").strip():
+            raise forms.ValidationError("Paste a policy or upload a file.")
+        return data
+
+
+@admin.register(TaggingPolicy)
+class TaggingPolicyAdmin(ReadOnlyAdmin):
+    list_display = ["version", "name", "source_format", "is_active", "created_at", "created_by"]
+    readonly_fields = ["version", "name", "source_format", "is_active", "created_at",
+                       "created_by", "document", "source_text"]
+    change_list_template = "admin/compliance/taggingpolicy/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="compliance_taggingpolicy_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("compliance.add_taggingpolicy"))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "can_import": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_import_permission(request):
+            audit.record(
+                AuditEvent.EventType.POLICY_REJECTED,
+                acting=request.user,
+                interface="admin",
+                outcome=AuditEvent.Outcome.DENIED,
+                detail={"error": "no permission to import policies"},
+            )
+            return HttpResponse("Forbidden", status=403)
+        form = PolicyImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                imported = do_import_policy(
+                    form.cleaned_data["document"], source="admin", acting=request.user
+                )
+            except ActionError as exc:
+                form.add_error(None, f"Refused, the active policy is unchanged: {exc}")
+            else:
+                self.message_user(request, f"Imported policy v{imported.version}; it is active.")
+                return HttpResponseRedirect(reverse("admin:compliance_taggingpolicy_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import a tagging policy",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/compliance/taggingpolicy/import.html", context)
+
+
+@admin.register(Scan)
+class ScanAdmin(ReadOnlyAdmin):
+    list_display = ["id", "status", "trigger", "requested_by", "started_at", "finished_at",
+                    "progress_done", "progress_total", "total_resources", "violation_count"]
+    list_filter = ["status", "trigger"]
+    readonly_fields = [f.name for f in Scan._meta.fields]
+
+
+class ViolationInline(admin.TabularInline[Violation, Resource]):
+    model = Violation
+    fields = ["violation_type", "tag_name", "current_value", "expected", "first_detected_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Resource)
+class ResourceAdmin(ReadOnlyAdmin):
+    list_display = ["arn", "resource_type", "region", "account", "is_compliant",
+                    "violation_count", "last_seen_at", "gone_since"]
+    list_filter = ["resource_type", "region", "is_compliant", "account"]
+    search_fields = ["arn", "name"]
+    readonly_fields = [f.name for f in Resource._meta.fields]
+    inlines = [ViolationInline]
+    list_select_related = ["account"]
+    show_full_result_count = False
+
+
+@admin.register(AccountAccess)
+class AccountAccessAdmin(admin.ModelAdmin[AccountAccess]):
+    list_display = ["account", "user", "group", "created_at"]
+    list_filter = ["account"]
+    autocomplete_fields = ["account"]
+
+    def save_model(self, request: HttpRequest, obj: AccountAccess, form: Any, change: bool) -> None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit.record(
+                AuditEvent.EventType.ACCESS_GRANTED,
+                acting=request.user,
+                interface="admin",
+                target=str(obj),
+            )
+
+    def delete_model(self, request: HttpRequest, obj: AccountAccess) -> None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            audit.record(
+                AuditEvent.EventType.ACCESS_REVOKED,
+                acting=request.user,
+                interface="admin",
+                target=str(obj),
+            )
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccountAccess]) -> None:
+        for grant in queryset:
+            self.delete_model(request, grant)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "event_type", "outcome", "actor_label", "interface",
+                    "target", "correlation_id", "client_address"]
+    list_filter = ["event_type", "outcome", "interface"]
+    search_fields = ["actor_label", "target", "correlation_id"]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    date_hierarchy = "occurred_at"
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,38 @@
+"""Writing audit events. Actions call :func:`record` inside their own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from compliance.access import Viewer, viewer_label
+from compliance.models import AuditEvent
+
+EventType = AuditEvent.EventType
+Outcome = AuditEvent.Outcome
+
+
+def record(
+    event_type: AuditEvent.EventType,
+    *,
+    acting: Viewer,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+    outcome: AuditEvent.Outcome = AuditEvent.Outcome.SUCCESS,
+    interface: str = "cli",
+    correlation_id: str = "",
+    client_address: str | None = None,
+) -> AuditEvent:
+    actor = acting if isinstance(acting, AbstractBaseUser) else None
+    return AuditEvent.objects.create(
+        event_type=event_type,
+        outcome=outcome,
+        actor=actor,
+        actor_label=viewer_label(acting),
+        interface=interface,
+        target=target[:2048],
+        detail=detail or {},
+        correlation_id=correlation_id,
+        client_address=client_address,
+    )

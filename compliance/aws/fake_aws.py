@@ -1,0 +1,42 @@
+"""An in-process fake AWS (moto's threaded server) for the demo and for tests that need a
+separate endpoint rather than in-process mocking."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moto.server import ThreadedMotoServer
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "demo-access-key",
+    "AWS_SECRET_ACCESS_KEY": "demo-secret-key",  # noqa: S105 (moto accepts any value)
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def moto_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run moto on ``host`` (a free port by default) and point the AWS environment at it.
+
+    The previous environment is restored on exit, so nothing outside the block talks to it.
+    """
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    endpoint = f"http://{bound_host}:{bound_port}"
+    overrides = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
+    saved = {name: os.environ.get(name) for name in [*overrides, "AWS_PROFILE", "AWS_SESSION_TOKEN"]}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.update(overrides)
+    try:
+        yield endpoint
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()

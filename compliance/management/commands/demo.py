@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from compliance import audit
+from compliance.access import Operator
+from compliance.actions import do_add_account, do_import_policy, do_request_scan
+from compliance.aws.demo_estate import seed_demo_estate
+from compliance.aws.fake_aws import moto_server
+from compliance.models import AuditEvent
+from compliance.scans import execute_scan
+
+SAMPLE_POLICY = Path(settings.BASE_DIR) / "compliance" / "sample_data" / "sample_policy.yaml"
+MAIN_ACCOUNT = "123456789012"
+SECOND_ACCOUNT = "210987654321"
+SECOND_ROLE = f"arn:aws:iam::{SECOND_ACCOUNT}:role/TagComplianceReader"
+SECOND_EXTERNAL_ID = "demo-external-id"
+
+
+class Command(BaseCommand):
+    help = (
+        "The embedded default: a sample AWS estate in an in-process fake AWS (moto), the sample "
+        "policy, a scan, an admin account, and everything served on 127.0.0.1:8000."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Seed and scan, then exit (for scripts)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        operator = Operator(label="demo")
+        call_command("migrate", interactive=False, verbosity=0)
+        with moto_server() as endpoint:
+            self.stdout.write(f"Fake AWS (moto) listening on {endpoint}")
+            estate = seed_demo_estate(
+                second_account_role=SECOND_ROLE, progress=lambda msg: self.stdout.write(f"  {msg}")
+            )
+            self.stdout.write(
+                f"Seeded {len(estate.resources)} resources in {len(estate.accounts)} accounts, "
+                f"regions {', '.join(estate.regions)}."
+            )
+            do_add_account(
+                account_id=MAIN_ACCOUNT,
+                name="Demo production",
+                regions=estate.regions,
+                acting=operator,
+            )
+            do_add_account(
+                account_id=SECOND_ACCOUNT,
+                name="Demo sandbox",
+                role_arn=SECOND_ROLE,
+                external_id=SECOND_EXTERNAL_ID,
+                regions=estate.regions,
+                acting=operator,
+            )
+            do_import_policy(
+                SAMPLE_POLICY.read_text(encoding="utf-8"), source=str(SAMPLE_POLICY), acting=operator
+            )
+            scan = do_request_scan(acting=operator, trigger="demo")
+            scan = execute_scan(scan.pk)
+            self.stdout.write(
+                f"Scan #{scan.pk} {scan.status}: {scan.total_resources} resources, "
+                f"{scan.violation_count} violations."
+            )
+            username, password = self._admin()
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "\nSign in as the demo admin (the password is shown only now):\n"
+                    f"  user:     {username}\n  password: {password}\n"
+                )
+            )
+            if options["no_serve"]:
+                return
+            self._serve(options["host"], options["port"])
+
+    def _admin(self) -> tuple[str, str]:
+        """Create the demo admin, or give it a new password: it is never printed twice."""
+        username = "admin"
+        password = secrets.token_urlsafe(16)
+        user_model = get_user_model()
+        with transaction.atomic():
+            user, created = user_model.objects.get_or_create(
+                username=username, defaults={"is_staff": True, "is_superuser": True}
+            )
+            user.set_password(password)
+            user.save()
+            audit.record(
+                AuditEvent.EventType.DEMO_SEEDED,
+                acting=Operator(label="demo"),
+                target=f"user {username}",
+                detail={"admin_created": created},
+            )
+        return username, password
+
+    def _serve(self, host: str, port: int) -> None:
+        import uvicorn
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        from finops_site.asgi import application
+
+        worker = _start_task_worker()
+        self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
+        try:
+            uvicorn.run(ASGIStaticFilesHandler(application), host=host, port=port, log_level="warning")
+        finally:
+            worker.running = False
+
+
+def _start_task_worker() -> Any:
+    """Run queued scans in this process, as `manage.py db_worker` would in production."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(
+        queue_names=["default"],
+        interval=1.0,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="demo",
+        excluded_queue_names=[],
+    )
+    threading.Thread(target=worker.run, name="demo-task-worker", daemon=True).start()
+    return worker

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from compliance.access import Operator
+from compliance.actions import ActionError, do_import_policy
+
+MAX_POLICY_BYTES = 1_000_000
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a tagging policy (native JSON/YAML, tagging_policy.json, or an AWS Organizations "
+        "tag policy; detected from the content) as the new active version."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help="Policy file, or - for standard input.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = options["path"]
+        text = self.stdin.read(MAX_POLICY_BYTES + 1) if path == "-" else _read(path)
+        try:
+            imported = do_import_policy(text, source=path, acting=Operator())
+        except ActionError as exc:
+            raise CommandError(f"policy refused, the active policy is unchanged: {exc}") from None
+        rules = imported.document.get("required_tags", [])
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported policy v{imported.version} ({imported.get_source_format_display()}): "
+                f"{len(rules)} required tag(s). It applies from the next scan."
+            )
+        )
+
+
+def _read(path: str) -> str:
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_POLICY_BYTES:
+            raise CommandError(f"{path}: larger than {MAX_POLICY_BYTES} bytes")
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"{path}: is a directory") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror}") from None

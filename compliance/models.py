@@ -1,0 +1,395 @@
+"""The shared data model: one set of tables behind the dashboard, the MCP endpoint and the CLI.
+
+State that readers see (``Resource``, ``Violation``, ``ComplianceSnapshot``) changes only when a
+scan is finalised, in one transaction; a running scan writes to ``ScanItem`` (staging) first, so
+no half-written scan is ever visible.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
+role_arn_validator = RegexValidator(
+    r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$",
+    "Expected an IAM role ARN such as arn:aws:iam::123456789012:role/TagComplianceReader.",
+)
+
+
+class AwsAccount(models.Model):
+    account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
+    name = models.CharField(max_length=128)
+    role_arn = models.CharField(
+        max_length=2048,
+        blank=True,
+        validators=[role_arn_validator],
+        help_text="Role assumed with STS to read this account; empty: default credentials.",
+    )
+    external_id = models.CharField(max_length=1224, blank=True)
+    regions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Regions to scan; empty: every region enabled for the account.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account_id"]
+        verbose_name = "AWS account"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
+
+
+class TaggingPolicy(models.Model):
+    """One version of the tagging policy; exactly one is active at a time."""
+
+    class SourceFormat(models.TextChoices):
+        NATIVE = "native", "Native JSON/YAML"
+        MCP_JSON = "mcp_json", "tagging_policy.json"
+        AWS_ORG = "aws_org", "AWS Organizations tag policy"
+
+    version = models.PositiveIntegerField(unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    source_format = models.CharField(max_length=16, choices=SourceFormat.choices)
+    document = models.JSONField(help_text="The policy in native form.")
+    source_text = models.TextField(help_text="The document as imported.")
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name_plural = "tagging policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_policy"
+            )
+        ]
+
+    def __str__(self) -> str:
+        label = f"v{self.version}"
+        if self.name:
+            label += f" {self.name}"
+        return label + (" (active)" if self.is_active else "")
+
+
+class Scan(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETE = "complete"
+        PARTIAL = "partial"
+        FAILED = "failed"
+
+    FINISHED: ClassVar[tuple[str, ...]] = (Status.COMPLETE, Status.PARTIAL)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=150, blank=True)
+    trigger = models.CharField(max_length=32, default="cli")
+    account_ids = models.JSONField(default=list, blank=True, help_text="Empty: every account.")
+    regions = models.JSONField(default=list, blank=True, help_text="Empty: account defaults.")
+    resource_types = models.JSONField(default=list, blank=True, help_text="Empty: every type.")
+    policy = models.ForeignKey(TaggingPolicy, null=True, on_delete=models.PROTECT)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    resources_seen = models.PositiveIntegerField(default=0)
+
+    #: One entry per account x region x resource type: status, count, error code and message.
+    outcomes = models.JSONField(default=list, blank=True)
+    #: What failed, in words, for partial and failed scans.
+    errors = models.JSONField(default=list, blank=True)
+
+    total_resources = models.PositiveIntegerField(null=True, blank=True)
+    in_scope_resources = models.PositiveIntegerField(null=True, blank=True)
+    compliant_resources = models.PositiveIntegerField(null=True, blank=True)
+    violation_count = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "-finished_at"])]
+
+    def __str__(self) -> str:
+        return f"Scan #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def data_quality(self) -> str | None:
+        """``complete`` or ``partial`` once finished; ``None`` before (and for failed scans)."""
+        if not self.is_finished:
+            return None
+        return "complete" if self.status == self.Status.COMPLETE else "partial"
+
+    @property
+    def compliance_score(self) -> float | None:
+        if not self.in_scope_resources:
+            return None
+        return (self.compliant_resources or 0) / self.in_scope_resources
+
+
+class ScanItem(models.Model):
+    """Staging row: a resource as a running scan saw it, before finalisation makes it current."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="items")
+    arn = models.CharField(max_length=2048)
+    account_id = models.CharField(max_length=12)
+    region = models.CharField(max_length=32)
+    resource_type = models.CharField(max_length=64)
+    name = models.CharField(max_length=512, blank=True)
+    tags = models.JSONField(default=dict)
+    attributes = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "arn"], name="scan_item_unique_arn")
+        ]
+
+
+class Resource(models.Model):
+    """A resource as of the last finished scan that saw it; gone ones are kept, marked gone."""
+
+    arn = models.CharField(max_length=2048, unique=True)
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="resources")
+    region = models.CharField(max_length=32)
+    resource_type = models.CharField(max_length=64)
+    name = models.CharField(max_length=512, blank=True)
+    tags = models.JSONField(default=dict)
+    attributes = models.JSONField(default=dict)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    gone_since = models.DateTimeField(null=True, blank=True)
+    last_seen_scan = models.ForeignKey(
+        Scan, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: Judged at the last finalisation: True/False, or None when no required tag applies.
+    is_compliant = models.BooleanField(null=True)
+    violation_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["arn"]
+        indexes = [
+            models.Index(fields=["account", "region", "resource_type"]),
+            models.Index(fields=["resource_type"]),
+            models.Index(fields=["gone_since", "is_compliant"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.arn
+
+    @property
+    def is_gone(self) -> bool:
+        return self.gone_since is not None
+
+
+class TagChange(models.Model):
+    """One key added, removed or changed on a resource between two scans (drift needs it)."""
+
+    class Kind(models.TextChoices):
+        ADDED = "added"
+        REMOVED = "removed"
+        CHANGED = "changed"
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="tag_changes")
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="tag_changes")
+    observed_at = models.DateTimeField()
+    key = models.CharField(max_length=128)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    old_value = models.CharField(max_length=256, null=True, blank=True)
+    new_value = models.CharField(max_length=256, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-observed_at", "key"]
+        indexes = [models.Index(fields=["resource", "-observed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} on {self.resource_id}"
+
+
+class Violation(models.Model):
+    """A current violation: replaced at every finalisation, judged by a given policy version."""
+
+    class Type(models.TextChoices):
+        MISSING_REQUIRED_TAG = "missing_required_tag"
+        INVALID_VALUE = "invalid_value"
+        INVALID_FORMAT = "invalid_format"
+        WRONG_KEY_CASE = "wrong_key_case"
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="violations")
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="violations")
+    policy = models.ForeignKey(TaggingPolicy, on_delete=models.PROTECT, related_name="+")
+    violation_type = models.CharField(max_length=24, choices=Type.choices)
+    tag_name = models.CharField(max_length=128)
+    current_value = models.CharField(max_length=256, null=True, blank=True)
+    expected = models.CharField(max_length=1024, blank=True)
+    #: When this same violation (resource, type, tag) was first found; kept across scans.
+    first_detected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["resource_id", "tag_name", "violation_type"]
+        indexes = [
+            models.Index(fields=["violation_type", "tag_name"]),
+            models.Index(fields=["resource"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.violation_type} {self.tag_name} on {self.resource_id}"
+
+
+class ComplianceSnapshot(models.Model):
+    """Aggregates of one finished scan along one dimension, kept for trends.
+
+    ``dimension`` is ``total``, ``account``, ``region``, ``resource_type`` or ``tag_key``; ``key``
+    is the account id, region, type or tag key (empty for ``total``). For ``tag_key`` rows,
+    ``in_scope`` counts resources the tag applies to and ``compliant`` those where it is right.
+    """
+
+    class Dimension(models.TextChoices):
+        TOTAL = "total"
+        ACCOUNT = "account"
+        REGION = "region"
+        RESOURCE_TYPE = "resource_type"
+        TAG_KEY = "tag_key"
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="snapshots")
+    taken_at = models.DateTimeField()
+    account_id = models.CharField(max_length=12, blank=True)
+    dimension = models.CharField(max_length=16, choices=Dimension.choices)
+    key = models.CharField(max_length=128, blank=True)
+    total_resources = models.PositiveIntegerField()
+    in_scope = models.PositiveIntegerField()
+    compliant = models.PositiveIntegerField()
+    violations = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["scan_id", "dimension", "account_id", "key"]
+        indexes = [models.Index(fields=["dimension", "taken_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scan", "account_id", "dimension", "key"], name="snapshot_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}:{self.key} @ scan {self.scan_id}"
+
+
+class AccountAccess(models.Model):
+    """Grants a user or a group read access to one account; the read layer enforces it."""
+
+    account = models.ForeignKey(AwsAccount, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="account_grants",
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="account_grants"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "account access grant"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="grant_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["account", "user"], name="grant_unique_user"),
+            models.UniqueConstraint(fields=["account", "group"], name="grant_unique_group"),
+        ]
+        permissions = [("view_all_accounts", "Can see every AWS account")]
+
+    def __str__(self) -> str:
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        return f"{who} -> {self.account}"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("the audit log is append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("the audit log is append-only")
+
+
+class AuditEvent(models.Model):
+    """Append-only record of every state change and security-relevant refusal.
+
+    Model methods refuse updates and deletes, and a database trigger (see the migration)
+    refuses UPDATE and DELETE statements, so not even a raw query rewrites history. Retention
+    pruning, when configured, is the single documented exception and goes through its own
+    command.
+    """
+
+    class EventType(models.TextChoices):
+        ACCOUNT_ADDED = "account.added"
+        ACCOUNT_CHANGED = "account.changed"
+        POLICY_IMPORTED = "policy.imported"
+        POLICY_REJECTED = "policy.rejected"
+        SCAN_REQUESTED = "scan.requested"
+        SCAN_STARTED = "scan.started"
+        SCAN_FINISHED = "scan.finished"
+        SCAN_FAILED = "scan.failed"
+        ACCESS_GRANTED = "access.granted"
+        ACCESS_REVOKED = "access.revoked"
+        REPORT_GENERATED = "report.generated"
+        DEMO_SEEDED = "demo.seeded"
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        DENIED = "denied"
+        ERROR = "error"
+
+    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    event_type = models.CharField(max_length=48, choices=EventType.choices, db_index=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.SUCCESS)
+    # No cascade and no database constraint: deleting a user must not rewrite history, and
+    # ``actor_label`` keeps the name.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=150, help_text="Username, 'cli' or 'system'.")
+    interface = models.CharField(max_length=16, default="cli")
+    target = models.CharField(max_length=2048, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.event_type} by {self.actor_label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("the audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("the audit log is append-only")
