@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, PermissionsMixin
 from django.db.models import Q, QuerySet
 
 from compliance.models import AwsAccount
@@ -35,7 +35,7 @@ def sees_all_accounts(viewer: Viewer) -> bool:
         return True
     if not viewer.is_authenticated or not viewer.is_active:
         return False
-    return bool(viewer.has_perm("compliance.view_all_accounts"))
+    return isinstance(viewer, PermissionsMixin) and viewer.has_perm("compliance.view_all_accounts")
 
 
 def visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:

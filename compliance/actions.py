@@ -97,9 +97,7 @@ def do_add_account(
         raise _refuse(
             AuditEvent.EventType.ACCOUNT_ADDED, message, acting=acting, target=account_id
         ) from None
-    event = (
-        AuditEvent.EventType.ACCOUNT_CHANGED if existing else AuditEvent.EventType.ACCOUNT_ADDED
-    )
+    event = AuditEvent.EventType.ACCOUNT_CHANGED if existing else AuditEvent.EventType.ACCOUNT_ADDED
     with transaction.atomic():
         account.save()
         audit.record(

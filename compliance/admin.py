@@ -135,8 +135,16 @@ class PolicyImportForm(forms.Form):
 @admin.register(TaggingPolicy)
 class TaggingPolicyAdmin(ReadOnlyAdmin):
     list_display = ["version", "name", "source_format", "is_active", "created_at", "created_by"]
-    readonly_fields = ["version", "name", "source_format", "is_active", "created_at",
-                       "created_by", "document", "source_text"]
+    readonly_fields = [
+        "version",
+        "name",
+        "source_format",
+        "is_active",
+        "created_at",
+        "created_by",
+        "document",
+        "source_text",
+    ]
     change_list_template = "admin/compliance/taggingpolicy/change_list.html"
 
     def get_urls(self) -> list[URLPattern]:
@@ -190,8 +198,18 @@ class TaggingPolicyAdmin(ReadOnlyAdmin):
 
 @admin.register(Scan)
 class ScanAdmin(ReadOnlyAdmin):
-    list_display = ["id", "status", "trigger", "requested_by", "started_at", "finished_at",
-                    "progress_done", "progress_total", "total_resources", "violation_count"]
+    list_display = [
+        "id",
+        "status",
+        "trigger",
+        "requested_by",
+        "started_at",
+        "finished_at",
+        "progress_done",
+        "progress_total",
+        "total_resources",
+        "violation_count",
+    ]
     list_filter = ["status", "trigger"]
     readonly_fields = [f.name for f in Scan._meta.fields]
 
@@ -199,7 +217,13 @@ class ScanAdmin(ReadOnlyAdmin):
 class ViolationInline(admin.TabularInline[Violation, Resource]):
     model = Violation
     fields = ["violation_type", "tag_name", "current_value", "expected", "first_detected_at"]
-    readonly_fields = fields
+    readonly_fields = [
+        "violation_type",
+        "tag_name",
+        "current_value",
+        "expected",
+        "first_detected_at",
+    ]
     extra = 0
     can_delete = False
 
@@ -212,8 +236,16 @@ class ViolationInline(admin.TabularInline[Violation, Resource]):
 
 @admin.register(Resource)
 class ResourceAdmin(ReadOnlyAdmin):
-    list_display = ["arn", "resource_type", "region", "account", "is_compliant",
-                    "violation_count", "last_seen_at", "gone_since"]
+    list_display = [
+        "arn",
+        "resource_type",
+        "region",
+        "account",
+        "is_compliant",
+        "violation_count",
+        "last_seen_at",
+        "gone_since",
+    ]
     list_filter = ["resource_type", "region", "is_compliant", "account"]
     search_fields = ["arn", "name"]
     readonly_fields = [f.name for f in Resource._meta.fields]
@@ -259,8 +291,16 @@ class AccountAccessAdmin(admin.ModelAdmin[AccountAccess]):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["occurred_at", "event_type", "outcome", "actor_label", "interface",
-                    "target", "correlation_id", "client_address"]
+    list_display = [
+        "occurred_at",
+        "event_type",
+        "outcome",
+        "actor_label",
+        "interface",
+        "target",
+        "correlation_id",
+        "client_address",
+    ]
     list_filter = ["event_type", "outcome", "interface"]
     search_fields = ["actor_label", "target", "correlation_id"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from compliance.access import Viewer, viewer_label
 from compliance.models import AuditEvent
@@ -24,7 +24,7 @@ def record(
     correlation_id: str = "",
     client_address: str | None = None,
 ) -> AuditEvent:
-    actor = acting if isinstance(acting, AbstractBaseUser) else None
+    actor = acting if isinstance(acting, User) else None
     return AuditEvent.objects.create(
         event_type=event_type,
         outcome=outcome,

@@ -127,8 +127,17 @@ def render_markdown(report: dict[str, Any], *, top: int = 50) -> str:
     ]
     if scan["failed"]:
         lines += ["## Not read in this scan", ""] + [f"- {_md(f)}" for f in scan["failed"]] + [""]
-    for title, key in (("By account", "by_account"), ("By region", "by_region"), ("By type", "by_type")):
-        lines += [f"## {title}", "", "| | resources | compliant | violations | score |", "|---|---:|---:|---:|---:|"]
+    for title, key in (
+        ("By account", "by_account"),
+        ("By region", "by_region"),
+        ("By type", "by_type"),
+    ):
+        lines += [
+            f"## {title}",
+            "",
+            "| | resources | compliant | violations | score |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for name, row in report[key].items():
             row_score = row["compliance_score"]
             lines.append(
@@ -136,7 +145,12 @@ def render_markdown(report: dict[str, Any], *, top: int = 50) -> str:
                 f"| {row['violations']} | {'n/a' if row_score is None else f'{row_score:.1%}'} |"
             )
         lines.append("")
-    lines += [f"## Violations (first {top})", "", "| resource | type | tag | value |", "|---|---|---|---|"]
+    lines += [
+        f"## Violations (first {top})",
+        "",
+        "| resource | type | tag | value |",
+        "|---|---|---|---|",
+    ]
     for row in report["violations"][:top]:
         lines.append(
             f"| {_md(row['resource_arn'])} | {row['violation_type']} | {_md(row['tag_name'])} "

@@ -225,7 +225,9 @@ def finalise(scan: Scan) -> None:
     with transaction.atomic():
         # Serialise finalisations touching the same accounts (PostgreSQL row locks; SQLite
         # already allows one writer at a time).
-        list(AwsAccount.objects.select_for_update().filter(pk__in=[a.pk for a in accounts.values()]))
+        list(
+            AwsAccount.objects.select_for_update().filter(pk__in=[a.pk for a in accounts.values()])
+        )
         _merge_items(scan, accounts, now)
         _mark_gone(_scope(scan), now)
         _evaluate(scan, scan.policy, active_policy, accounts, now)
@@ -280,9 +282,7 @@ def _merge_items(scan: Scan, accounts: dict[str, AwsAccount], now: datetime) -> 
                 continue
             previous = known.get(item.arn)
             if previous is not None:
-                changes.extend(
-                    _tag_changes(previous["id"], previous["tags"], item.tags, scan, now)
-                )
+                changes.extend(_tag_changes(previous["id"], previous["tags"], item.tags, scan, now))
             upserts.append(
                 Resource(
                     arn=item.arn,

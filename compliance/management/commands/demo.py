@@ -66,7 +66,9 @@ class Command(BaseCommand):
                 acting=operator,
             )
             do_import_policy(
-                SAMPLE_POLICY.read_text(encoding="utf-8"), source=str(SAMPLE_POLICY), acting=operator
+                SAMPLE_POLICY.read_text(encoding="utf-8"),
+                source=str(SAMPLE_POLICY),
+                acting=operator,
             )
             scan = do_request_scan(acting=operator, trigger="demo")
             scan = execute_scan(scan.pk)
@@ -113,7 +115,9 @@ class Command(BaseCommand):
         worker = _start_task_worker()
         self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
         try:
-            uvicorn.run(ASGIStaticFilesHandler(application), host=host, port=port, log_level="warning")
+            uvicorn.run(
+                ASGIStaticFilesHandler(application), host=host, port=port, log_level="warning"
+            )
         finally:
             worker.running = False
 

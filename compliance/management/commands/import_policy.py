@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["path"]
-        text = self.stdin.read(MAX_POLICY_BYTES + 1) if path == "-" else _read(path)
+        text = sys.stdin.read(MAX_POLICY_BYTES + 1) if path == "-" else _read(path)
         try:
             imported = do_import_policy(text, source=path, acting=Operator())
         except ActionError as exc:

@@ -12,7 +12,7 @@ from compliance.actions import ActionError, do_request_scan
 from compliance.models import Scan
 from compliance.reports import _breakdowns
 from compliance.scans import execute_scan
-from compliance.selectors import compliance_summary, ResourceFilter
+from compliance.selectors import ResourceFilter, compliance_summary
 
 
 def _split(values: list[str]) -> list[str]:
@@ -72,12 +72,18 @@ class Command(BaseCommand):
 
 def scan_result(scan: Scan) -> dict[str, Any]:
     """The ``--json`` object: totals over what this scan covered."""
-    summary = compliance_summary(
-        Operator(),
-        ResourceFilter(
-            account_ids=scan.account_ids, regions=scan.regions, resource_types=scan.resource_types
-        ),
-    ) if scan.is_finished else None
+    summary = (
+        compliance_summary(
+            Operator(),
+            ResourceFilter(
+                account_ids=scan.account_ids,
+                regions=scan.regions,
+                resource_types=scan.resource_types,
+            ),
+        )
+        if scan.is_finished
+        else None
+    )
     score = scan.compliance_score
     return {
         "scan_id": scan.pk,
@@ -103,7 +109,11 @@ class _Progress:
 
     def update(self, scan: Scan) -> None:
         now = time.monotonic()
-        if not self.interactive and now - self.last < 5 and scan.progress_done < scan.progress_total:
+        if (
+            not self.interactive
+            and now - self.last < 5
+            and scan.progress_done < scan.progress_total
+        ):
             return
         self.last = now
         failed = sum(1 for o in scan.outcomes if o["status"] != "ok")
@@ -111,7 +121,9 @@ class _Progress:
             f"scan #{scan.pk}: {scan.progress_done}/{scan.progress_total} jobs, "
             f"{scan.resources_seen} resources" + (f", {failed} failed" if failed else "")
         )
-        self.write(("\r" + line) if self.interactive else line, ending="" if self.interactive else "\n")
+        self.write(
+            ("\r" + line) if self.interactive else line, ending="" if self.interactive else "\n"
+        )
 
     def done(self) -> None:
         if self.interactive:

@@ -1,4 +1,4 @@
-"""The shared data model: one set of tables behind the dashboard, the MCP endpoint and the CLI.
+"""Accounts, policies, scans, resources, violations and snapshots: the inventory side.
 
 State that readers see (``Resource``, ``Violation``, ``ComplianceSnapshot``) changes only when a
 scan is finalised, in one transaction; a running scan writes to ``ScanItem`` (staging) first, so
@@ -7,7 +7,7 @@ no half-written scan is ever visible.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -155,9 +155,10 @@ class ScanItem(models.Model):
     attributes = models.JSONField(default=dict)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["scan", "arn"], name="scan_item_unique_arn")
-        ]
+        constraints = [models.UniqueConstraint(fields=["scan", "arn"], name="scan_item_unique_arn")]
+
+    def __str__(self) -> str:
+        return f"{self.arn} (scan {self.scan_id})"
 
 
 class Resource(models.Model):
@@ -173,9 +174,7 @@ class Resource(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     gone_since = models.DateTimeField(null=True, blank=True)
-    last_seen_scan = models.ForeignKey(
-        Scan, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    last_seen_scan = models.ForeignKey(Scan, null=True, on_delete=models.SET_NULL, related_name="+")
     #: Judged at the last finalisation: True/False, or None when no required tag applies.
     is_compliant = models.BooleanField(null=True)
     violation_count = models.PositiveIntegerField(default=0)
@@ -209,8 +208,9 @@ class TagChange(models.Model):
     observed_at = models.DateTimeField()
     key = models.CharField(max_length=128)
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    old_value = models.CharField(max_length=256, null=True, blank=True)
-    new_value = models.CharField(max_length=256, null=True, blank=True)
+    # None means "no such key", which differs from a key whose value is the empty string.
+    old_value = models.CharField(max_length=256, null=True, blank=True)  # noqa: DJ001
+    new_value = models.CharField(max_length=256, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-observed_at", "key"]
@@ -234,7 +234,8 @@ class Violation(models.Model):
     policy = models.ForeignKey(TaggingPolicy, on_delete=models.PROTECT, related_name="+")
     violation_type = models.CharField(max_length=24, choices=Type.choices)
     tag_name = models.CharField(max_length=128)
-    current_value = models.CharField(max_length=256, null=True, blank=True)
+    # None: the tag is absent; "": present with an empty value.
+    current_value = models.CharField(max_length=256, null=True, blank=True)  # noqa: DJ001
     expected = models.CharField(max_length=1024, blank=True)
     #: When this same violation (resource, type, tag) was first found; kept across scans.
     first_detected_at = models.DateTimeField()
@@ -253,13 +254,13 @@ class Violation(models.Model):
 class ComplianceSnapshot(models.Model):
     """Aggregates of one finished scan along one dimension, kept for trends.
 
-    ``dimension`` is ``total``, ``account``, ``region``, ``resource_type`` or ``tag_key``; ``key``
-    is the account id, region, type or tag key (empty for ``total``). For ``tag_key`` rows,
-    ``in_scope`` counts resources the tag applies to and ``compliant`` those where it is right.
+    Every row belongs to one account, so trends can be summed over the accounts a viewer may
+    see. ``dimension`` is ``account`` (``key`` empty: the account's totals), ``region``,
+    ``resource_type`` or ``tag_key``. For ``tag_key`` rows, ``in_scope`` counts resources the tag
+    applies to and ``compliant`` those where it is right.
     """
 
     class Dimension(models.TextChoices):
-        TOTAL = "total"
         ACCOUNT = "account"
         REGION = "region"
         RESOURCE_TYPE = "resource_type"
@@ -320,76 +321,3 @@ class AccountAccess(models.Model):
     def __str__(self) -> str:
         who = f"user {self.user}" if self.user_id else f"group {self.group}"
         return f"{who} -> {self.account}"
-
-
-class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    def update(self, **kwargs: Any) -> int:
-        raise PermissionError("the audit log is append-only")
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise PermissionError("the audit log is append-only")
-
-
-class AuditEvent(models.Model):
-    """Append-only record of every state change and security-relevant refusal.
-
-    Model methods refuse updates and deletes, and a database trigger (see the migration)
-    refuses UPDATE and DELETE statements, so not even a raw query rewrites history. Retention
-    pruning, when configured, is the single documented exception and goes through its own
-    command.
-    """
-
-    class EventType(models.TextChoices):
-        ACCOUNT_ADDED = "account.added"
-        ACCOUNT_CHANGED = "account.changed"
-        POLICY_IMPORTED = "policy.imported"
-        POLICY_REJECTED = "policy.rejected"
-        SCAN_REQUESTED = "scan.requested"
-        SCAN_STARTED = "scan.started"
-        SCAN_FINISHED = "scan.finished"
-        SCAN_FAILED = "scan.failed"
-        ACCESS_GRANTED = "access.granted"
-        ACCESS_REVOKED = "access.revoked"
-        REPORT_GENERATED = "report.generated"
-        DEMO_SEEDED = "demo.seeded"
-
-    class Outcome(models.TextChoices):
-        SUCCESS = "success"
-        DENIED = "denied"
-        ERROR = "error"
-
-    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    event_type = models.CharField(max_length=48, choices=EventType.choices, db_index=True)
-    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.SUCCESS)
-    # No cascade and no database constraint: deleting a user must not rewrite history, and
-    # ``actor_label`` keeps the name.
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
-    actor_label = models.CharField(max_length=150, help_text="Username, 'cli' or 'system'.")
-    interface = models.CharField(max_length=16, default="cli")
-    target = models.CharField(max_length=2048, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
-    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
-    client_address = models.GenericIPAddressField(null=True, blank=True)
-
-    objects = AuditEventQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-occurred_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.event_type} by {self.actor_label}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise PermissionError("the audit log is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise PermissionError("the audit log is append-only")

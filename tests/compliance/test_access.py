@@ -1,0 +1,91 @@
+"""Per-account grants, enforced by the read layer for every viewer."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import AnonymousUser, Group
+
+from compliance.access import Operator, visible_accounts
+from compliance.models import AccountAccess, AwsAccount
+from compliance.selectors import AccountNotVisible, scoped_accounts
+from tests.conftest import grant
+
+
+@pytest.fixture
+def accounts(db: None) -> tuple[AwsAccount, AwsAccount]:
+    return (
+        AwsAccount.objects.create(account_id="111111111111", name="prod"),
+        AwsAccount.objects.create(account_id="222222222222", name="dev"),
+    )
+
+
+def ids(queryset) -> list[str]:
+    return sorted(queryset.values_list("account_id", flat=True))
+
+
+def test_user_sees_only_granted_accounts(alice, accounts) -> None:
+    grant(alice, accounts[0])
+    assert ids(visible_accounts(alice)) == ["111111111111"]
+
+
+def test_user_without_grant_sees_nothing(bob, accounts) -> None:
+    assert ids(visible_accounts(bob)) == []
+
+
+def test_group_grant_applies_to_members(bob, accounts) -> None:
+    finops = Group.objects.create(name="finops-dev")
+    bob.groups.add(finops)
+    AccountAccess.objects.create(group=finops, account=accounts[1])
+    assert ids(visible_accounts(bob)) == ["222222222222"]
+
+
+def test_user_and_group_grants_combine_without_duplicates(alice, accounts) -> None:
+    team = Group.objects.create(name="team")
+    alice.groups.add(team)
+    grant(alice, accounts[0])
+    AccountAccess.objects.create(group=team, account=accounts[0])
+    AccountAccess.objects.create(group=team, account=accounts[1])
+    assert ids(visible_accounts(alice)) == ["111111111111", "222222222222"]
+
+
+def test_view_all_permission_and_operator_see_everything(charlie, accounts) -> None:
+    assert ids(visible_accounts(charlie)) == ["111111111111", "222222222222"]
+    assert ids(visible_accounts(Operator())) == ["111111111111", "222222222222"]
+
+
+def test_superuser_sees_everything(superuser, accounts) -> None:
+    assert ids(visible_accounts(superuser)) == ["111111111111", "222222222222"]
+
+
+def test_anonymous_and_inactive_users_see_nothing(alice, accounts) -> None:
+    grant(alice, accounts[0])
+    alice.is_active = False
+    alice.save()
+    assert ids(visible_accounts(AnonymousUser())) == []
+    assert ids(visible_accounts(alice)) == []
+
+
+def test_asking_for_an_account_not_granted_is_refused(alice, accounts) -> None:
+    grant(alice, accounts[0])
+    with pytest.raises(AccountNotVisible, match="222222222222"):
+        scoped_accounts(alice, ["222222222222"])
+
+
+def test_unknown_and_forbidden_accounts_get_the_same_answer(alice, accounts) -> None:
+    with pytest.raises(AccountNotVisible) as forbidden:
+        scoped_accounts(alice, ["222222222222"])
+    with pytest.raises(AccountNotVisible) as unknown:
+        scoped_accounts(alice, ["999999999999"])
+    assert str(forbidden.value).replace("222222222222", "X") == str(unknown.value).replace(
+        "999999999999", "X"
+    )
+
+
+def test_a_grant_names_a_user_or_a_group_not_both(alice, accounts) -> None:
+    from django.db import IntegrityError, transaction
+
+    group = Group.objects.create(name="g")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AccountAccess.objects.create(user=alice, group=group, account=accounts[0])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AccountAccess.objects.create(account=accounts[0])

@@ -1,0 +1,353 @@
+"""Scans end to end against moto: exact inventory, violations, drift, gone resources, partial
+and failed scans, and readers that never see a half-written scan."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from django.core.management import CommandError, call_command
+
+from compliance import selectors
+from compliance.access import Operator
+from compliance.actions import do_add_account, do_import_policy, do_request_scan
+from compliance.models import (
+    AuditEvent,
+    ComplianceSnapshot,
+    Resource,
+    Scan,
+    ScanItem,
+    TagChange,
+    Violation,
+)
+from compliance.scans import _collect, execute_scan, finalise
+from tests.compliance.policies import TEST_POLICY
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT = "123456789012"
+REGIONS = ["us-east-1", "eu-west-1"]
+TYPES = ["ec2:instance", "s3:bucket", "sqs:queue", "dynamodb:table"]
+
+
+def tags(**pairs: str) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in pairs.items()]
+
+
+class Estate:
+    """A small estate whose right answers are worked out by hand below."""
+
+    def __init__(self) -> None:
+        self.ec2 = boto3.client("ec2", region_name="us-east-1")
+        image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        compliant = self.ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": tags(Owner="ann@example.com", Environment="production", Project="x"),
+                }
+            ],
+        )
+        self.compliant_instance = compliant["Instances"][0]["InstanceId"]
+        untagged = self.ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)
+        self.untagged_instance = untagged["Instances"][0]["InstanceId"]
+
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="wrong-case-bucket",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        )
+        s3.put_bucket_tagging(
+            Bucket="wrong-case-bucket",
+            Tagging={"TagSet": tags(owner="ann@example.com", Environment="prod")},
+        )
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        self.queue_url = sqs.create_queue(
+            QueueName="good-queue", tags={"Owner": "bob@example.com", "Environment": "staging"}
+        )["QueueUrl"]
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="bad-format-table",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            Tags=tags(Owner="Bob", Environment="staging"),
+        )
+
+    def arn(self, instance_id: str) -> str:
+        return f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{instance_id}"
+
+    @property
+    def all_arns(self) -> list[str]:
+        return sorted(
+            [
+                self.arn(self.compliant_instance),
+                self.arn(self.untagged_instance),
+                "arn:aws:s3:::wrong-case-bucket",
+                f"arn:aws:sqs:eu-west-1:{ACCOUNT}:good-queue",
+                f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/bad-format-table",
+            ]
+        )
+
+
+@pytest.fixture
+def estate(mocked_aws: None) -> Iterator[Estate]:
+    operator = Operator()
+    do_add_account(account_id=ACCOUNT, name="prod", regions=REGIONS, acting=operator)
+    do_import_policy(TEST_POLICY, acting=operator)
+    return Estate()
+
+
+def scan_now(**scope: Any) -> Scan:
+    scope.setdefault("resource_types", TYPES)
+    scan = do_request_scan(acting=Operator(), **scope)
+    return execute_scan(scan.pk)
+
+
+def violations() -> list[tuple[str, str, str, str | None]]:
+    return sorted(
+        (v.resource.arn, v.violation_type, v.tag_name, v.current_value)
+        for v in Violation.objects.select_related("resource")
+    )
+
+
+def test_first_scan_finds_exactly_the_estate_and_its_violations(estate: Estate) -> None:
+    scan = scan_now()
+    assert scan.status == Scan.Status.COMPLETE
+    assert scan.data_quality == "complete"
+    assert sorted(Resource.objects.values_list("arn", flat=True)) == estate.all_arns
+    assert (scan.total_resources, scan.in_scope_resources, scan.compliant_resources) == (5, 5, 2)
+    assert scan.violation_count == 6
+    assert scan.compliance_score == pytest.approx(0.4)
+    untagged = estate.arn(estate.untagged_instance)
+    assert violations() == sorted(
+        [
+            (untagged, "missing_required_tag", "Owner", None),
+            (untagged, "missing_required_tag", "Environment", None),
+            (untagged, "missing_required_tag", "Project", None),
+            ("arn:aws:s3:::wrong-case-bucket", "wrong_key_case", "Owner", "ann@example.com"),
+            ("arn:aws:s3:::wrong-case-bucket", "invalid_value", "Environment", "prod"),
+            (
+                f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/bad-format-table",
+                "invalid_format",
+                "Owner",
+                "Bob",
+            ),
+        ]
+    )
+    bucket = Resource.objects.get(arn="arn:aws:s3:::wrong-case-bucket")
+    assert (bucket.region, bucket.resource_type, bucket.is_compliant) == (
+        "eu-west-1",
+        "s3:bucket",
+        False,
+    )
+    assert Violation.objects.filter(policy__version=1).count() == 6
+    assert not ScanItem.objects.exists()
+
+
+def test_snapshots_aggregate_by_account_region_type_and_tag(estate: Estate) -> None:
+    scan = scan_now()
+    rows = {
+        (s.dimension, s.key): (s.total_resources, s.in_scope, s.compliant, s.violations)
+        for s in ComplianceSnapshot.objects.filter(scan=scan)
+    }
+    assert rows[("account", "")] == (5, 5, 2, 6)
+    assert rows[("region", "us-east-1")] == (3, 3, 1, 4)
+    assert rows[("region", "eu-west-1")] == (2, 2, 1, 2)
+    assert rows[("resource_type", "ec2:instance")] == (2, 2, 1, 3)
+    # Project applies to the two instances only; one of them lacks it.
+    assert rows[("tag_key", "Project")] == (2, 2, 1, 1)
+    assert rows[("tag_key", "Owner")] == (5, 5, 2, 3)
+    assert rows[("tag_key", "Environment")] == (5, 5, 3, 2)
+
+
+def test_second_scan_records_drift_and_marks_gone_resources(estate: Estate) -> None:
+    first = scan_now()
+    estate.ec2.create_tags(
+        Resources=[estate.compliant_instance],
+        Tags=tags(Environment="staging", CostCenter="CC-1"),
+    )
+    estate.ec2.delete_tags(Resources=[estate.compliant_instance], Tags=[{"Key": "Project"}])
+    estate.ec2.terminate_instances(InstanceIds=[estate.untagged_instance])
+    boto3.client("sqs", region_name="eu-west-1").delete_queue(QueueUrl=estate.queue_url)
+
+    second = scan_now()
+    assert second.status == Scan.Status.COMPLETE
+    changes = sorted(
+        (c.key, c.kind, c.old_value, c.new_value)
+        for c in TagChange.objects.filter(
+            scan=second, resource__arn=estate.arn(estate.compliant_instance)
+        )
+    )
+    assert changes == [
+        ("CostCenter", "added", None, "CC-1"),
+        ("Environment", "changed", "production", "staging"),
+        ("Project", "removed", "x", None),
+    ]
+    gone = Resource.objects.filter(gone_since__isnull=False).values_list("arn", flat=True)
+    assert sorted(gone) == sorted(
+        [estate.arn(estate.untagged_instance), f"arn:aws:sqs:eu-west-1:{ACCOUNT}:good-queue"]
+    )
+    assert Resource.objects.count() == 5  # gone, not deleted
+    assert second.total_resources == 3
+    compliant_instance = Resource.objects.get(arn=estate.arn(estate.compliant_instance))
+    assert (
+        compliant_instance.first_seen_at
+        == Resource.objects.get(arn=compliant_instance.arn).first_seen_at
+    )
+    assert compliant_instance.last_seen_scan_id == second.pk
+    assert compliant_instance.first_seen_at < compliant_instance.last_seen_at
+    assert first.pk != second.pk
+    # The violations of gone resources no longer count.
+    assert not Violation.objects.filter(resource__gone_since__isnull=False).exists()
+
+
+def test_unchanged_violation_keeps_its_first_detection_time(estate: Estate) -> None:
+    scan_now()
+    first = Violation.objects.get(violation_type="invalid_format").first_detected_at
+    scan_now()
+    assert Violation.objects.get(violation_type="invalid_format").first_detected_at == first
+
+
+@pytest.fixture
+def deny_region(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+    """Make every AWS call in the named regions fail with AccessDenied, as a real SCP would."""
+    from compliance.aws import session as aws_session
+
+    denied: set[str] = set()
+    original = aws_session.client
+
+    def client_with_denial(session: Any, service: str, region: str, **kwargs: Any) -> Any:
+        made = original(session, service, region, **kwargs)
+
+        def refuse(model: Any, **_: Any) -> None:
+            if region in denied:
+                error = {"Error": {"Code": "AccessDenied", "Message": "denied by SCP"}}
+                raise ClientError(error, model.name)
+
+        made.meta.events.register("before-call.*.*", refuse)
+        return made
+
+    monkeypatch.setattr(aws_session, "client", client_with_denial)
+    return denied
+
+
+def test_access_denied_region_gives_a_partial_scan_and_keeps_its_resources(
+    estate: Estate, deny_region: set[str]
+) -> None:
+    scan_now()
+    deny_region.add("eu-west-1")
+    partial = scan_now()
+    assert partial.status == Scan.Status.PARTIAL
+    assert partial.data_quality == "partial"
+    assert any("eu-west-1" in e and "AccessDenied" in e for e in partial.errors)
+    # What could not be read is not "gone": the eu-west-1 queue and bucket stay current.
+    assert not Resource.objects.filter(gone_since__isnull=False).exists()
+    assert partial.total_resources == 5
+    block = selectors.scan_block(partial, Operator())
+    assert block is not None
+    assert block["data_quality"] == "partial"
+    assert any("AccessDenied" in f for f in block["failed"])
+
+
+def test_scan_where_everything_fails_changes_nothing(estate: Estate, deny_region: set[str]) -> None:
+    good = scan_now()
+    deny_region.update(REGIONS)
+    failed = scan_now()
+    assert failed.status == Scan.Status.FAILED
+    assert failed.data_quality is None
+    assert selectors.latest_scan() == good
+    assert Resource.objects.filter(gone_since__isnull=True).count() == 5
+    assert AuditEvent.objects.filter(event_type="scan.failed", target=f"scan #{failed.pk}").exists()
+
+
+def test_readers_see_the_last_finished_scan_until_the_next_one_is_final(estate: Estate) -> None:
+    first = scan_now()
+    boto3.client("sqs", region_name="eu-west-1").delete_queue(QueueUrl=estate.queue_url)
+    second = do_request_scan(acting=Operator(), resource_types=TYPES)
+    Scan.objects.filter(pk=second.pk).update(status=Scan.Status.RUNNING)
+    second.refresh_from_db()
+    _collect(second, None)  # collected into staging, not yet final
+    summary = selectors.compliance_summary(Operator())
+    assert selectors.latest_scan() == first
+    assert summary.total_resources == 5
+    assert ScanItem.objects.filter(scan=second).count() == 4
+    finalise(second)
+    assert selectors.latest_scan() == second
+    assert selectors.compliance_summary(Operator()).total_resources == 4
+
+
+def test_a_scan_can_only_be_claimed_once(estate: Estate) -> None:
+    scan = scan_now()
+    from compliance.scans import ScanNotRunnable
+
+    with pytest.raises(ScanNotRunnable):
+        execute_scan(scan.pk)
+
+
+def test_scan_command_json_gives_exact_totals(estate: Estate) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("scan", "--json", "--types", ",".join(TYPES), stdout=out, stderr=err)
+    result = json.loads(out.getvalue())
+    assert {k: result[k] for k in ("status", "data_quality", "total_resources")} == {
+        "status": "complete",
+        "data_quality": "complete",
+        "total_resources": 5,
+    }
+    assert (result["compliant_resources"], result["violations"]) == (2, 6)
+    assert result["compliance_score"] == 0.4
+    assert result["by_type"]["ec2:instance"]["total_resources"] == 2
+    assert result["by_type"]["s3:bucket"]["violations"] == 2
+    assert result["by_region"]["eu-west-1"]["total_resources"] == 2
+    assert result["scan_id"] == Scan.objects.get().pk
+    assert "jobs" in err.getvalue()
+
+
+def test_scan_command_fails_with_status_1_when_nothing_could_be_read(
+    estate: Estate, deny_region: set[str]
+) -> None:
+    deny_region.update(REGIONS)
+    with pytest.raises(CommandError) as failure:
+        call_command("scan", "--types", "sqs:queue", stdout=io.StringIO(), stderr=io.StringIO())
+    assert failure.value.returncode == 1
+    assert "AccessDenied" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--types", "ec2:spaceship"], "unknown resource type"),
+        (["--regions", "moon-1"], "is not an AWS region name"),
+        (["--account", "999999999999"], "not registered"),
+    ],
+)
+def test_scan_command_refuses_bad_scope(estate: Estate, args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("scan", *args, stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Scan.objects.exists()
+    assert AuditEvent.objects.filter(event_type="scan.requested", outcome="denied").count() == 1
+
+
+def test_report_after_a_scan_in_every_format(estate: Estate) -> None:
+    scan_now()
+    out = io.StringIO()
+    call_command("report", stdout=out)
+    report = json.loads(out.getvalue())
+    assert (report["total_resources"], report["violation_count"]) == (5, 6)
+    assert len(report["violations"]) == 6
+    csv_out = io.StringIO()
+    call_command("report", "--format", "csv", stdout=csv_out)
+    lines = csv_out.getvalue().splitlines()
+    assert lines[0].startswith("resource_arn,resource_type,region,account_id,violation_type")
+    assert len(lines) == 7
+    md = io.StringIO()
+    call_command("report", "--format", "markdown", stdout=md)
+    assert "Compliance score: 40.0%" in md.getvalue()

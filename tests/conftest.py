@@ -1,0 +1,67 @@
+"""Shared fixtures: named users per role, and a fake AWS environment for moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from compliance.access import Operator
+from compliance.models import AccountAccess, AwsAccount
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test ever reaches a real AWS account or reads the developer's AWS files."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture
+def operator() -> Operator:
+    return Operator()
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    """A viewer with a grant on one account only."""
+    return User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    """A viewer with no grant at all."""
+    return User.objects.create_user("bob", "bob@example.com", "bob-password-123")
+
+
+@pytest.fixture
+def charlie(db: None) -> User:
+    """An admin who sees every account."""
+    user = User.objects.create_user(
+        "charlie", "charlie@example.com", "charlie-password-123", is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="view_all_accounts"))
+    return user
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    return User.objects.create_superuser("root", "root@example.com", "root-password-123")
+
+
+def grant(user: User, account: AwsAccount) -> AccountAccess:
+    return AccountAccess.objects.create(user=user, account=account)
+
+
+@pytest.fixture
+def mocked_aws() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield

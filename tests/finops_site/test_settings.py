@@ -1,0 +1,97 @@
+"""Configuration from the environment: bad values stop start-up naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from finops_site import env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_django(**overrides: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MCP_"))}
+    environment.pop("DATABASE_URL", None)
+    environment.update(overrides)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "finops_site.settings", **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://u@h/db", "DATABASE_URL: only sqlite:// and postgres://"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL"),
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG: expected true or false"),
+        ("MCP_MAX_CALLS_PER_HOUR", "lots", "MCP_MAX_CALLS_PER_HOUR: expected a whole number"),
+        ("API_KEY_MAX_AGE_DAYS", "0", "API_KEY_MAX_AGE_DAYS: must be between 1 and 3650"),
+        ("TRUSTED_PROXY_CIDRS", "10.0.0.0/8,banana", "TRUSTED_PROXY_CIDRS: 'banana'"),
+        ("MCP_ALLOWED_ORIGINS", "example.com", "MCP_ALLOWED_ORIGINS: 'example.com' is not"),
+        ("DJANGO_SECRET_KEY", "short", "DJANGO_SECRET_KEY: must be at least 32"),
+        ("REDIS_URL", "http://cache", "REDIS_URL: expected a redis://"),
+    ],
+)
+def test_bad_value_stops_startup_naming_the_variable(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    result = start_django(**{variable: value, "DATA_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    assert message in result.stderr
+
+
+def test_defaults_start_on_a_sqlite_file_in_data_dir(tmp_path: Path) -> None:
+    result = start_django(
+        DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_secret_from_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "key"
+    secret.write_text("x" * 40 + "\n")
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(secret))
+    assert env.env_str("DJANGO_SECRET_KEY") == "x" * 40
+
+
+def test_secret_and_secret_file_together_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "a" * 40)
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "key"))
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY: set either"):
+        env.env_str("DJANGO_SECRET_KEY")
+
+
+def test_unreadable_secret_file_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL_FILE: cannot read"):
+        env.env_str("REDIS_URL")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("YES", True), ("off", False)])
+def test_env_bool(raw: str, expected: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert env.env_bool("SOME_FLAG", not expected) is expected
+
+
+def test_env_bool_default_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOME_FLAG", raising=False)
+    assert env.env_bool("SOME_FLAG", True) is True
