@@ -9,7 +9,9 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
-FAKE_CREDENTIALS = {
+FAKE_ENVIRONMENT = {
+    # moto otherwise loads ~1,300 public AMIs (and their snapshots) into every region it touches.
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     "AWS_ACCESS_KEY_ID": "demo-access-key",
     "AWS_SECRET_ACCESS_KEY": "demo-secret-key",  # noqa: S105 (moto accepts any value)
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -22,16 +24,17 @@ def moto_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
 
     The previous environment is restored on exit, so nothing outside the block talks to it.
     """
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    bound_host, bound_port = server.get_host_and_port()
-    endpoint = f"http://{bound_host}:{bound_port}"
-    overrides = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
-    saved = {name: os.environ.get(name) for name in [*overrides, "AWS_PROFILE", "AWS_SESSION_TOKEN"]}
+    saved = {name: os.environ.get(name) for name in [*FAKE_ENVIRONMENT, "AWS_ENDPOINT_URL"]}
+    saved.update({name: os.environ.get(name) for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN")})
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.update(overrides)
+    os.environ.update(FAKE_ENVIRONMENT)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     try:
+        server.start()
+        bound_host, bound_port = server.get_host_and_port()
+        endpoint = f"http://{bound_host}:{bound_port}"
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
         yield endpoint
     finally:
         for name, value in saved.items():

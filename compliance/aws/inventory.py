@@ -1,0 +1,273 @@
+"""Collect the inventory of many accounts, regions and types, concurrently, as a stream.
+
+The caller iterates :func:`collect_inventory` and receives, in its own thread, a ``ScanPlan``
+per account, ``ResourceBatch``es, and one ``JobOutcome`` per job. Jobs (account x region x
+type) run on a bounded thread pool and hand their results over through a bounded queue, so
+memory stays flat whatever the size of the estate and the consumer can write to the database
+in the thread that owns the connection.
+
+One failure never stops the scan: an access denied in one region, a throttled service or a
+broken collector ends that job with a failed outcome; an account that cannot be reached ends
+with one failed outcome for the account, and the other accounts carry on.
+
+Threads: each account gets one boto3 session, created in the pool (AssumeRole included). Its
+clients are made under a lock by a :class:`~compliance.aws.session.ClientFactory` and shared by
+the jobs of that account: boto3 sessions are not thread-safe, the clients they make are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from compliance.aws import session as aws_session
+from compliance.aws.base import (
+    GLOBAL_REGION,
+    AccountTarget,
+    DiscoveredResource,
+    InventoryEvent,
+    JobOutcome,
+    ResourceBatch,
+    ScanPlan,
+)
+from compliance.aws.collectors import COLLECTORS, RESOURCE_TYPES
+from compliance.aws.collectors.core import Collector, Scope
+
+logger = logging.getLogger(__name__)
+
+#: Worker threads are named after this, so a test (or an operator) can tell them apart.
+THREAD_NAME_PREFIX = "finops-inventory"
+#: Error messages are kept short: they are shown in the scan's data quality report.
+MAX_ERROR_MESSAGE = 300
+#: How often a worker blocked on a full queue checks whether the consumer has gone away.
+_PUT_POLL_SECONDS = 0.1
+
+
+def required_iam_actions() -> list[str]:
+    """Every IAM action a scan calls: the least-privilege read-only policy, sorted."""
+    actions = set(aws_session.SESSION_IAM_ACTIONS)
+    for collector in COLLECTORS.values():
+        actions.update(collector.iam_actions)
+    return sorted(actions)
+
+
+def collect_inventory(
+    targets: Sequence[AccountTarget],
+    *,
+    regions: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    max_workers: int = 8,
+    batch_size: int = 500,
+) -> Generator[InventoryEvent, None, None]:
+    """Stream the inventory of ``targets``.
+
+    Regions: ``regions`` when given (it overrides every account's own list, and then S3 buckets
+    located elsewhere are left out), else the account's configured regions, else the regions
+    enabled for the account. ``types`` limits the resource types; an unknown one raises
+    ``ValueError`` here, before any AWS call.
+
+    A failed job may already have streamed some resources: its outcome says the list of that
+    account, region and type is incomplete. Closing the iterator early stops the workers and
+    waits for them.
+    """
+    selected = _select_collectors(types)
+    if max_workers < 1 or batch_size < 1:
+        raise ValueError("max_workers and batch_size must be at least 1")
+    explicit = tuple(sorted(set(regions))) if regions else ()
+    return _Run(selected, explicit, batch_size, max_workers).events(targets)
+
+
+def _select_collectors(types: Sequence[str] | None) -> tuple[Collector, ...]:
+    if not types:
+        return tuple(COLLECTORS[name] for name in RESOURCE_TYPES)
+    unknown = sorted(set(types) - set(COLLECTORS))
+    if unknown:
+        raise ValueError(
+            f"unknown resource types: {', '.join(unknown)}; "
+            f"valid types are: {', '.join(RESOURCE_TYPES)}"
+        )
+    return tuple(COLLECTORS[name] for name in sorted(set(types)))
+
+
+def _failure(error: Exception, where: str) -> tuple[str, str]:
+    """An error as (code, short message) for a failed outcome: no traceback, no secrets.
+
+    AWS and network errors are expected and logged as one line; anything else is a bug in a
+    collector, logged with its traceback (which stays out of the outcome).
+    """
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code") or "ClientError"
+        message = details.get("Message") or str(error)
+    elif isinstance(error, aws_session.AccountMismatchError):
+        code, message = error.code, str(error)
+    elif isinstance(error, BotoCoreError):
+        code, message = type(error).__name__, str(error)
+    else:
+        logger.error("%s: unexpected error", where, exc_info=error)
+        return "InternalError", "unexpected error, see the scanner's log"
+    logger.warning("%s failed: %s %s", where, code, message)
+    return code, message[:MAX_ERROR_MESSAGE]
+
+
+class _Cancelled(Exception):
+    """The consumer stopped iterating: the worker drops what it was doing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    collector: Collector
+    scope: Scope
+
+
+class _Run:
+    """The shared state of one :func:`collect_inventory` call: queue, stop flag, pool."""
+
+    def __init__(
+        self,
+        collectors: tuple[Collector, ...],
+        regions: tuple[str, ...],
+        batch_size: int,
+        max_workers: int,
+    ) -> None:
+        self.regional = tuple(c for c in collectors if not c.is_global)
+        self.global_ = tuple(c for c in collectors if c.is_global)
+        self.regions = regions
+        self.batch_size = batch_size
+        self.stop = threading.Event()
+        # A few items per worker keeps the pool busy while the consumer writes a batch.
+        self.queue: queue.Queue[InventoryEvent] = queue.Queue(maxsize=max_workers * 2)
+        # Threads start with the first submit, i.e. once the caller starts iterating.
+        self.executor = ThreadPoolExecutor(max_workers, thread_name_prefix=THREAD_NAME_PREFIX)
+
+    def events(self, targets: Sequence[AccountTarget]) -> Generator[InventoryEvent, None, None]:
+        try:
+            # Each account task ends with a ScanPlan (then that many job outcomes follow) or
+            # with one account-level failed outcome.
+            outstanding = 0
+            for target in targets:
+                self.executor.submit(self._plan_account, target)
+                outstanding += 1
+            while outstanding:
+                event = self.queue.get()
+                if isinstance(event, ScanPlan):
+                    outstanding += event.jobs - 1
+                elif isinstance(event, JobOutcome):
+                    outstanding -= 1
+                yield event
+        finally:
+            self.stop.set()
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _put(self, event: InventoryEvent) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(event, timeout=_PUT_POLL_SECONDS)
+            except queue.Full:
+                continue
+            return
+        raise _Cancelled
+
+    def _plan_account(self, target: AccountTarget) -> None:
+        started = time.monotonic()
+        try:
+            session = aws_session.new_session(target)
+            home = aws_session.home_region(session, target)
+            aws_session.verify_account(session, target.account_id, home)
+            if self.regions:
+                regions = self.regions
+            elif target.regions:
+                regions = tuple(sorted(set(target.regions)))
+            elif self.regional:
+                regions = aws_session.enabled_regions(session, home)
+            else:
+                regions = ()
+        except Exception as error:
+            code, message = _failure(error, f"account {target.account_id}")
+            outcome = JobOutcome(
+                target.account_id,
+                "*",
+                "*",
+                "failed",
+                error_code=code,
+                error_message=message,
+                duration_ms=_elapsed_ms(started),
+            )
+            self._put_quietly(outcome)
+            return
+        clients = aws_session.ClientFactory(session)
+        only = frozenset(self.regions) if self.regions else None
+        jobs = [
+            _Job(c, Scope(clients, target.account_id, region, home))
+            for region in regions
+            for c in self.regional
+        ] + [
+            _Job(c, Scope(clients, target.account_id, GLOBAL_REGION, home, only))
+            for c in self.global_
+        ]
+        try:
+            # The plan goes first, so the consumer knows how many outcomes to wait for.
+            self._put(ScanPlan(target.account_id, regions, len(jobs)))
+            for job in jobs:
+                self.executor.submit(self._run_job, job)
+        except (_Cancelled, RuntimeError):
+            # RuntimeError: the pool was shut down because the consumer went away.
+            return
+
+    def _run_job(self, job: _Job) -> None:
+        scope, resource_type = job.scope, job.collector.resource_type
+        started = time.monotonic()
+        seen: set[str] = set()
+        batch: list[DiscoveredResource] = []
+        try:
+            for resource in job.collector.collect(scope):
+                if self.stop.is_set():
+                    return
+                # A resource listed twice (e.g. a page repeated on retry) is counted once.
+                if resource.arn in seen:
+                    continue
+                seen.add(resource.arn)
+                batch.append(resource)
+                if len(batch) >= self.batch_size:
+                    self._put(ResourceBatch(batch))
+                    batch = []
+            if batch:
+                self._put(ResourceBatch(batch))
+            outcome = JobOutcome(
+                scope.account_id,
+                scope.region,
+                resource_type,
+                "ok",
+                resource_count=len(seen),
+                duration_ms=_elapsed_ms(started),
+            )
+        except _Cancelled:
+            return
+        except Exception as error:
+            code, message = _failure(error, f"{scope.account_id} {scope.region} {resource_type}")
+            outcome = JobOutcome(
+                scope.account_id,
+                scope.region,
+                resource_type,
+                "failed",
+                error_code=code,
+                error_message=message,
+                duration_ms=_elapsed_ms(started),
+            )
+        self._put_quietly(outcome)
+
+    def _put_quietly(self, event: InventoryEvent) -> None:
+        with contextlib.suppress(_Cancelled):
+            self._put(event)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
