@@ -27,18 +27,39 @@ class Operator:
     label: str = "cli"
 
 
-Viewer: TypeAlias = AbstractBaseUser | AnonymousUser | Operator
+@dataclass(frozen=True, slots=True)
+class NarrowedViewer:
+    """A user acting through a credential (an MCP API key) that may narrow what they see.
+
+    The credential never widens the view: the accounts are the user's own visible accounts,
+    intersected with ``account_ids`` when the credential names some (``None``: all of the
+    user's). Audit rows still name the user as the actor.
+    """
+
+    user: AbstractBaseUser
+    account_ids: frozenset[str] | None = None
+    label: str = ""
+
+
+Viewer: TypeAlias = AbstractBaseUser | AnonymousUser | Operator | NarrowedViewer
 
 
 def sees_all_accounts(viewer: Viewer) -> bool:
     if isinstance(viewer, Operator):
         return True
+    if isinstance(viewer, NarrowedViewer):
+        return viewer.account_ids is None and sees_all_accounts(viewer.user)
     if not viewer.is_authenticated or not viewer.is_active:
         return False
     return isinstance(viewer, PermissionsMixin) and viewer.has_perm("compliance.view_all_accounts")
 
 
 def visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:
+    if isinstance(viewer, NarrowedViewer):
+        own = visible_accounts(viewer.user)
+        if viewer.account_ids is None:
+            return own
+        return own.filter(account_id__in=viewer.account_ids)
     accounts = AwsAccount.objects.all()
     if sees_all_accounts(viewer):
         return accounts
@@ -52,6 +73,8 @@ def visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:
 def viewer_label(viewer: Viewer) -> str:
     if isinstance(viewer, Operator):
         return viewer.label
+    if isinstance(viewer, NarrowedViewer):
+        return viewer.label or viewer_label(viewer.user)
     if not viewer.is_authenticated:
         return "anonymous"
     return str(viewer.get_username())

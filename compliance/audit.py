@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
-from compliance.access import Viewer, viewer_label
+from compliance.access import NarrowedViewer, Viewer, viewer_label
 from compliance.models import AuditEvent
 
 EventType = AuditEvent.EventType
@@ -14,7 +14,7 @@ Outcome = AuditEvent.Outcome
 
 
 def record(
-    event_type: AuditEvent.EventType,
+    event_type: AuditEvent.EventType | str,
     *,
     acting: Viewer,
     target: str = "",
@@ -24,7 +24,13 @@ def record(
     correlation_id: str = "",
     client_address: str | None = None,
 ) -> AuditEvent:
-    actor = acting if isinstance(acting, User) else None
+    """Write one audit row; call it inside the transaction of the change it records.
+
+    ``event_type`` may be a plain string for event types other apps define (the MCP endpoint's
+    ``mcp.call``, ``apikey.created``, ...), so adding one needs no migration of this app.
+    """
+    person = acting.user if isinstance(acting, NarrowedViewer) else acting
+    actor = person if isinstance(person, User) else None
     return AuditEvent.objects.create(
         event_type=event_type,
         outcome=outcome,

@@ -195,6 +195,16 @@ MCP_LOOP_WINDOW_SECONDS = env_int("MCP_LOOP_WINDOW_SECONDS", 300, minimum=1)
 MCP_MAX_REQUEST_BYTES = env_int("MCP_MAX_REQUEST_BYTES", 65536, minimum=1024)
 MCP_TOOL_TIMEOUT_SECONDS = env_int("MCP_TOOL_TIMEOUT_SECONDS", 30, minimum=1)
 API_KEY_MAX_AGE_DAYS = env_int("API_KEY_MAX_AGE_DAYS", 90, minimum=1, maximum=3650)
+MCP_RATE_LIMIT_PER_MINUTE = env_int("MCP_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+MCP_MAX_JSON_DEPTH = env_int("MCP_MAX_JSON_DEPTH", 20, minimum=4, maximum=200)
+MCP_MAX_JSON_KEYS = env_int("MCP_MAX_JSON_KEYS", 1000, minimum=16)
+# Security events: logged on the "security" logger once a source reaches the threshold within
+# the window (see mcp_endpoint/monitoring.py).
+MCP_ALERT_WINDOW_SECONDS = env_int("MCP_ALERT_WINDOW_SECONDS", 300, minimum=1)
+MCP_ALERT_AUTH_FAILURES = env_int("MCP_ALERT_AUTH_FAILURES", 5, minimum=1)
+MCP_ALERT_UNKNOWN_TOOLS = env_int("MCP_ALERT_UNKNOWN_TOOLS", 3, minimum=1)
+MCP_ALERT_REFUSED_INPUTS = env_int("MCP_ALERT_REFUSED_INPUTS", 5, minimum=1)
+MCP_ALERT_BUDGET_EXHAUSTED = env_int("MCP_ALERT_BUDGET_EXHAUSTED", 1, minimum=1)
 
 # --- Scans -----------------------------------------------------------------------------------
 SCAN_MAX_WORKERS = env_int("SCAN_MAX_WORKERS", 8, minimum=1, maximum=64)
@@ -203,12 +213,21 @@ SCAN_BATCH_SIZE = env_int("SCAN_BATCH_SIZE", 1000, minimum=1, maximum=10000)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "mcp_endpoint.monitoring.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "security_json": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        "werkzeug": {"level": "WARNING"},
+        # Security events as one JSON object per line (ready for CloudWatch metric filters).
+        "security": {"handlers": ["security_json"], "level": "WARNING", "propagate": False},
     },
 }
 

@@ -1,0 +1,379 @@
+"""The HTTP side of ``/mcp``: the gate in front of the SDK's Streamable HTTP app.
+
+Before the SDK sees a request, the gate gives it a correlation id, works out the client address
+(forwarded headers only from ``TRUSTED_PROXY_CIDRS``), checks Host and Origin (DNS rebinding),
+authenticates the API key, and reads the body with a size cap and a JSON depth and key-count
+check. Every refusal is a JSON-RPC error with the right status and an audit row; nothing is
+trusted for coming from localhost.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
+from mcp.server import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from compliance import audit
+from compliance.access import Viewer
+from compliance.models import AuditEvent
+from mcp_endpoint import guards, keys, monitoring
+from mcp_endpoint.db import in_db_thread
+from mcp_endpoint.events import McpEvent
+from mcp_endpoint.models import ApiKey
+from mcp_endpoint.principal import Caller
+from mcp_endpoint.server import CALLER_SCOPE_KEY, build_server
+from mcp_endpoint.tools import TOOLS
+
+logger = logging.getLogger(__name__)
+
+CORRELATION_HEADER = "x-correlation-id"
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+#: ``last_used_at`` is written at most this often per key, not on every call.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+
+
+def correlation_id(presented: str | None) -> str:
+    if presented and _CORRELATION_ID.fullmatch(presented):
+        return presented
+    return uuid.uuid4().hex
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(address in network for network in settings.TRUSTED_PROXY_CIDRS)
+
+
+def client_address(scope: Scope, headers: Headers) -> str | None:
+    """The direct peer, unless it is a trusted proxy: then the nearest untrusted address in
+    ``X-Forwarded-For`` (read right to left, as each proxy appends the address it saw)."""
+    client = scope.get("client")
+    peer = _address(client[0]) if client else None
+    if peer is None or not _trusted(peer):
+        return str(peer) if peer else None
+    hops = [hop for value in headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    nearest = peer
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        nearest = address
+        if not _trusted(address):
+            break
+    return str(nearest)
+
+
+def _host_allowed(host: str | None) -> bool:
+    if not host:
+        return False
+    domain, _port = split_domain_port(host)
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    status: int
+    code: int
+    message: str
+    reason: str
+    www_authenticate: str | None = None
+
+
+def _authenticate(token: str, address: str | None, correlation: str) -> Caller | keys.Verdict:
+    verdict = keys.verify(token)
+    if verdict.key is None:
+        return verdict
+    key = verdict.key
+    now = timezone.now()
+    if (
+        key.last_used_at is None
+        or key.last_used_at < now - LAST_USED_RESOLUTION
+        or key.last_used_from != address
+    ):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_from=address)
+    return Caller.for_key(key, client_address=address, correlation_id=correlation)
+
+
+def _audit_refusal(
+    refusal: _Refusal,
+    *,
+    acting: Viewer,
+    correlation: str,
+    address: str | None,
+    key_prefix: str,
+    tool: str = "",
+) -> None:
+    event = McpEvent.AUTH_FAILED if refusal.status == 401 else McpEvent.DENIED
+    with transaction.atomic():
+        audit.record(
+            event,
+            acting=acting,
+            target=tool or "/mcp",
+            outcome=AuditEvent.Outcome.DENIED,
+            interface="mcp",
+            correlation_id=correlation,
+            client_address=address,
+            detail={
+                "status": refusal.status,
+                "reason": refusal.reason,
+                "key_prefix": key_prefix,
+                "error": refusal.message,
+                **({"tool": tool} if tool else {}),
+            },
+        )
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, list[Message]]:
+    """The whole body, or ``None`` as soon as it exceeds ``limit`` (never buffering more)."""
+    body = bytearray()
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            messages.append(message)
+            return bytes(body), messages
+        body.extend(message.get("body", b""))
+        if len(body) > limit:
+            return None, messages
+        if not message.get("more_body", False):
+            return bytes(body), messages
+
+
+class McpGate:
+    """ASGI middleware in front of the SDK app; see the module docstring."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        correlation = correlation_id(headers.get(CORRELATION_HEADER))
+        address = client_address(scope, headers)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (CORRELATION_HEADER.encode(), correlation.encode()),
+                ]
+            await send(message)
+
+        async def refuse(
+            refusal: _Refusal, acting: Viewer, key_prefix: str = "", tool: str = ""
+        ) -> None:
+            await in_db_thread(
+                _audit_refusal,
+                refusal,
+                acting=acting,
+                correlation=correlation,
+                address=address,
+                key_prefix=key_prefix,
+                tool=tool,
+            )
+            body = json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {
+                        "code": refusal.code,
+                        "message": refusal.message,
+                        "data": {"reason": refusal.reason, "correlation_id": correlation},
+                    },
+                }
+            ).encode()
+            response_headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if refusal.www_authenticate:
+                response_headers.append((b"www-authenticate", refusal.www_authenticate.encode()))
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": refusal.status,
+                    "headers": response_headers,
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
+
+        anonymous = AnonymousUser()
+        if not _host_allowed(headers.get("host")):
+            await refuse(
+                _Refusal(421, INVALID_REQUEST, "Host not allowed (ALLOWED_HOSTS)", "host"),
+                anonymous,
+            )
+            return
+        origin = headers.get("origin")
+        if origin is not None and origin not in settings.MCP_ALLOWED_ORIGINS:
+            await refuse(
+                _Refusal(
+                    403, INVALID_REQUEST, "Origin not allowed (MCP_ALLOWED_ORIGINS)", "origin"
+                ),
+                anonymous,
+            )
+            return
+
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            await self._auth_failed(refuse, address, "missing", "")
+            return
+        found = await in_db_thread(_authenticate, token.strip(), address, correlation)
+        if isinstance(found, keys.Verdict):
+            await self._auth_failed(refuse, address, found.reason, found.prefix)
+            return
+        caller = found
+
+        replay: deque[Message] = deque()
+        if scope["method"] == "POST":
+            limit = settings.MCP_MAX_REQUEST_BYTES
+            declared = headers.get("content-length")
+            too_big = _Refusal(
+                413,
+                INVALID_REQUEST,
+                f"request body larger than {limit} bytes (MCP_MAX_REQUEST_BYTES)",
+                "body_size",
+            )
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._refused_input(refuse, caller, too_big)
+                return
+            body, trailing = await _read_body(receive, limit)
+            if body is None:
+                await self._refused_input(refuse, caller, too_big)
+                return
+            shape_refusal, tool = self._check_json(body, caller)
+            if shape_refusal is not None:
+                await self._refused_input(refuse, caller, shape_refusal, tool)
+                return
+            replay.append({"type": "http.request", "body": body, "more_body": False})
+            replay.extend(trailing)
+
+        async def replayed() -> Message:
+            if replay:
+                return replay.popleft()
+            return await receive()
+
+        scope = dict(scope)
+        scope[CALLER_SCOPE_KEY] = caller
+        await self.app(scope, replayed, send_with_id)
+
+    @staticmethod
+    def _check_json(body: bytes, caller: Caller) -> tuple[_Refusal | None, str]:
+        try:
+            message = json.loads(body)
+        except RecursionError:
+            return _Refusal(
+                400, INVALID_REQUEST, "request JSON nested too deeply", "json_depth"
+            ), ""
+        except ValueError:
+            return _Refusal(400, PARSE_ERROR, "request body is not valid JSON", "parse_error"), ""
+        try:
+            guards.check_json_shape(
+                message,
+                max_depth=settings.MCP_MAX_JSON_DEPTH,
+                max_keys=settings.MCP_MAX_JSON_KEYS,
+            )
+        except guards.Refusal as refusal:
+            setting = "MCP_MAX_JSON_DEPTH" if refusal.limit == "json_depth" else "MCP_MAX_JSON_KEYS"
+            return _Refusal(
+                400, INVALID_REQUEST, f"{refusal.message} ({setting})", refusal.limit
+            ), ""
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            return None, ""
+        params = message.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        spec = TOOLS.get(name) if isinstance(name, str) else None
+        if spec is not None and spec.scope not in caller.scopes:
+            # RFC 6750 scope challenge: the key is valid but does not allow this tool.
+            return _Refusal(
+                403,
+                INVALID_REQUEST,
+                f"this API key lacks the '{spec.scope}' scope that {spec.name} needs",
+                "insufficient_scope",
+                f'Bearer realm="mcp", error="insufficient_scope", scope="{spec.scope}"',
+            ), spec.name
+        return None, ""
+
+    @staticmethod
+    async def _auth_failed(refuse: Any, address: str | None, reason: str, prefix: str) -> None:
+        await in_db_thread(
+            monitoring.note, "auth_failed", address or "unknown", reason=reason, key_prefix=prefix
+        )
+        challenge = 'Bearer realm="mcp"'
+        if reason != "missing":
+            challenge += ', error="invalid_token", error_description="invalid API key"'
+        message = (
+            "authentication required: send Authorization: Bearer <API key>"
+            if reason == "missing"
+            else "invalid API key (unknown, expired or revoked)"
+        )
+        await refuse(
+            _Refusal(401, INVALID_REQUEST, message, reason, challenge), AnonymousUser(), prefix
+        )
+
+    @staticmethod
+    async def _refused_input(
+        refuse: Any, caller: Caller, refusal: _Refusal, tool: str = ""
+    ) -> None:
+        if refusal.status != 403:
+            await in_db_thread(
+                monitoring.note,
+                "refused_input",
+                caller.subject,
+                reason=refusal.reason,
+                client_address=caller.client_address,
+            )
+        await refuse(refusal, caller.viewer, caller.key_prefix, tool)
+
+
+@dataclass
+class McpEndpoint:
+    """The MCP ASGI app (gate + SDK app) and the SDK server whose lifespan it needs."""
+
+    server: MCPServer[Any]
+    app: ASGIApp
+
+
+def build_endpoint() -> McpEndpoint:
+    """A new endpoint: stateless Streamable HTTP with JSON responses, so any worker of any
+    machine can answer any request; Host and Origin are checked by our gate (against Django's
+    ``ALLOWED_HOSTS`` and ``MCP_ALLOWED_ORIGINS``), not by the SDK's localhost defaults."""
+    server = build_server()
+    starlette_app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        json_response=True,
+        stateless_http=True,
+        max_request_body_size=settings.MCP_MAX_REQUEST_BYTES,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    return McpEndpoint(server=server, app=McpGate(starlette_app))

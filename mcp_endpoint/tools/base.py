@@ -1,0 +1,176 @@
+"""What every tool shares: its declaration, input building blocks, paging and errors.
+
+Tool inputs are pydantic models that forbid unknown fields: the same model publishes the JSON
+schema (``tools/list``) and validates the call, so the schema an assistant reads is the one it
+is held to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from django.core import signing
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+
+from compliance import costs, selectors
+from compliance.access import Viewer
+from compliance.aws import RESOURCE_TYPES
+from compliance.policy import VIOLATION_TYPES
+from compliance.selectors import ResourceFilter
+
+MAX_LIMIT = 500
+CURSOR_SALT = "mcp_endpoint.tools.cursor"
+
+
+class ToolFailure(Exception):
+    """A refusal or failure whose message is safe and useful to show the assistant."""
+
+
+class ToolInput(ArgModelBase):
+    """Base of every tool's input: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _known_type(value: str) -> str:
+    if value not in RESOURCE_TYPES:
+        raise ValueError(f"unknown resource type {value!r}; supported: {', '.join(RESOURCE_TYPES)}")
+    return value
+
+
+def _known_violation_type(value: str) -> str:
+    if value not in VIOLATION_TYPES:
+        raise ValueError(f"unknown violation type {value!r}; one of: {', '.join(VIOLATION_TYPES)}")
+    return value
+
+
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", max_length=32)]
+ResourceTypeName = Annotated[
+    str,
+    AfterValidator(_known_type),
+    WithJsonSchema({"type": "string", "enum": list(RESOURCE_TYPES)}),
+]
+ViolationTypeName = Annotated[
+    str,
+    AfterValidator(_known_violation_type),
+    WithJsonSchema({"type": "string", "enum": list(VIOLATION_TYPES)}),
+]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+Arn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:", max_length=2048)]
+
+
+class FilterInput(ToolInput):
+    account_ids: list[AccountId] = Field(
+        default_factory=list,
+        max_length=100,
+        description="12-digit AWS account ids to narrow to; empty: every account you may see.",
+    )
+    regions: list[Region] = Field(
+        default_factory=list, max_length=50, description="AWS regions, e.g. eu-west-1."
+    )
+    resource_types: list[ResourceTypeName] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Resource types as service:type, e.g. ec2:instance, s3:bucket.",
+    )
+
+    def resource_filter(self) -> ResourceFilter:
+        return ResourceFilter(
+            account_ids=tuple(self.account_ids),
+            regions=tuple(self.regions),
+            resource_types=tuple(self.resource_types),
+        )
+
+
+class PageInput(ToolInput):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Items per page (1-500).")
+    cursor: str | None = Field(
+        None,
+        max_length=1024,
+        description="next_cursor of the previous page, unchanged; omit for the first page.",
+    )
+
+
+class PagedInput(PageInput, FilterInput):
+    pass
+
+
+InputT = TypeVar("InputT", bound=ToolInput)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The caller as a tool sees it: whom to filter for, and how to name the interface."""
+
+    viewer: Viewer
+    interface: str
+    correlation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec(Generic[InputT]):
+    name: str
+    description: str
+    input_model: type[InputT]
+    handler: Callable[[ToolCall, InputT], dict[str, Any]]
+    #: The key scope a call needs (``read`` or ``scan``).
+    scope: str = "read"
+    read_only: bool = True
+
+
+# --- paging ----------------------------------------------------------------------------------
+
+
+def _query_fingerprint(tool: str, params: ToolInput) -> str:
+    query = params.model_dump(mode="json", exclude={"limit", "cursor"})
+    text = json.dumps([tool, query], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def page_offset(tool: str, params: PageInput) -> int:
+    """The offset a cursor stands for; the cursor is signed, so it cannot be forged or moved
+    to another query."""
+    if params.cursor is None:
+        return 0
+    try:
+        data = signing.loads(params.cursor, salt=CURSOR_SALT)
+    except signing.BadSignature:
+        raise ToolFailure(
+            "cursor: not a cursor this server issued; omit it to start from the first page"
+        ) from None
+    if not isinstance(data, dict) or data.get("q") != _query_fingerprint(tool, params):
+        raise ToolFailure(
+            "cursor: it belongs to a different query; pass the same filters as the call that "
+            "returned it, or omit it to start again"
+        )
+    offset = data.get("o")
+    if not isinstance(offset, int) or offset < 0:
+        raise ToolFailure("cursor: malformed; omit it to start from the first page")
+    return offset
+
+
+def next_cursor(tool: str, params: PageInput, offset: int, has_more: bool) -> str | None:
+    if not has_more:
+        return None
+    data = {"q": _query_fingerprint(tool, params), "o": offset + params.limit}
+    return signing.dumps(data, salt=CURSOR_SALT, compress=True)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def money(amount: Decimal | None) -> float | None:
+    """Amounts to the cent, as JSON numbers (the exact figure stays in the database)."""
+    return None if amount is None else float(costs.to_cents(amount))
+
+
+def scan_of(viewer: Viewer) -> dict[str, Any] | None:
+    return selectors.scan_block(selectors.latest_scan(), viewer)

@@ -1,0 +1,121 @@
+"""Scan tools: the history (read) and starting one (the ``scan`` scope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from compliance import selectors
+from compliance.access import sees_all_accounts, visible_accounts
+from compliance.actions import ActionError, do_start_scan
+from compliance.models import Scan
+from mcp_endpoint.tools.base import (
+    MAX_LIMIT,
+    FilterInput,
+    PageInput,
+    ToolCall,
+    ToolFailure,
+    ToolSpec,
+    next_cursor,
+    page_offset,
+    scan_of,
+)
+
+
+class ScansInput(PageInput):
+    limit: int = Field(20, ge=1, le=MAX_LIMIT, description="Scans per page, newest first.")
+
+
+def list_scans(call: ToolCall, params: ScansInput) -> dict[str, Any]:
+    """Scans are estate-wide records (see ``selectors.scans``); what could not be read is
+    listed for the viewer's accounts only, and totals only for viewers who see every account."""
+    everything = sees_all_accounts(call.viewer)
+    scans = Scan.objects.order_by("-id")
+    offset = page_offset("list_scans", params)
+    rows = list(scans[offset : offset + params.limit + 1])
+    has_more = len(rows) > params.limit
+    items = []
+    for scan in rows[: params.limit]:
+        item: dict[str, Any] = {
+            "id": scan.pk,
+            "status": scan.status,
+            "trigger": scan.trigger,
+            "created_at": scan.created_at.isoformat(),
+            "started_at": scan.started_at.isoformat() if scan.started_at else None,
+            "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
+            "data_quality": scan.data_quality,
+            "failed": (selectors.scan_block(scan, call.viewer) or {}).get("failed", []),
+        }
+        if everything:
+            # Estate-wide totals would reveal the size of accounts a narrower viewer cannot see.
+            item |= {
+                "total_resources": scan.total_resources,
+                "compliant_resources": scan.compliant_resources,
+                "violation_count": scan.violation_count,
+                "compliance_score": scan.compliance_score,
+            }
+        items.append(item)
+    return {
+        "scans": items,
+        "next_cursor": next_cursor("list_scans", params, offset, has_more),
+        "scan": scan_of(call.viewer),
+    }
+
+
+class StartScanInput(FilterInput):
+    pass
+
+
+def start_scan(call: ToolCall, params: StartScanInput) -> dict[str, Any]:
+    account_ids = list(params.account_ids)
+    try:
+        selectors.scoped_accounts(call.viewer, account_ids)
+    except selectors.AccountNotVisible as exc:
+        raise ToolFailure(str(exc)) from None
+    if not account_ids and not sees_all_accounts(call.viewer):
+        # Never scan more than the caller may see: name their accounts explicitly.
+        account_ids = sorted(visible_accounts(call.viewer).values_list("account_id", flat=True))
+        if not account_ids:
+            raise ToolFailure("account: you may not see any account, so there is nothing to scan")
+    try:
+        scan = do_start_scan(
+            account_ids=account_ids,
+            regions=params.regions,
+            resource_types=params.resource_types,
+            acting=call.viewer,
+            interface=call.interface,
+        )
+    except ActionError as exc:
+        raise ToolFailure(str(exc)) from None
+    return {
+        "scan_id": scan.pk,
+        "status": scan.status,
+        "account_ids": scan.account_ids,
+        "regions": scan.regions,
+        "resource_types": scan.resource_types,
+        "hint": "The scan runs in the background; call list_scans to follow it.",
+        "scan": scan_of(call.viewer),
+    }
+
+
+TOOLS: list[ToolSpec[Any]] = [
+    ToolSpec(
+        "list_scans",
+        "Scan history, newest first, paged: status (queued, running, complete, partial, "
+        "failed), when, data_quality and what could not be read in your accounts. Use it to "
+        "judge how fresh answers are, and to follow a scan started with start_scan.",
+        ScansInput,
+        list_scans,
+    ),
+    ToolSpec(
+        "start_scan",
+        "Queue a new scan of your accounts (needs an API key with the `scan` scope). Optional "
+        "account_ids, regions and resource_types narrow it. Returns at once with the scan id; "
+        "follow it with list_scans.",
+        StartScanInput,
+        start_scan,
+        scope="scan",
+        read_only=False,
+    ),
+]
