@@ -9,15 +9,36 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.utils import timezone
 
-from compliance import audit, policy
-from compliance.access import Viewer, viewer_label
+from compliance import audit, billing, policy
+from compliance.access import (
+    NarrowedViewer,
+    Operator,
+    Viewer,
+    sees_all_accounts,
+    viewer_label,
+    visible_accounts,
+)
 from compliance.aws import RESOURCE_TYPES
-from compliance.models import AuditEvent, AwsAccount, Scan, TaggingPolicy
+from compliance.models import (
+    MAX_EXEMPTION_LIFETIME,
+    AuditEvent,
+    AwsAccount,
+    BillingImport,
+    CostLine,
+    Exemption,
+    Resource,
+    Scan,
+    TaggingPolicy,
+)
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
@@ -227,3 +248,297 @@ def do_start_scan(
     Scan.objects.filter(pk=scan.pk).update(task_id=str(result.id))
     scan.task_id = str(result.id)
     return scan
+
+
+def do_import_costs(
+    source: str,
+    *,
+    fmt: str | None = None,
+    acting: Viewer,
+    on_progress: billing.reader.ProgressCallback | None = None,
+) -> list[BillingImport]:
+    """Import a FOCUS or CUR 2.0 bill: one ``BillingImport`` per billing period in the file.
+
+    The whole file is read and checked before anything is written, then every period is stored
+    in one transaction, so a malformed bill changes nothing. A period replaces the cost lines
+    that an earlier import of the same format stored for the same period and accounts: importing
+    a bill twice never counts its money twice.
+    """
+    try:
+        bill = billing.read_bill(source, fmt, on_progress=on_progress)
+    except billing.BillError as exc:
+        raise _refuse(
+            AuditEvent.EventType.COSTS_REJECTED, str(exc), acting=acting, target=source
+        ) from None
+    with transaction.atomic():
+        stored = [_store_billing_period(bill, period, acting) for period in bill.periods]
+        audit.record(
+            AuditEvent.EventType.COSTS_IMPORTED,
+            acting=acting,
+            target=source,
+            detail={
+                "format": bill.format,
+                "currency": bill.currency,
+                "rows": bill.row_count,
+                "periods": [
+                    {
+                        "start": imported.billing_period_start.isoformat(),
+                        "end": imported.billing_period_end.isoformat(),
+                        "accounts": imported.account_ids,
+                        "rows": imported.row_count,
+                        "lines": imported.line_count,
+                        "replaced_lines": replaced,
+                        "effective_total": str(imported.effective_total),
+                        "billed_total": str(imported.billed_total),
+                        "by_category": imported.totals_by_category,
+                    }
+                    for imported, replaced in stored
+                ],
+            },
+        )
+    return [imported for imported, _ in stored]
+
+
+def _store_billing_period(
+    bill: billing.Bill, period: billing.BillPeriod, acting: Viewer
+) -> tuple[BillingImport, int]:
+    """Replace the stored lines of this format, period and accounts with the bill's."""
+    accounts = period.account_ids
+    previous = CostLine.objects.filter(
+        source_format=bill.format, billing_period_start=period.start, account_id__in=accounts
+    )
+    touched = set(previous.values_list("billing_import_id", flat=True))
+    replaced = previous.count()
+    previous.delete()
+    # An import none of whose lines are left has been replaced as a whole.
+    BillingImport.objects.filter(pk__in=touched).exclude(
+        pk__in=CostLine.objects.filter(billing_import_id__in=touched).values("billing_import_id")
+    ).update(status=BillingImport.Status.REPLACED)
+    imported = BillingImport.objects.create(
+        source=bill.source[:2048],
+        source_format=bill.format,
+        billing_period_start=period.start,
+        billing_period_end=period.end,
+        account_ids=accounts,
+        row_count=period.row_count,
+        line_count=len(period.lines),
+        currency=bill.currency,
+        effective_total=period.effective_total,
+        billed_total=period.billed_total,
+        totals_by_category={k: str(v) for k, v in period.totals_by_category().items()},
+        imported_by=viewer_label(acting),
+    )
+    CostLine.objects.bulk_create(
+        (
+            CostLine(
+                billing_import=imported,
+                source_format=bill.format,
+                billing_period_start=period.start,
+                account_id=line.account_id,
+                region=line.region,
+                service=line.service,
+                resource_id=line.resource_id,
+                charge_category=line.charge_category,
+                effective_cost=line.effective_cost,
+                billed_cost=line.billed_cost,
+                row_count=line.row_count,
+            )
+            for line in period.lines
+        ),
+        batch_size=2000,
+    )
+    return imported, replaced
+
+
+# --- Exemptions ---------------------------------------------------------------------------------
+
+
+def _may(acting: Viewer, permission: str) -> bool:
+    """Operators may do anything; people need the model permission (the admin grants it),
+    also when acting through a narrowed credential."""
+    if isinstance(acting, Operator):
+        return True
+    user = acting.user if isinstance(acting, NarrowedViewer) else acting
+    return isinstance(user, PermissionsMixin) and user.is_active and user.has_perm(permission)
+
+
+def _exemption_account(*, resource_arn: str, account_id: str, acting: Viewer) -> AwsAccount | None:
+    """The account an exemption is limited to: named, or the one of its resource; None for
+    every account, which only someone who sees every account may exempt."""
+    visible = visible_accounts(acting)
+    account = None
+    if account_id:
+        account = visible.filter(account_id=account_id).first()
+        if account is None:
+            raise ActionError(f"account_id: {account_id!r} is not registered or not visible to you")
+    if resource_arn:
+        if not resource_arn.startswith("arn:") or len(resource_arn) > 2048:
+            raise ActionError(f"resource_arn: {resource_arn[:100]!r} is not an ARN")
+        resource = (
+            Resource.objects.filter(arn=resource_arn, account__in=visible)
+            .select_related("account")
+            .first()
+        )
+        if resource is None:
+            raise ActionError(
+                f"resource_arn: {resource_arn} is not in the inventory or not visible to you"
+            )
+        if account is not None and account.pk != resource.account_id:
+            raise ActionError(
+                f"account_id: {resource_arn} belongs to account {resource.account.account_id}, "
+                f"not {account_id}"
+            )
+        account = resource.account
+    if account is None and not sees_all_accounts(acting):
+        raise ActionError(
+            "account_id: an exemption without an account or ARN applies to every account, "
+            "which needs access to every account; name an account you can see"
+        )
+    return account
+
+
+def _exemption_tag_key(tag_key: str) -> str:
+    """The required tag as the active policy spells it, so ``owner`` exempts ``Owner``."""
+    if not tag_key:
+        return ""
+    active = TaggingPolicy.objects.filter(is_active=True).first()
+    if active is None:
+        return tag_key
+    required = [rule["name"] for rule in active.document.get("required_tags", [])]
+    for name in required:
+        if name.casefold() == tag_key.casefold():
+            return str(name)
+    raise ActionError(
+        f"tag_key: {tag_key!r} is not a required tag of the active policy "
+        f"(required: {', '.join(required)})"
+    )
+
+
+def _check_expiry(expires_at: datetime, now: datetime) -> datetime:
+    if not isinstance(expires_at, datetime) or timezone.is_naive(expires_at):
+        raise ActionError("expires_at: give a date and time with a time zone")
+    if expires_at <= now:
+        raise ActionError(f"expires_at: {expires_at.isoformat()} is not in the future")
+    latest = now + MAX_EXEMPTION_LIFETIME
+    if expires_at > latest:
+        raise ActionError(
+            f"expires_at: at most {MAX_EXEMPTION_LIFETIME.days} days ahead "
+            f"(no later than {latest:%Y-%m-%d}); renew it when it expires"
+        )
+    return expires_at
+
+
+def do_create_exemption(
+    *,
+    reason: str,
+    owner: str,
+    expires_at: datetime,
+    resource_arn: str = "",
+    resource_type: str = "",
+    account_id: str = "",
+    tag_key: str = "",
+    acting: Viewer,
+    interface: str = "cli",
+) -> Exemption:
+    """Exempt the violations matching every matcher given, until ``expires_at``.
+
+    The exemption takes effect on every figure at once (figures apply exemptions when read)
+    and stops by itself at its expiry. Refused, audited and without effect when a matcher is
+    unknown or not visible to the person asking, the reason or owner is missing, or the expiry
+    is not within the maximum lifetime.
+    """
+    resource_arn, resource_type = resource_arn.strip(), resource_type.strip()
+    account_id, tag_key, reason = account_id.strip(), tag_key.strip(), reason.strip()
+    target = resource_arn or account_id or resource_type or tag_key
+    try:
+        if not _may(acting, "compliance.add_exemption"):
+            raise ActionError("permission: you may not create exemptions")
+        if not (resource_arn or resource_type or account_id or tag_key):
+            raise ActionError(
+                "matcher: give at least one of resource_arn, resource_type, account_id, tag_key"
+            )
+        if resource_type and resource_type not in RESOURCE_TYPES:
+            raise ActionError(
+                f"resource_type: unknown resource type {resource_type!r}; "
+                f"supported: {', '.join(RESOURCE_TYPES)}"
+            )
+        account = _exemption_account(
+            resource_arn=resource_arn, account_id=account_id, acting=acting
+        )
+        tag_key = _exemption_tag_key(tag_key)
+        if not reason:
+            raise ActionError("reason: say why these violations are accepted")
+        if len(reason) > 2000:
+            raise ActionError("reason: longer than 2000 characters")
+        owner_user = get_user_model().objects.filter(username=owner, is_active=True).first()
+        if owner_user is None:
+            raise ActionError(f"owner: no active user named {owner!r}")
+        _check_expiry(expires_at, timezone.now())
+    except ActionError as exc:
+        raise _refuse(
+            AuditEvent.EventType.EXEMPTION_CREATED, str(exc), acting=acting, target=target
+        ) from None
+    with transaction.atomic():
+        exemption = Exemption.objects.create(
+            resource_arn=resource_arn,
+            resource_type=resource_type,
+            account=account,
+            tag_key=tag_key,
+            reason=reason,
+            owner=owner_user,
+            created_by=viewer_label(acting),
+            expires_at=expires_at,
+        )
+        audit.record(
+            AuditEvent.EventType.EXEMPTION_CREATED,
+            acting=acting,
+            target=f"exemption #{exemption.pk}",
+            interface=interface,
+            detail=_exemption_detail(exemption),
+        )
+    return exemption
+
+
+def do_remove_exemption(exemption_id: int, *, acting: Viewer, interface: str = "cli") -> None:
+    """Remove an exemption: its violations count again from this moment. The audit row keeps
+    what it was."""
+    target = f"exemption #{exemption_id}"
+    try:
+        if not _may(acting, "compliance.delete_exemption"):
+            raise ActionError("permission: you may not remove exemptions")
+        visible = Exemption.objects.filter(
+            Q(account__isnull=True) | Q(account__in=visible_accounts(acting))
+        )
+        exemption = visible.select_related("account", "owner").filter(pk=exemption_id).first()
+        if exemption is None:
+            raise ActionError(f"exemption: #{exemption_id} not found or not visible to you")
+        if exemption.account_id is None and not sees_all_accounts(acting):
+            raise ActionError(
+                "exemption: it applies to every account; removing it needs access to every account"
+            )
+    except ActionError as exc:
+        raise _refuse(
+            AuditEvent.EventType.EXEMPTION_REMOVED, str(exc), acting=acting, target=target
+        ) from None
+    with transaction.atomic():
+        detail = _exemption_detail(exemption)
+        exemption.delete()
+        audit.record(
+            AuditEvent.EventType.EXEMPTION_REMOVED,
+            acting=acting,
+            target=target,
+            interface=interface,
+            detail=detail,
+        )
+
+
+def _exemption_detail(exemption: Exemption) -> dict[str, object]:
+    return {
+        "resource_arn": exemption.resource_arn,
+        "resource_type": exemption.resource_type,
+        "account_id": exemption.account.account_id if exemption.account else "",
+        "tag_key": exemption.tag_key,
+        "reason": exemption.reason,
+        "owner": exemption.owner.get_username(),
+        "expires_at": exemption.expires_at.isoformat(),
+    }

@@ -1,5 +1,5 @@
-"""Django admin: accounts, policies, access grants (editable through actions, so audited);
-scans, resources and the audit log (read-only, even for superusers)."""
+"""Django admin: accounts, policies, access grants and exemptions (editable through actions, so
+audited); scans, resources and the audit log (read-only, even for superusers)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,24 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 
-from compliance import audit
+from compliance import audit, selectors
 from compliance.actions import (
     ActionError,
     do_add_account,
+    do_create_exemption,
     do_import_policy,
+    do_remove_exemption,
     do_start_scan,
     validate_regions,
 )
+from compliance.aws import RESOURCE_TYPES
 from compliance.models import (
     AccountAccess,
     AuditEvent,
     AwsAccount,
+    Exemption,
     Resource,
     Scan,
     TaggingPolicy,
@@ -308,3 +313,136 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
+
+
+class ExemptionForm(forms.ModelForm[Exemption]):
+    """Creates the exemption through ``do_create_exemption`` while validating, so the action's
+    refusals (an account the admin cannot see, an expiry too far ahead) show as form errors and
+    are audited like any other refusal."""
+
+    resource_type = forms.ChoiceField(
+        choices=[("", "(any type)"), *((t, t) for t in RESOURCE_TYPES)], required=False
+    )
+
+    class Meta:
+        model = Exemption
+        fields = [
+            "resource_arn",
+            "resource_type",
+            "account",
+            "tag_key",
+            "reason",
+            "owner",
+            "expires_at",
+        ]
+        help_texts = {
+            "resource_arn": "Leave the matchers you do not need empty; give at least one.",
+            "tag_key": "A required tag of the active policy.",
+            "expires_at": "Required; at most 365 days ahead.",
+        }
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.created: Exemption | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        account = data.get("account")
+        owner = data.get("owner")
+        try:
+            self.created = do_create_exemption(
+                resource_arn=data.get("resource_arn") or "",
+                resource_type=data.get("resource_type") or "",
+                account_id=account.account_id if account else "",
+                tag_key=data.get("tag_key") or "",
+                reason=data.get("reason") or "",
+                owner=owner.get_username() if owner else "",
+                expires_at=data["expires_at"],
+                acting=self.request.user,
+                interface="admin",
+            )
+        except ActionError as exc:
+            raise forms.ValidationError(f"Refused, nothing was created: {exc}") from None
+        return data
+
+
+class ExemptionStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("expired", "Expired")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(expires_at__gt=now)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now)
+        return queryset
+
+
+@admin.register(Exemption)
+class ExemptionAdmin(admin.ModelAdmin[Exemption]):
+    """Exemptions are created and removed through the actions (audited), never edited: to
+    change one, remove it and create another, so the audit log tells the whole story."""
+
+    form = ExemptionForm
+    list_display = [
+        "id",
+        "scope_label",
+        "reason",
+        "owner",
+        "expires_at",
+        "is_active_now",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = [ExemptionStatusFilter, "resource_type", "account"]
+    search_fields = ["resource_arn", "reason", "tag_key"]
+    list_select_related = ["account", "owner"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Exemption]:
+        return selectors.exemptions(request.user, include_expired=True)
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Exemption | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+
+        class RequestForm(form_class):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, request=request, **inner)
+
+        return RequestForm
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(boolean=True, description="active")
+    def is_active_now(self, obj: Exemption) -> bool:
+        return obj.is_active(timezone.now())
+
+    def save_model(self, request: HttpRequest, obj: Exemption, form: Any, change: bool) -> None:
+        # The form's validation created it through the action.
+        created = form.created
+        obj.pk = created.pk
+        obj.created_at = created.created_at
+        obj.created_by = created.created_by
+
+    def delete_model(self, request: HttpRequest, obj: Exemption) -> None:
+        try:
+            do_remove_exemption(obj.pk, acting=request.user, interface="admin")
+        except ActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Exemption]) -> None:
+        for exemption in queryset:
+            self.delete_model(request, exemption)

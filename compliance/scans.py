@@ -17,10 +17,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from compliance import audit, policy
+from compliance import audit, figures, policy
 from compliance.access import Operator
 from compliance.aws import GLOBAL_TYPES, collect_inventory
 from compliance.aws.base import AccountTarget, JobOutcome, ResourceBatch, ScanPlan
@@ -232,7 +232,7 @@ def finalise(scan: Scan) -> None:
         _mark_gone(_scope(scan), now)
         _evaluate(scan, scan.policy, active_policy, accounts, now)
         _take_snapshots(scan, active_policy, now)
-        totals = _scan_totals(scan)
+        totals = _scan_totals(scan, now)
         scan.status = Scan.Status.PARTIAL if failures else Scan.Status.COMPLETE
         scan.finished_at = now
         scan.errors = [describe_failure(o) for o in failures]
@@ -409,14 +409,12 @@ def _evaluate(
 
 
 def _take_snapshots(scan: Scan, active_policy: policy.Policy, now: datetime) -> None:
-    """Aggregate the whole current estate, per account, for trends filtered by permission."""
+    """Aggregate the whole current estate, per account, for trends filtered by permission.
+
+    Exemptions active at ``now`` are applied, so a snapshot keeps the figures as they were shown
+    when it was taken, even after those exemptions expire.
+    """
     present = Resource.objects.filter(gone_since__isnull=True)
-    counts = {
-        "total": Count("id"),
-        "in_scope": Count("id", filter=Q(is_compliant__isnull=False)),
-        "compliant": Count("id", filter=Q(is_compliant=True)),
-        "violations": Sum("violation_count"),
-    }
     rows: list[ComplianceSnapshot] = []
     dimensions = [
         (ComplianceSnapshot.Dimension.ACCOUNT, None),
@@ -426,28 +424,31 @@ def _take_snapshots(scan: Scan, active_policy: policy.Policy, now: datetime) -> 
     type_counts: Counter[tuple[str, str]] = Counter()
     for dimension, field in dimensions:
         group = ["account__account_id"] + ([field] if field else [])
-        for row in present.values(*group).annotate(**counts).order_by(*group):
-            key = row[field] if field else ""
+        for (account_id, *rest), counted in figures.count_resources(
+            present, group, now=now
+        ).items():
+            key = rest[0] if rest else ""
             rows.append(
                 ComplianceSnapshot(
                     scan=scan,
                     taken_at=now,
-                    account_id=row["account__account_id"],
+                    account_id=account_id,
                     dimension=dimension,
                     key=key,
-                    total_resources=row["total"],
-                    in_scope=row["in_scope"],
-                    compliant=row["compliant"],
-                    violations=row["violations"] or 0,
+                    total_resources=counted.total_resources,
+                    in_scope=counted.in_scope_resources,
+                    compliant=counted.compliant_resources,
+                    violations=counted.violations,
                 )
             )
             if dimension == ComplianceSnapshot.Dimension.RESOURCE_TYPE:
-                type_counts[(row["account__account_id"], key)] = row["total"]
+                type_counts[(account_id, key)] = counted.total_resources
 
     # Per required tag: resources it applies to, and how many of those get it wrong.
     violating = {
         (row["resource__account__account_id"], row["tag_name"]): (row["resources"], row["n"])
         for row in Violation.objects.filter(resource__gone_since__isnull=True)
+        .active(now)
         .values("resource__account__account_id", "tag_name")
         .annotate(resources=Count("resource_id", distinct=True), n=Count("id"))
         .order_by()
@@ -489,11 +490,14 @@ def scan_scope_filter(scan: Scan) -> Q:
     return q
 
 
-def _scan_totals(scan: Scan) -> dict[str, int]:
-    totals = Resource.objects.filter(scan_scope_filter(scan)).aggregate(
-        total=Count("id"),
-        in_scope=Count("id", filter=Q(is_compliant__isnull=False)),
-        compliant=Count("id", filter=Q(is_compliant=True)),
-        violations=Sum("violation_count"),
+def _scan_totals(scan: Scan, now: datetime) -> dict[str, int]:
+    """The scan's own figures, with the exemptions active when it was finalised applied."""
+    totals = figures.count_resources_total(
+        Resource.objects.filter(scan_scope_filter(scan)), now=now
     )
-    return {key: value or 0 for key, value in totals.items()}
+    return {
+        "total": totals.total_resources,
+        "in_scope": totals.in_scope_resources,
+        "compliant": totals.compliant_resources,
+        "violations": totals.violations,
+    }

@@ -6,15 +6,27 @@ figure is the same wherever it is shown and no interface can forget the grants.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
 
-from compliance import policy
-from compliance.access import Viewer, visible_accounts
-from compliance.models import AwsAccount, Resource, Scan, TaggingPolicy, Violation
+from compliance import costs, figures, policy
+from compliance.access import Viewer, sees_all_accounts, visible_accounts
+from compliance.models import (
+    AwsAccount,
+    BillingImport,
+    CostLine,
+    Exemption,
+    Resource,
+    Scan,
+    TaggingPolicy,
+    Violation,
+)
 from compliance.scans import describe_failure
 
 
@@ -57,8 +69,37 @@ def present_resources(viewer: Viewer, where: ResourceFilter | None = None) -> Qu
     return resources
 
 
-def current_violations(viewer: Viewer, where: ResourceFilter | None = None) -> QuerySet[Violation]:
-    return Violation.objects.filter(resource__in=present_resources(viewer, where))
+def current_violations(
+    viewer: Viewer, where: ResourceFilter | None = None, *, now: datetime | None = None
+) -> QuerySet[Violation]:
+    """The violations that count: exempted ones (as of ``now``) are left out."""
+    violations = Violation.objects.filter(resource__in=present_resources(viewer, where))
+    return violations.active(now or timezone.now())
+
+
+def exempted_violations(
+    viewer: Viewer, where: ResourceFilter | None = None, *, now: datetime | None = None
+) -> QuerySet[Violation]:
+    """The violations an active exemption covers, each annotated with ``exemption_id``."""
+    now = now or timezone.now()
+    violations = Violation.objects.filter(resource__in=present_resources(viewer, where))
+    return violations.exempted(now).with_exemption(now)
+
+
+def exemptions(
+    viewer: Viewer, *, now: datetime | None = None, include_expired: bool = False
+) -> QuerySet[Exemption]:
+    """The exemptions the viewer may see: those of their accounts, and estate-wide ones.
+
+    An estate-wide exemption (by type or tag key, no account) changes the figures of every
+    account, so everyone whose figures it changes may see why; it names no other account.
+    """
+    shown = Exemption.objects.filter(
+        Q(account__isnull=True) | Q(account__in=visible_accounts(viewer))
+    ).select_related("account", "owner")
+    if not include_expired:
+        shown = shown.active(now or timezone.now())
+    return shown
 
 
 def latest_scan() -> Scan | None:
@@ -116,46 +157,45 @@ class ComplianceSummary:
     by_account: list[Breakdown] = field(default_factory=list)
     by_violation_type: dict[str, int] = field(default_factory=dict)
     by_tag: dict[str, int] = field(default_factory=dict)
+    #: Violations an active exemption covers: shown apart, counted in no figure above.
+    exempted_violation_count: int = 0
 
     @property
     def compliance_score(self) -> float | None:
         return policy.compliance_score(self.compliant_resources, self.in_scope_resources)
 
 
-_COUNTS = {
-    "total": Count("id"),
-    "in_scope": Count("id", filter=Q(is_compliant__isnull=False)),
-    "compliant": Count("id", filter=Q(is_compliant=True)),
-    "violations": Sum("violation_count"),
-}
-
-
-def _breakdown(resources: QuerySet[Resource], group: str) -> list[Breakdown]:
+def _breakdown(resources: QuerySet[Resource], group: str, now: datetime) -> list[Breakdown]:
     return [
         Breakdown(
-            key=row[group],
-            total_resources=row["total"],
-            in_scope_resources=row["in_scope"],
-            compliant_resources=row["compliant"],
-            violations=row["violations"] or 0,
+            key=key,
+            total_resources=counted.total_resources,
+            in_scope_resources=counted.in_scope_resources,
+            compliant_resources=counted.compliant_resources,
+            violations=counted.violations,
         )
-        for row in resources.values(group).annotate(**_COUNTS).order_by(group)
+        for (key,), counted in figures.count_resources(resources, [group], now=now).items()
     ]
 
 
-def compliance_summary(viewer: Viewer, where: ResourceFilter | None = None) -> ComplianceSummary:
+def compliance_summary(
+    viewer: Viewer, where: ResourceFilter | None = None, *, now: datetime | None = None
+) -> ComplianceSummary:
+    """Every figure of the dashboard and the report, exemptions active at ``now`` applied."""
+    now = now or timezone.now()
     resources = present_resources(viewer, where)
-    totals = resources.aggregate(**_COUNTS)
-    violations = Violation.objects.filter(resource__in=resources)
+    totals = figures.count_resources_total(resources, now=now)
+    present = Violation.objects.filter(resource__in=resources)
+    violations = present.active(now)
     return ComplianceSummary(
-        total_resources=totals["total"] or 0,
-        in_scope_resources=totals["in_scope"] or 0,
-        compliant_resources=totals["compliant"] or 0,
-        violation_count=totals["violations"] or 0,
+        total_resources=totals.total_resources,
+        in_scope_resources=totals.in_scope_resources,
+        compliant_resources=totals.compliant_resources,
+        violation_count=totals.violations,
         scan=latest_scan(),
-        by_type=_breakdown(resources, "resource_type"),
-        by_region=_breakdown(resources, "region"),
-        by_account=_breakdown(resources, "account__account_id"),
+        by_type=_breakdown(resources, "resource_type", now),
+        by_region=_breakdown(resources, "region", now),
+        by_account=_breakdown(resources, "account__account_id", now),
         by_violation_type={
             row["violation_type"]: row["n"]
             for row in violations.values("violation_type")
@@ -166,6 +206,7 @@ def compliance_summary(viewer: Viewer, where: ResourceFilter | None = None) -> C
             row["tag_name"]: row["n"]
             for row in violations.values("tag_name").annotate(n=Count("id")).order_by("tag_name")
         },
+        exempted_violation_count=present.exempted(now).count(),
     )
 
 
@@ -173,3 +214,189 @@ def scans(viewer: Viewer, limit: int = 50) -> QuerySet[Scan]:
     """Scan history. Scans are estate-wide records; per-account failures are filtered in
     :func:`scan_block`."""
     return Scan.objects.order_by("-id")[:limit]
+
+
+# --- Costs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CostAttribution:
+    """The attribution figures of one billing period, over what the viewer may see.
+
+    ``cost_source`` is ``focus`` or ``cur`` (which bill the figures come from), ``estimate``
+    (Cost Explorer figures only; see ``estimate_method``), or ``None``
+    when no bill is loaded for the viewer's accounts, in which case every amount is zero.
+    Amounts are exact; round with :func:`compliance.costs.to_cents` to show them.
+    """
+
+    cost_source: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    currency: str | None
+    total_spend: Decimal
+    attributable_spend: Decimal
+    attribution_gap: Decimal
+    unattributable_spend: Decimal
+    unmatched_resource_spend: Decimal
+    untagged_spend: dict[str, Decimal]
+    by_account: dict[str, costs.CostSplit]
+    by_region: dict[str, costs.CostSplit]
+    by_service: dict[str, costs.CostSplit]
+    by_resource_type: dict[str, costs.CostSplit]
+    by_charge_category: dict[str, costs.CostSplit]
+    #: With ``cost_source == "estimate"``: how the per-resource figures were estimated.
+    estimate_method: str | None = None
+
+
+def _as_period(period: date | datetime) -> datetime:
+    if isinstance(period, datetime):
+        return period if timezone.is_aware(period) else period.replace(tzinfo=UTC)
+    return datetime(period.year, period.month, period.day, tzinfo=UTC)
+
+
+def _visible_cost_lines(viewer: Viewer, account_ids: Sequence[str] = ()) -> QuerySet[CostLine]:
+    """Cost lines of the accounts the viewer may see.
+
+    A bill may name accounts that are not registered, or none (billing-account charges): only
+    viewers who see every account see those, and only while they do not narrow to accounts.
+    """
+    accounts = scoped_accounts(viewer, account_ids)
+    lines = CostLine.objects.all()
+    if account_ids or not sees_all_accounts(viewer):
+        lines = lines.filter(account_id__in=accounts.values("account_id"))
+    return lines
+
+
+def _period_lines(
+    viewer: Viewer, account_ids: Sequence[str], period: date | datetime | None
+) -> tuple[QuerySet[CostLine], BillingImport | None]:
+    """The viewer's lines of one billing period (default: the latest), from one bill format.
+
+    When both a FOCUS and a CUR bill cover a period, the most recently imported format is used
+    (both describe the same money; adding them would count it twice).
+    """
+    lines = _visible_cost_lines(viewer, account_ids)
+    if period is None:
+        latest = lines.aggregate(latest=Max("billing_period_start"))["latest"]
+        if latest is None:
+            return lines.none(), None
+        start = latest
+    else:
+        start = _as_period(period)
+    lines = lines.filter(billing_period_start=start)
+    newest = (
+        BillingImport.objects.filter(pk__in=lines.values("billing_import_id"))
+        .order_by("-imported_at", "-id")
+        .first()
+    )
+    if newest is None:
+        return lines.none(), None
+    return lines.filter(source_format=newest.source_format), newest
+
+
+def _charges(lines: QuerySet[CostLine]) -> Iterator[costs.Charge]:
+    for row in lines.values_list(
+        "account_id", "region", "service", "resource_id", "charge_category", "effective_cost"
+    ).iterator(chunk_size=5000):
+        yield costs.Charge(*row)
+
+
+def _inventory(resources: QuerySet[Resource]) -> list[costs.InventoryResource]:
+    violating: dict[int, set[str]] = {}
+    for resource_id, tag in Violation.objects.filter(resource__in=resources).values_list(
+        "resource_id", "tag_name"
+    ):
+        violating.setdefault(resource_id, set()).add(tag)
+    return [
+        costs.InventoryResource(
+            arn=arn,
+            account_id=account_id,
+            region=region,
+            resource_type=resource_type,
+            violating_tags=frozenset(violating.get(pk, ())),
+        )
+        for pk, arn, account_id, region, resource_type in resources.values_list(
+            "pk", "arn", "account__account_id", "region", "resource_type"
+        ).iterator(chunk_size=5000)
+    ]
+
+
+def _required_tags() -> list[str]:
+    active = active_policy()
+    if active is None:
+        return []
+    return [rule["name"] for rule in active.document.get("required_tags", [])]
+
+
+def cost_attribution(
+    viewer: Viewer,
+    where: ResourceFilter | None = None,
+    period: date | datetime | None = None,
+) -> CostAttribution:
+    """Total, attributable, gap, unattributable and unmatched spend of one billing period.
+
+    ``period`` is the first day of a billing period (default: the latest one loaded). A region
+    filter applies to the bill's region of each charge, a resource-type filter keeps only charges
+    on inventory resources of those types.
+    """
+    where = where or ResourceFilter()
+    lines, newest = _period_lines(viewer, where.account_ids, period)
+    if where.regions:
+        lines = lines.filter(region__in=where.regions)
+    resources = present_resources(viewer, ResourceFilter(account_ids=where.account_ids))
+    result = costs.attribute(
+        _charges(lines),
+        _inventory(resources),
+        required_tags=_required_tags(),
+        only_types=where.resource_types,
+    )
+    currencies = sorted(
+        set(
+            BillingImport.objects.filter(pk__in=lines.values("billing_import_id")).values_list(
+                "currency", flat=True
+            )
+        )
+    )
+    return CostAttribution(
+        cost_source=newest.source_format if newest else None,
+        period_start=newest.billing_period_start if newest else None,
+        period_end=newest.billing_period_end if newest else None,
+        currency=", ".join(currencies) or None,
+        total_spend=result.total_spend,
+        attributable_spend=result.attributable_spend,
+        attribution_gap=result.attribution_gap,
+        unattributable_spend=result.unattributable_spend,
+        unmatched_resource_spend=result.unmatched_resource_spend,
+        untagged_spend=result.untagged_spend,
+        by_account=result.by_account,
+        by_region=result.by_region,
+        by_service=result.by_service,
+        by_resource_type=result.by_resource_type,
+        by_charge_category=result.by_charge_category,
+    )
+
+
+def resource_costs(
+    viewer: Viewer, arns: Iterable[str], period: date | datetime | None = None
+) -> dict[str, Decimal | None]:
+    """Each visible resource's cost in the billing period (the monthly ``cost_impact_monthly``).
+
+    Zero for a resource the bill does not charge; ``None`` for every resource when no bill is
+    loaded. ARNs the viewer may not see (or that are not in the inventory) are left out.
+    """
+    wanted = set(arns)
+    resources = present_resources(viewer)
+    shown = resources.filter(arn__in=wanted)
+    accounts = set(shown.values_list("account__account_id", flat=True))
+    lines, newest = _period_lines(viewer, (), period)
+    if newest is None:
+        return dict.fromkeys(shown.values_list("arn", flat=True))
+    # Whether a bare id is ambiguous depends on every resource of the account.
+    inventory = _inventory(resources.filter(account__account_id__in=accounts))
+    keys = set(wanted)
+    for item in inventory:
+        if item.arn in wanted:
+            keys |= costs.id_keys(item.arn)
+    charges = _charges(lines.filter(account_id__in=accounts, resource_id__in=keys))
+    found = costs.resource_costs(charges, inventory, wanted)
+    return dict(found)

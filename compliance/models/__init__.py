@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from compliance.models.audit import AuditEvent
+from compliance.models.costs import BillingImport, CostExplorerFigure, CostLine
+from compliance.models.exemptions import MAX_EXEMPTION_LIFETIME, Exemption
 from compliance.models.inventory import (
     AccountAccess,
     AwsAccount,
@@ -16,10 +18,15 @@ from compliance.models.inventory import (
 )
 
 __all__ = [
+    "MAX_EXEMPTION_LIFETIME",
     "AccountAccess",
     "AuditEvent",
     "AwsAccount",
+    "BillingImport",
     "ComplianceSnapshot",
+    "CostExplorerFigure",
+    "CostLine",
+    "Exemption",
     "Resource",
     "Scan",
     "ScanItem",

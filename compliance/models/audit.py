@@ -38,6 +38,11 @@ class AuditEvent(models.Model):
         ACCESS_REVOKED = "access.revoked"
         REPORT_GENERATED = "report.generated"
         DEMO_SEEDED = "demo.seeded"
+        COSTS_IMPORTED = "costs.imported"
+        COSTS_REJECTED = "costs.rejected"
+        COSTS_FETCHED = "costs.fetched"
+        EXEMPTION_CREATED = "exemption.created"
+        EXEMPTION_REMOVED = "exemption.removed"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success"

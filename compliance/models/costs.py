@@ -94,3 +94,38 @@ class CostLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_id or self.charge_category} {self.effective_cost}"
+
+
+class CostExplorerFigure(models.Model):
+    """One monthly Cost Explorer amount of one account and region: a service's cost, or the
+    cost carrying one value of a required tag key (``key`` empty: the key is absent).
+
+    Cost Explorer has no per-resource figures (short of hourly resource-level data, which
+    covers EC2 only and 14 days), so these back an estimate where no bill is loaded; see
+    docs/costs.md.
+    """
+
+    class Dimension(models.TextChoices):
+        SERVICE = "service"
+        TAG = "tag"
+
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    account_id = models.CharField(max_length=32)
+    region = models.CharField(max_length=64, blank=True)
+    dimension = models.CharField(max_length=8, choices=Dimension.choices)
+    #: The tag key for ``tag`` figures; empty for ``service`` ones.
+    tag_key = models.CharField(max_length=128, blank=True)
+    #: The service name, or the tag value (empty: resources without the tag key).
+    key = models.CharField(max_length=512, blank=True)
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    currency = models.CharField(max_length=8)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["period_start", "account_id", "dimension", "tag_key", "key", "region"]
+        indexes = [models.Index(fields=["period_start", "account_id", "dimension"])]
+
+    def __str__(self) -> str:
+        label = f"{self.tag_key}={self.key}" if self.dimension == "tag" else self.key
+        return f"{self.period_start:%Y-%m} {self.account_id} {label}: {self.amount}"

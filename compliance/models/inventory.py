@@ -15,6 +15,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from compliance.models.exemptions import ViolationQuerySet
+
 account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
 role_arn_validator = RegexValidator(
     r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$",
@@ -175,8 +177,12 @@ class Resource(models.Model):
     last_seen_at = models.DateTimeField()
     gone_since = models.DateTimeField(null=True, blank=True)
     last_seen_scan = models.ForeignKey(Scan, null=True, on_delete=models.SET_NULL, related_name="+")
-    #: Judged at the last finalisation: True/False, or None when no required tag applies.
+    #: Judged by the policy at the last finalisation, before exemptions: True/False, or None
+    #: when no required tag applies. Exemptions are applied when figures are read (see
+    #: ``compliance.models.exemptions``), so a resource whose every violation is exempted is
+    #: still False here and counts as compliant in every figure.
     is_compliant = models.BooleanField(null=True)
+    #: Violations the policy found at the last finalisation, exempted ones included.
     violation_count = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -239,6 +245,8 @@ class Violation(models.Model):
     expected = models.CharField(max_length=1024, blank=True)
     #: When this same violation (resource, type, tag) was first found; kept across scans.
     first_detected_at = models.DateTimeField()
+
+    objects = ViolationQuerySet.as_manager()
 
     class Meta:
         ordering = ["resource_id", "tag_name", "violation_type"]

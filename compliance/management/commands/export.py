@@ -1,0 +1,44 @@
+"""``manage.py export``: the violations CSV, a Cloud Custodian policy or the AWS tag policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from compliance import exports
+from compliance.access import Operator
+from compliance.selectors import AccountNotVisible, ResourceFilter
+
+
+class Command(BaseCommand):
+    help = (
+        "Print an export to stdout: violations-csv (--columns to choose them), custodian "
+        "(report-only Cloud Custodian policies) or aws-org-policy (the active policy as an AWS "
+        "Organizations tag policy)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("what", choices=["violations-csv", "custodian", "aws-org-policy"])
+        parser.add_argument(
+            "--columns",
+            help=f"Comma-separated CSV columns, from: {', '.join(exports.CSV_COLUMNS)}.",
+        )
+        parser.add_argument("--account", action="append", default=[], metavar="ID")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        viewer = Operator()
+        where = ResourceFilter(account_ids=options["account"])
+        columns = None
+        if options["columns"] is not None:
+            columns = [c.strip() for c in options["columns"].split(",") if c.strip()]
+        try:
+            if options["what"] == "violations-csv":
+                text = exports.export_violations_csv(viewer, where, columns)
+            elif options["what"] == "custodian":
+                text = exports.custodian_policy(viewer, where)
+            else:
+                text = exports.aws_org_policy(viewer)
+        except (exports.ExportError, AccountNotVisible) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(text, ending="")
