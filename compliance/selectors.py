@@ -303,9 +303,9 @@ def _charges(lines: QuerySet[CostLine]) -> Iterator[costs.Charge]:
 
 def _inventory(resources: QuerySet[Resource]) -> list[costs.InventoryResource]:
     violating: dict[int, set[str]] = {}
-    for resource_id, tag in Violation.objects.filter(resource__in=resources).values_list(
-        "resource_id", "tag_name"
-    ):
+    # Exempted violations do not widen the gap, as they do not count anywhere else.
+    active = Violation.objects.filter(resource__in=resources).active(timezone.now())
+    for resource_id, tag in active.values_list("resource_id", "tag_name"):
         violating.setdefault(resource_id, set()).add(tag)
     return [
         costs.InventoryResource(

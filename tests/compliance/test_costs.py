@@ -335,3 +335,26 @@ def test_import_from_s3(estate: None, mocked_aws: None) -> None:
         do_import_costs("s3://billing-exports/nope", acting=Operator())
     with pytest.raises(ActionError, match="expected s3://bucket/key"):
         do_import_costs("s3://billing-exports", acting=Operator())
+
+
+def test_exempted_violations_do_not_widen_the_attribution_gap(
+    estate: None, focus_csv: Path, charlie: User
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from compliance.actions import do_create_exemption
+
+    do_import_costs(str(focus_csv), acting=Operator())
+    do_create_exemption(
+        reason="sandbox account, tagged by its owner next quarter",
+        owner="charlie",
+        expires_at=timezone.now() + timedelta(days=30),
+        account_id=B,
+        acting=Operator(),
+    )
+    result = selectors.cost_attribution(Operator())
+    assert result.attribution_gap == GAP - Decimal("80.00")
+    assert result.attributable_spend == ATTRIBUTABLE + Decimal("80.00")
+    assert result.total_spend == TOTAL
