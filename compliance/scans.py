@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -219,7 +219,6 @@ def finalise(scan: Scan) -> None:
         return
 
     assert scan.policy is not None
-    active_policy = policy.policy_from_dict(scan.policy.document)
     now = timezone.now()
     accounts = {a.account_id: a for a in _accounts_for(scan)}
     with transaction.atomic():
@@ -228,10 +227,11 @@ def finalise(scan: Scan) -> None:
         list(
             AwsAccount.objects.select_for_update().filter(pk__in=[a.pk for a in accounts.values()])
         )
-        _merge_items(scan, accounts, now)
+        judge = _Judge(scan, scan.policy, now)
+        _merge_items(scan, judge, accounts, now)
         _mark_gone(_scope(scan), now)
-        _evaluate(scan, scan.policy, active_policy, accounts, now)
-        _take_snapshots(scan, active_policy, now)
+        _rejudge_unseen(judge, accounts)
+        _take_snapshots(scan, judge.policy, now)
         totals = _scan_totals(scan, now)
         scan.status = Scan.Status.PARTIAL if failures else Scan.Status.COMPLETE
         scan.finished_at = now
@@ -265,8 +265,17 @@ def _chunks(queryset: QuerySet[Any], size: int = CHUNK) -> Iterator[list[Any]]:
         last = rows[-1].pk
 
 
-def _merge_items(scan: Scan, accounts: dict[str, AwsAccount], now: datetime) -> None:
-    """Upsert staged items into Resource, recording tag changes of resources seen before."""
+def _merge_items(
+    scan: Scan,
+    judge: _Judge,
+    accounts: dict[str, AwsAccount],
+    now: datetime,
+) -> None:
+    """Upsert staged items into Resource, judged on the way, recording tag changes.
+
+    Each chunk is judged while its tags are in hand, so a resource is read once and written
+    once; only resources this scan did not see are judged again afterwards (``_rejudge_unseen``).
+    """
     for items in _chunks(ScanItem.objects.filter(scan=scan)):
         known = {
             row["arn"]: row
@@ -298,6 +307,10 @@ def _merge_items(scan: Scan, accounts: dict[str, AwsAccount], now: datetime) -> 
                     last_seen_scan=scan,
                 )
             )
+        verdicts = [judge.verdict(r) for r in upserts]
+        for resource, (is_compliant, findings) in zip(upserts, verdicts, strict=True):
+            resource.is_compliant = is_compliant
+            resource.violation_count = len(findings)
         Resource.objects.bulk_create(
             upserts,
             update_conflicts=True,
@@ -312,9 +325,27 @@ def _merge_items(scan: Scan, accounts: dict[str, AwsAccount], now: datetime) -> 
                 "last_seen_at",
                 "gone_since",
                 "last_seen_scan",
+                "is_compliant",
+                "violation_count",
             ],
         )
+        ids = _resource_ids(upserts, known)
+        judge.replace_violations(
+            [(ids[r.arn], findings) for r, (_, findings) in zip(upserts, verdicts, strict=True)]
+        )
         TagChange.objects.bulk_create(changes)
+
+
+def _resource_ids(
+    upserts: list[Resource], known: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int]:
+    """ARN -> primary key; PostgreSQL and SQLite return the keys of upserted rows."""
+    ids = {r.arn: r.pk for r in upserts if r.pk is not None}
+    missing = [r.arn for r in upserts if r.arn not in ids and r.arn not in known]
+    ids.update({arn: row["id"] for arn, row in known.items() if arn not in ids})
+    if missing:
+        ids.update(Resource.objects.filter(arn__in=missing).values_list("arn", "id"))
+    return ids
 
 
 def _tag_changes(
@@ -355,57 +386,83 @@ def _mark_gone(scope: _Scope, now: datetime) -> None:
         ).update(gone_since=now)
 
 
-def _evaluate(
-    scan: Scan,
-    policy_row: TaggingPolicy,
-    active_policy: policy.Policy,
-    accounts: dict[str, AwsAccount],
-    now: datetime,
-) -> None:
-    """Judge every present resource of the scanned accounts; replace their violations."""
-    account_pks = [a.pk for a in accounts.values()]
-    # Violations of resources that are gone no longer count.
-    Violation.objects.filter(
-        resource__account_id__in=account_pks, resource__gone_since__isnull=False
-    ).delete()
-    present = Resource.objects.filter(account_id__in=account_pks, gone_since__isnull=True).only(
-        "id", "resource_type", "tags"
-    )
-    for resources in _chunks(present):
-        ids = [r.pk for r in resources]
+class _Judge:
+    """Judges resources with the scan's policy and replaces their violations, chunk by chunk.
+
+    A violation found again keeps its ``first_detected_at``, so "violating since" survives
+    rescans.
+    """
+
+    def __init__(self, scan: Scan, policy_row: TaggingPolicy, now: datetime) -> None:
+        self.scan = scan
+        self.policy_row = policy_row
+        self.policy = policy.policy_from_dict(policy_row.document)
+        self.now = now
+
+    def verdict(self, resource: Resource) -> tuple[bool | None, list[policy.Finding]]:
+        findings = policy.evaluate(self.policy, resource.resource_type, resource.tags)
+        if not policy.is_in_scope(self.policy, resource.resource_type):
+            return None, findings
+        return not findings, findings
+
+    def replace_violations(self, judged: list[tuple[int, list[policy.Finding]]]) -> None:
+        ids = [resource_id for resource_id, _ in judged]
         first_detected = {
             (v.resource_id, v.violation_type, v.tag_name): v.first_detected_at
             for v in Violation.objects.filter(resource_id__in=ids).only(
                 "resource_id", "violation_type", "tag_name", "first_detected_at"
             )
         }
-        Violation.objects.filter(resource_id__in=ids).delete()
-        new_violations: list[Violation] = []
-        by_outcome: dict[tuple[bool | None, int], list[int]] = defaultdict(list)
-        for resource in resources:
-            findings = policy.evaluate(active_policy, resource.resource_type, resource.tags)
-            in_scope = policy.is_in_scope(active_policy, resource.resource_type)
-            verdict = (not findings) if in_scope else None
-            by_outcome[(verdict, len(findings))].append(resource.pk)
-            for finding in findings:
-                key = (resource.pk, finding.violation_type, finding.tag_name)
-                new_violations.append(
-                    Violation(
-                        resource_id=resource.pk,
-                        scan=scan,
-                        policy=policy_row,
-                        violation_type=finding.violation_type,
-                        tag_name=finding.tag_name,
-                        current_value=finding.current_value,
-                        expected=finding.expected[:1024],
-                        first_detected_at=first_detected.get(key, now),
-                    )
+        if first_detected:
+            Violation.objects.filter(resource_id__in=ids).delete()
+        Violation.objects.bulk_create(
+            [
+                Violation(
+                    resource_id=resource_id,
+                    scan=self.scan,
+                    policy=self.policy_row,
+                    violation_type=finding.violation_type,
+                    tag_name=finding.tag_name,
+                    current_value=finding.current_value,
+                    expected=finding.expected[:1024],
+                    first_detected_at=first_detected.get(
+                        (resource_id, finding.violation_type, finding.tag_name), self.now
+                    ),
                 )
-        Violation.objects.bulk_create(new_violations)
-        for (verdict, count), resource_ids in by_outcome.items():
+                for resource_id, findings in judged
+                for finding in findings
+            ]
+        )
+
+
+def _rejudge_unseen(judge: _Judge, accounts: dict[str, AwsAccount]) -> None:
+    """Judge the present resources this scan did not see (a failed region, a filtered type).
+
+    They keep their last known tags but are judged by this scan's policy, so every current
+    violation of the scanned accounts comes from the same policy version.
+    """
+    account_pks = [a.pk for a in accounts.values()]
+    # Violations of resources that are gone no longer count.
+    Violation.objects.filter(
+        resource__account_id__in=account_pks, resource__gone_since__isnull=False
+    ).delete()
+    unseen = (
+        Resource.objects.filter(account_id__in=account_pks, gone_since__isnull=True)
+        .exclude(last_seen_scan=judge.scan)
+        .only("id", "resource_type", "tags")
+    )
+    for resources in _chunks(unseen):
+        verdicts = [judge.verdict(r) for r in resources]
+        by_outcome: dict[tuple[bool | None, int], list[int]] = defaultdict(list)
+        for resource, (is_compliant, findings) in zip(resources, verdicts, strict=True):
+            by_outcome[(is_compliant, len(findings))].append(resource.pk)
+        for (is_compliant, count), resource_ids in by_outcome.items():
             Resource.objects.filter(pk__in=resource_ids).update(
-                is_compliant=verdict, violation_count=count
+                is_compliant=is_compliant, violation_count=count
             )
+        judge.replace_violations(
+            [(r.pk, findings) for r, (_, findings) in zip(resources, verdicts, strict=True)]
+        )
 
 
 def _take_snapshots(scan: Scan, active_policy: policy.Policy, now: datetime) -> None:
