@@ -277,9 +277,11 @@ def _merge_items(
     once; only resources this scan did not see are judged again afterwards (``_rejudge_unseen``).
     """
     for items in _chunks(ScanItem.objects.filter(scan=scan)):
+        # A subquery rather than a list of ARNs: no thousand-string parameter to send.
+        chunk = ScanItem.objects.filter(scan=scan, pk__gte=items[0].pk, pk__lte=items[-1].pk)
         known = {
             row["arn"]: row
-            for row in Resource.objects.filter(arn__in=[i.arn for i in items]).values(
+            for row in Resource.objects.filter(arn__in=chunk.values("arn")).values(
                 "id", "arn", "tags"
             )
         }
