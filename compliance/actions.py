@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import PermissionsMixin
@@ -27,12 +28,13 @@ from compliance.access import (
     viewer_label,
     visible_accounts,
 )
-from compliance.aws import RESOURCE_TYPES
+from compliance.aws import RESOURCE_TYPES, cost_explorer
 from compliance.models import (
     MAX_EXEMPTION_LIFETIME,
     AuditEvent,
     AwsAccount,
     BillingImport,
+    CostExplorerFigure,
     CostLine,
     Exemption,
     Resource,
@@ -348,6 +350,88 @@ def _store_billing_period(
         batch_size=2000,
     )
     return imported, replaced
+
+
+MAX_FETCH_MONTHS = 12
+
+
+def do_fetch_costs(
+    months: int = 3, *, acting: Viewer, today: date | None = None
+) -> list[CostExplorerFigure]:
+    """Pull the last ``months`` complete calendar months from Cost Explorer, for every enabled
+    account: cost by service and region, and by each required tag key of the active policy.
+
+    Each fetched (month, account) replaces the figures stored for it before. Nothing is written
+    unless every request succeeded; a failure is audited and changes nothing.
+    """
+    if not 1 <= months <= MAX_FETCH_MONTHS:
+        raise _refuse(
+            AuditEvent.EventType.COSTS_FETCHED,
+            f"months: between 1 and {MAX_FETCH_MONTHS}, not {months}",
+            acting=acting,
+        )
+    end = (today or timezone.now().date()).replace(day=1)
+    start = end
+    for _ in range(months):
+        start = (start - timedelta(days=1)).replace(day=1)
+    accounts = sorted(AwsAccount.objects.filter(enabled=True).values_list("account_id", flat=True))
+    active = TaggingPolicy.objects.filter(is_active=True).first()
+    tag_keys = [rule["name"] for rule in active.document.get("required_tags", [])] if active else []
+    target = f"{start:%Y-%m} to {end:%Y-%m} (exclusive)"
+    try:
+        fetched = cost_explorer.fetch_cost_figures(accounts, tag_keys, start, end)
+    except cost_explorer.CostExplorerError as exc:
+        raise _refuse(
+            AuditEvent.EventType.COSTS_FETCHED,
+            str(exc),
+            acting=acting,
+            target=target,
+        ) from None
+    with transaction.atomic():
+        starts = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in _months(start, end)]
+        replaced, _ = CostExplorerFigure.objects.filter(
+            period_start__in=starts, account_id__in=accounts
+        ).delete()
+        stored = CostExplorerFigure.objects.bulk_create(
+            CostExplorerFigure(
+                period_start=datetime(f.period_start.year, f.period_start.month, 1, tzinfo=UTC),
+                period_end=datetime(
+                    f.period_end.year, f.period_end.month, f.period_end.day, tzinfo=UTC
+                ),
+                account_id=f.account_id,
+                region=f.region,
+                dimension=f.dimension,
+                tag_key=f.tag_key,
+                key=f.key,
+                amount=f.amount,
+                currency=f.currency,
+            )
+            for f in fetched
+        )
+        audit.record(
+            AuditEvent.EventType.COSTS_FETCHED,
+            acting=acting,
+            target=target,
+            detail={
+                "accounts": accounts,
+                "tag_keys": tag_keys,
+                "metric": cost_explorer.METRIC,
+                "figures": len(stored),
+                "replaced_figures": replaced,
+                "service_total": str(
+                    sum((f.amount for f in fetched if f.dimension == "service"), Decimal(0))
+                ),
+            },
+        )
+    return stored
+
+
+def _months(start: date, end: date) -> list[date]:
+    firsts = []
+    while start < end:
+        firsts.append(start)
+        start = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return firsts
 
 
 # --- Exemptions ---------------------------------------------------------------------------------

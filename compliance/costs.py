@@ -21,9 +21,9 @@ Amounts stay exact; :func:`to_cents` rounds (half to even) only for presentation
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -218,6 +218,92 @@ def attribute(
             for tag in index.by_arn[arn].violating_tags:
                 result.untagged_spend[tag] = result.untagged_spend.get(tag, ZERO) + cost
     return result
+
+
+# --- Estimates from Cost Explorer ------------------------------------------------------------
+
+#: Cost Explorer service names -> the resource types that service's cost is spent on.
+CE_SERVICE_TYPES: dict[str, tuple[str, ...]] = {
+    "Amazon Elastic Compute Cloud - Compute": ("ec2:instance",),
+    "EC2 - Other": ("ec2:volume", "ec2:snapshot", "ec2:natgateway"),
+    "Amazon Virtual Private Cloud": ("ec2:elastic-ip", "ec2:natgateway"),
+    "Amazon Simple Storage Service": ("s3:bucket",),
+    "Amazon Relational Database Service": ("rds:db", "rds:cluster"),
+    "AWS Lambda": ("lambda:function",),
+    "Amazon DynamoDB": ("dynamodb:table",),
+    "Amazon Simple Queue Service": ("sqs:queue",),
+    "Amazon Simple Notification Service": ("sns:topic",),
+    "Amazon EC2 Container Registry (ECR)": ("ecr:repository",),
+    "Amazon Elastic Container Service": ("ecs:service",),
+    "Amazon Elastic Container Service for Kubernetes": ("eks:cluster",),
+    "AmazonCloudWatch": ("logs:log-group",),
+    "Amazon Kinesis": ("kinesis:stream",),
+    "Amazon Elastic File System": ("elasticfilesystem:file-system",),
+    "Amazon Elastic Load Balancing": ("elasticloadbalancing:loadbalancer",),
+    "Amazon ElastiCache": ("elasticache:cluster",),
+    "Amazon OpenSearch Service": ("es:domain",),
+}
+#: Cost Explorer services whose cost belongs to no resource (unattributable, like bill rows
+#: without a resource id).
+CE_NO_RESOURCE_PREFIXES = ("Tax", "AWS Support", "Savings Plans for ")
+
+ESTIMATE_METHOD = (
+    "Cost Explorer has no per-resource costs, so each resource's cost is an estimate: the "
+    "monthly amortised cost of a service in an account and region, split evenly over the "
+    "scanned resources of that service's types there (an idle bucket gets as much as a busy "
+    "one). A service with no scanned resource there counts as spend on resources not in the "
+    "inventory; tax, support and Savings Plans fees as unattributable. Totals per service, "
+    "account and region are exact; untagged_spend per tag key is exact, straight from Cost "
+    "Explorer's cost for resources without that key."
+)
+_ESTIMATE_PLACES = Decimal("1E-10")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCost:
+    """One Cost Explorer figure: a service's cost in one account and region and month."""
+
+    account_id: str
+    region: str
+    service: str
+    cost: Decimal
+
+
+def estimated_charges(
+    service_costs: Iterable[ServiceCost], resources: Iterable[InventoryResource]
+) -> Iterator[Charge]:
+    """Per-resource charges estimated from service costs, as described in ESTIMATE_METHOD.
+
+    A service's cost is split into equal parts (to 1e-10) and the first resource in ARN order
+    also takes what the division leaves, so the parts add up to the service's cost exactly.
+    """
+    by_place: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for resource in resources:
+        by_place[(resource.account_id, resource.region, resource.resource_type)].append(
+            resource.arn
+        )
+    with localcontext() as context:
+        context.prec = 60
+        for item in service_costs:
+            if item.service.startswith(CE_NO_RESOURCE_PREFIXES):
+                yield Charge(item.account_id, item.region, item.service, "", "Usage", item.cost)
+                continue
+            arns = sorted(
+                arn
+                for resource_type in CE_SERVICE_TYPES.get(item.service, ())
+                for arn in by_place.get((item.account_id, item.region, resource_type), ())
+            )
+            if not arns:
+                unscanned = f"{item.service} (no scanned resource)"
+                yield Charge(
+                    item.account_id, item.region, item.service, unscanned, "Usage", item.cost
+                )
+                continue
+            part = (item.cost / len(arns)).quantize(_ESTIMATE_PLACES, rounding=ROUND_DOWN)
+            first = item.cost - part * (len(arns) - 1)
+            for index, arn in enumerate(arns):
+                cost = first if index == 0 else part
+                yield Charge(item.account_id, item.region, item.service, arn, "Usage", cost)
 
 
 def resource_costs(

@@ -20,6 +20,7 @@ from compliance.access import Viewer, sees_all_accounts, visible_accounts
 from compliance.models import (
     AwsAccount,
     BillingImport,
+    CostExplorerFigure,
     CostLine,
     Exemption,
     Resource,
@@ -341,6 +342,9 @@ def cost_attribution(
     """
     where = where or ResourceFilter()
     lines, newest = _period_lines(viewer, where.account_ids, period)
+    estimate_start = _estimate_period(viewer, where.account_ids, period, newest)
+    if estimate_start is not None:
+        return _estimated_attribution(viewer, where, estimate_start)
     if where.regions:
         lines = lines.filter(region__in=where.regions)
     resources = present_resources(viewer, ResourceFilter(account_ids=where.account_ids))
@@ -389,6 +393,14 @@ def resource_costs(
     shown = resources.filter(arn__in=wanted)
     accounts = set(shown.values_list("account__account_id", flat=True))
     lines, newest = _period_lines(viewer, (), period)
+    estimate_start = _estimate_period(viewer, (), period, newest)
+    if estimate_start is not None:
+        inventory = _inventory(resources.filter(account__account_id__in=accounts))
+        figures = _service_costs(_visible_estimates(viewer, ()), estimate_start)
+        estimated = costs.estimated_charges(
+            (f for f in figures if f.account_id in accounts), inventory
+        )
+        return dict(costs.resource_costs(estimated, inventory, wanted))
     if newest is None:
         return dict.fromkeys(shown.values_list("arn", flat=True))
     # Whether a bare id is ambiguous depends on every resource of the account.
@@ -400,3 +412,99 @@ def resource_costs(
     charges = _charges(lines.filter(account_id__in=accounts, resource_id__in=keys))
     found = costs.resource_costs(charges, inventory, wanted)
     return dict(found)
+
+
+# --- Estimates from Cost Explorer, where no bill covers the period ----------------------------
+
+
+def _visible_estimates(viewer: Viewer, account_ids: Sequence[str]) -> QuerySet[CostExplorerFigure]:
+    """Cost Explorer figures exist only for registered accounts: filtered like their resources."""
+    accounts = scoped_accounts(viewer, account_ids)
+    return CostExplorerFigure.objects.filter(account_id__in=accounts.values("account_id"))
+
+
+def _estimate_period(
+    viewer: Viewer,
+    account_ids: Sequence[str],
+    period: date | datetime | None,
+    newest_bill: BillingImport | None,
+) -> datetime | None:
+    """The period to estimate from Cost Explorer, or ``None`` to use the bill.
+
+    A bill is exact, so it wins wherever it covers the period; Cost Explorer answers for a
+    period no bill covers: the one asked for, or by default its latest when that is later than
+    the latest bill.
+    """
+    figures = _visible_estimates(viewer, account_ids)
+    if period is not None:
+        start = _as_period(period)
+        if newest_bill is None and figures.filter(period_start=start).exists():
+            return start
+        return None
+    latest: datetime | None = figures.aggregate(latest=Max("period_start"))["latest"]
+    if latest is None:
+        return None
+    if newest_bill is None or latest > newest_bill.billing_period_start:
+        return latest
+    return None
+
+
+def _service_costs(
+    figures: QuerySet[CostExplorerFigure], start: datetime
+) -> list[costs.ServiceCost]:
+    return [
+        costs.ServiceCost(account_id, region, service, amount)
+        for account_id, region, service, amount in figures.filter(
+            period_start=start, dimension=CostExplorerFigure.Dimension.SERVICE
+        ).values_list("account_id", "region", "key", "amount")
+    ]
+
+
+def _estimated_attribution(
+    viewer: Viewer, where: ResourceFilter, start: datetime
+) -> CostAttribution:
+    """The attribution of a period only Cost Explorer covers (see ``costs.ESTIMATE_METHOD``).
+
+    ``untagged_spend`` is Cost Explorer's own cost of resources without each required key,
+    exact; only with a resource-type filter, which Cost Explorer's tag groups cannot apply, is
+    it the estimate's.
+    """
+    figures = _visible_estimates(viewer, where.account_ids).filter(period_start=start)
+    if where.regions:
+        figures = figures.filter(region__in=where.regions)
+    resources = present_resources(viewer, ResourceFilter(account_ids=where.account_ids))
+    inventory = _inventory(resources)
+    required = _required_tags()
+    result = costs.attribute(
+        costs.estimated_charges(_service_costs(figures, start), inventory),
+        inventory,
+        required_tags=required,
+        only_types=where.resource_types,
+    )
+    untagged = result.untagged_spend
+    if not where.resource_types:
+        untagged = dict.fromkeys(sorted(required), Decimal(0))
+        for tag_key, amount in figures.filter(
+            dimension=CostExplorerFigure.Dimension.TAG, tag_key__in=required, key=""
+        ).values_list("tag_key", "amount"):
+            untagged[tag_key] += amount
+    first = figures.first()
+    currencies = sorted(set(figures.values_list("currency", flat=True)))
+    return CostAttribution(
+        cost_source="estimate",
+        period_start=start,
+        period_end=first.period_end if first else None,
+        currency=", ".join(currencies) or None,
+        total_spend=result.total_spend,
+        attributable_spend=result.attributable_spend,
+        attribution_gap=result.attribution_gap,
+        unattributable_spend=result.unattributable_spend,
+        unmatched_resource_spend=result.unmatched_resource_spend,
+        untagged_spend=untagged,
+        by_account=result.by_account,
+        by_region=result.by_region,
+        by_service=result.by_service,
+        by_resource_type=result.by_resource_type,
+        by_charge_category=result.by_charge_category,
+        estimate_method=costs.ESTIMATE_METHOD,
+    )

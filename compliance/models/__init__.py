@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from compliance.models.audit import AuditEvent
+from compliance.models.checklist import (
+    Attestation,
+    ChecklistResult,
+    ChecklistRun,
+    ChecklistStatus,
+    LockdownState,
+)
 from compliance.models.costs import BillingImport, CostExplorerFigure, CostLine
 from compliance.models.exemptions import MAX_EXEMPTION_LIFETIME, Exemption
 from compliance.models.inventory import (
@@ -20,13 +27,18 @@ from compliance.models.inventory import (
 __all__ = [
     "MAX_EXEMPTION_LIFETIME",
     "AccountAccess",
+    "Attestation",
     "AuditEvent",
     "AwsAccount",
     "BillingImport",
+    "ChecklistResult",
+    "ChecklistRun",
+    "ChecklistStatus",
     "ComplianceSnapshot",
     "CostExplorerFigure",
     "CostLine",
     "Exemption",
+    "LockdownState",
     "Resource",
     "Scan",
     "ScanItem",

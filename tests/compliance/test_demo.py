@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from compliance import reports, selectors
+from compliance.access import Operator
+from compliance.aws.demo_estate import seed_demo_estate
+from compliance.demo_bill import demo_bill_rows
 from compliance.management.commands import demo
-from compliance.models import AwsAccount, Resource, Scan, TaggingPolicy, Violation
+from compliance.models import AwsAccount, BillingImport, Resource, Scan, TaggingPolicy, Violation
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_demo_seeds_scans_and_creates_an_admin(monkeypatch: pytest.MonkeyPatch) -> None:
     seeded: list[Any] = []
-    real_seed = demo.seed_demo_estate
+    real_seed = seed_demo_estate
 
     def recording_seed(**kwargs: Any) -> Any:
         seeded.append(real_seed(**kwargs))
@@ -55,3 +60,25 @@ def test_demo_seeds_scans_and_creates_an_admin(monkeypatch: pytest.MonkeyPatch) 
     printed = out.getvalue()
     password = printed.split("password: ")[1].split()[0]
     assert admin.check_password(password)
+    assert "Imported the demo bill s3://demo-billing-exports-999999999999/" in printed
+
+    # The bill, worked out from its own rows and the violations, independently of the maths.
+    rows = demo_bill_rows(estate.resources)
+    violating = set(Violation.objects.values_list("resource__arn", flat=True))
+    total = sum((r.cost for r in rows), Decimal(0))
+    gap = sum((r.cost for r in rows if r.arn in violating), Decimal(0))
+    attributable = sum((r.cost for r in rows if r.arn and r.arn not in violating), Decimal(0))
+    unattributable = sum((r.cost for r in rows if not r.arn), Decimal(0))
+    assert {r.charge_category for r in rows if not r.arn} == {"Purchase", "Credit", "Tax"}
+    assert BillingImport.objects.get().row_count == len(rows)
+
+    costs = selectors.cost_attribution(Operator())
+    assert costs.cost_source == "focus"
+    assert costs.total_spend == total
+    assert costs.attribution_gap == gap > 0
+    assert costs.attributable_spend == attributable > 0
+    assert costs.unattributable_spend == unattributable
+    assert costs.unmatched_resource_spend == 0  # every charged resource is in the inventory
+    report = reports.build_report(Operator())
+    assert report["total_spend"] == str(total.quantize(Decimal("0.01")))
+    assert all(v["cost_impact_monthly"] is not None for v in report["violations"])

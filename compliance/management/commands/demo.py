@@ -10,12 +10,21 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from compliance import audit
 from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy, do_request_scan
-from compliance.aws.demo_estate import seed_demo_estate
+from compliance.actions import (
+    do_add_account,
+    do_import_costs,
+    do_import_policy,
+    do_request_scan,
+)
+from compliance.aws.demo_billing_export import publish_demo_bill
+from compliance.aws.demo_estate import DemoEstate, seed_demo_estate
 from compliance.aws.fake_aws import moto_server
+from compliance.costs import to_cents
+from compliance.demo_bill import demo_bill_rows, focus_csv_gz, last_full_month
 from compliance.models import AuditEvent
 from compliance.scans import execute_scan
 
@@ -70,6 +79,7 @@ class Command(BaseCommand):
                 source=str(SAMPLE_POLICY),
                 acting=operator,
             )
+            self._import_bill(estate, operator)
             scan = do_request_scan(acting=operator, trigger="demo")
             scan = execute_scan(scan.pk)
             self.stdout.write(
@@ -86,6 +96,23 @@ class Command(BaseCommand):
             if options["no_serve"]:
                 return
             self._serve(options["host"], options["port"])
+
+    def _import_bill(self, estate: DemoEstate, operator: Operator) -> None:
+        """Last month's FOCUS bill for the seeded resources, delivered to the fake S3 and
+        imported from there, as a real export would be."""
+        month = last_full_month(timezone.now().date())
+        rows = demo_bill_rows(estate.resources)
+        uri = publish_demo_bill(
+            focus_csv_gz(rows, month),
+            month=month,
+            reader_account=MAIN_ACCOUNT,
+            region=estate.regions[0],
+        )
+        (imported,) = do_import_costs(uri, acting=operator)
+        self.stdout.write(
+            f"Imported the demo bill {uri}: {month:%B %Y}, {imported.row_count} rows, "
+            f"{to_cents(imported.effective_total)} {imported.currency}."
+        )
 
     def _admin(self) -> tuple[str, str]:
         """Create the demo admin, or give it a new password: it is never printed twice."""
