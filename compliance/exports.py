@@ -88,8 +88,9 @@ def check_columns(columns: Sequence[str] | None) -> list[str]:
     return chosen
 
 
-def _money(amount: Decimal | None) -> str:
-    return "" if amount is None else str(to_cents(amount))
+def _money(amount: Decimal | None) -> Decimal | str:
+    """A Decimal, not text: the formula guard leaves numbers alone, so a credit stays -2.50."""
+    return "" if amount is None else to_cents(amount)
 
 
 def export_violations_csv(

@@ -272,3 +272,12 @@ def test_export_command_names_a_bad_column_or_account(exported: Estate) -> None:
         call_command("export", "violations-csv", "--columns", "nope", stdout=io.StringIO())
     with pytest.raises(CommandError, match="account: not found or not visible"):
         call_command("export", "custodian", "--account", "999999999999", stdout=io.StringIO())
+
+
+def test_a_credit_stays_a_number_in_the_violations_csv() -> None:
+    from decimal import Decimal
+
+    from compliance import exports, reports
+
+    assert reports.csv_safe(exports._money(Decimal("-2.5"))) == Decimal("-2.50")
+    assert reports.csv_safe("-2.50") == "'-2.50"
