@@ -50,7 +50,7 @@ def _known_violation_type(value: str) -> str:
     return value
 
 
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+AccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", max_length=32)]
 ResourceTypeName = Annotated[
     str,
@@ -62,8 +62,13 @@ ViolationTypeName = Annotated[
     AfterValidator(_known_violation_type),
     WithJsonSchema({"type": "string", "enum": list(VIOLATION_TYPES)}),
 ]
-TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-TagValue = Annotated[str, StringConstraints(max_length=256)]
+#: AWS's own character set for tag keys and values (letters, separators, digits and
+#: ``_ . : / = + - @``), so control, format and invisible characters never reach a query.
+TAG_CHARACTERS = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]"
+TagKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=f"^{TAG_CHARACTERS}+$")
+]
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=f"^{TAG_CHARACTERS}*$")]
 Arn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:", max_length=2048)]
 
 
@@ -167,9 +172,10 @@ def next_cursor(tool: str, params: PageInput, offset: int, has_more: bool) -> st
 # --- values ----------------------------------------------------------------------------------
 
 
-def money(amount: Decimal | None) -> float | None:
-    """Amounts to the cent, as JSON numbers (the exact figure stays in the database)."""
-    return None if amount is None else float(costs.to_cents(amount))
+def money(amount: Decimal | None) -> str | None:
+    """Amounts to the cent as decimal strings ("139.64"), exactly as the report writes them:
+    a JSON float could not promise the cents."""
+    return None if amount is None else str(costs.to_cents(amount))
 
 
 def scan_of(viewer: Viewer) -> dict[str, Any] | None:

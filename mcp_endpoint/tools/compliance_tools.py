@@ -281,7 +281,7 @@ def export_violations_csv(call: ToolCall, params: ExportInput) -> dict[str, Any]
     page, cursor = _violation_page(call, params, violations, "export_violations_csv")
     csv_text = reports.render_csv({"violations": page})
     return {
-        "columns": list(reports.VIOLATION_COLUMNS),
+        "columns": list(reports.CSV_COLUMNS),
         "rows": len(page),
         "csv": csv_text,
         "next_cursor": cursor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -19,7 +20,7 @@ class AttributionInput(FilterInput):
     )
 
 
-def _split(split: costs.CostSplit) -> dict[str, float | None]:
+def _split(split: costs.CostSplit) -> dict[str, str | None]:
     return {
         "total_spend": money(split.total),
         "attributable_spend": money(split.attributable),
@@ -38,17 +39,24 @@ def get_cost_attribution_gap(call: ToolCall, params: AttributionInput) -> dict[s
         figures = selectors.cost_attribution(call.viewer, params.resource_filter(), period)
     except selectors.AccountNotVisible as exc:
         raise ToolFailure(str(exc)) from None
+    loaded = figures.cost_source is not None
+
+    def amount(value: Decimal | None) -> str | None:
+        # No bill loaded: null rather than 0.00, as the report says "no costs".
+        return money(value) if loaded else None
+
     return {
         "cost_source": figures.cost_source,
+        "estimate_method": figures.estimate_method,
         "currency": figures.currency,
         "period_start": figures.period_start.isoformat() if figures.period_start else None,
         "period_end": figures.period_end.isoformat() if figures.period_end else None,
-        "total_spend": money(figures.total_spend),
-        "attributable_spend": money(figures.attributable_spend),
-        "attribution_gap": money(figures.attribution_gap),
-        "unattributable_spend": money(figures.unattributable_spend),
-        "unmatched_resource_spend": money(figures.unmatched_resource_spend),
-        "untagged_spend": {key: money(amount) for key, amount in figures.untagged_spend.items()},
+        "total_spend": amount(figures.total_spend),
+        "attributable_spend": amount(figures.attributable_spend),
+        "attribution_gap": amount(figures.attribution_gap),
+        "unattributable_spend": amount(figures.unattributable_spend),
+        "unmatched_resource_spend": amount(figures.unmatched_resource_spend),
+        "untagged_spend": {key: money(value) for key, value in figures.untagged_spend.items()},
         "by_account": {key: _split(split) for key, split in figures.by_account.items()},
         "by_service": {key: _split(split) for key, split in figures.by_service.items()},
         "by_resource_type": {key: _split(split) for key, split in figures.by_resource_type.items()},
@@ -65,8 +73,9 @@ TOOLS: list[ToolSpec[Any]] = [
         "unattributable_spend (charges with no resource, e.g. support, tax) + "
         "unmatched_resource_spend (billed resources not in the inventory). untagged_spend maps "
         "each required tag key to the spend of resources where it is missing or wrong. "
-        "cost_source says which bill (focus or cur); null when no bill is loaded. Amounts are "
-        "rounded to the cent.",
+        "cost_source says where the money comes from: focus or cur (a bill), estimate (Cost "
+        "Explorer, estimate_method says how), null when no costs are loaded (amounts are then "
+        "null). Amounts are decimal strings, exact to the cent.",
         AttributionInput,
         get_cost_attribution_gap,
     ),
