@@ -113,7 +113,8 @@ def period_scans(
     for scan_id, finished_at in scans.order_by("finished_at", "id").values_list(
         "id", "finished_at"
     ):
-        assert finished_at is not None  # filtered above; the stubs cannot know
+        if finished_at is None:  # filtered out above; the type stubs cannot know
+            continue
         start = period_start(finished_at, granularity)
         last[start] = PeriodScan(start, scan_id, finished_at)
     return list(last.values())
@@ -393,6 +394,9 @@ def tag_drift(
     """
     if not 1 <= limit <= MAX_DRIFT_LIMIT:
         raise HistoryError(f"limit: must be between 1 and {MAX_DRIFT_LIMIT}, got {limit}")
+    if where is not None:
+        # Refuse an account the viewer may not see, also before there is any scan to compare.
+        selectors.scoped_accounts(viewer, where.account_ids)
     after = _decode_cursor(cursor) if cursor else 0
     to = _finished_scan(to_scan, "to_scan") if to_scan is not None else selectors.latest_scan()
     start = _finished_scan(from_scan, "from_scan") if from_scan is not None else None

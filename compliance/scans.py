@@ -218,7 +218,8 @@ def finalise(scan: Scan) -> None:
         scan.refresh_from_db()
         return
 
-    assert scan.policy is not None
+    if scan.policy is None:  # do_request_scan always sets it; a hand-made row might not
+        raise ScanNotRunnable(f"scan #{scan.pk} has no tagging policy")
     now = timezone.now()
     accounts = {a.account_id: a for a in _accounts_for(scan)}
     with transaction.atomic():
