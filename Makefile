@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres lint typecheck check run worker clean
+.PHONY: demo test test-postgres conformance lint typecheck check run worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ test: $(STAMP)
 # The same suite against PostgreSQL (DATABASE_URL defaults to the local test server).
 test-postgres: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n 2 -q
+
+# The official MCP conformance suite (server scenarios) against /mcp served by gunicorn, on the
+# Node 22 binary pinned in conformance/package-lock.json; see docs/mcp-conformance.md.
+conformance/node_modules/.package-lock.json: conformance/package-lock.json
+	cd conformance && npm ci --no-audit --no-fund --loglevel=error
+
+conformance: $(STAMP) conformance/node_modules/.package-lock.json
+	$(PY) conformance/run.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
