@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -65,9 +65,20 @@ def execute_scan(scan_id: int, *, on_progress: ProgressCallback | None = None) -
         raise
     finally:
         ScanItem.objects.filter(scan=scan).delete()
+    _refresh_planner_statistics()
     if on_progress:
         on_progress(scan)
     return scan
+
+
+def _refresh_planner_statistics() -> None:
+    """After a scan has rewritten thousands of rows, PostgreSQL's planner may still think the
+    tables are nearly empty (autovacuum runs later) and choose plans that take seconds instead
+    of milliseconds; ANALYZE samples the tables, so it stays cheap at any size."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE compliance_resource, compliance_violation, compliance_tagchange")
 
 
 def _accounts_for(scan: Scan) -> list[AwsAccount]:
