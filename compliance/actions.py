@@ -43,6 +43,8 @@ from compliance.models import (
 )
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+#: ASCII digits only (``\\d`` would take any script's digits).
+ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
 
 
 class ActionError(ValueError):
@@ -102,6 +104,13 @@ def do_add_account(
         raise _refuse(
             AuditEvent.EventType.ACCOUNT_ADDED,
             "external_id: only meaningful with a role ARN",
+            acting=acting,
+            target=account_id,
+        )
+    if not ACCOUNT_ID_PATTERN.fullmatch(account_id):
+        raise _refuse(
+            AuditEvent.EventType.ACCOUNT_ADDED,
+            "account_id: An AWS account id is 12 digits.",
             acting=acting,
             target=account_id,
         )

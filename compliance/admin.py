@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from compliance import audit, selectors
 from compliance.actions import (
+    ACCOUNT_ID_PATTERN,
     ActionError,
     do_add_account,
     do_create_exemption,
@@ -64,6 +65,12 @@ class AwsAccountForm(forms.ModelForm[AwsAccount]):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["regions_text"].initial = ",".join(self.instance.regions)
+
+    def clean_account_id(self) -> str:
+        account_id = str(self.cleaned_data["account_id"])
+        if not ACCOUNT_ID_PATTERN.fullmatch(account_id):
+            raise forms.ValidationError("An AWS account id is 12 digits (0-9).")
+        return account_id
 
     def clean_regions_text(self) -> list[str]:
         raw = self.cleaned_data["regions_text"].split(",")
@@ -446,3 +453,7 @@ class ExemptionAdmin(admin.ModelAdmin[Exemption]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Exemption]) -> None:
         for exemption in queryset:
             self.delete_model(request, exemption)
+
+
+# The checklist pages live beside the checklist; importing the module registers them.
+from compliance.checklist import admin as checklist_admin  # noqa: E402,F401

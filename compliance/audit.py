@@ -37,8 +37,25 @@ def record(
         actor=actor,
         actor_label=viewer_label(acting),
         interface=interface,
-        target=target[:2048],
-        detail=detail or {},
+        target=storable(target[:2048]),
+        detail=_storable_json(detail or {}),
         correlation_id=correlation_id,
         client_address=client_address,
     )
+
+
+def storable(text: str) -> str:
+    """PostgreSQL text and jsonb hold neither NUL nor lone surrogates: escape them, so that a
+    hostile input can never make the audit row of its own refusal fail."""
+    text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {storable(str(k)): _storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable_json(item) for item in value]
+    if isinstance(value, str):
+        return storable(value)
+    return value

@@ -206,6 +206,15 @@ MCP_ALERT_UNKNOWN_TOOLS = env_int("MCP_ALERT_UNKNOWN_TOOLS", 3, minimum=1)
 MCP_ALERT_REFUSED_INPUTS = env_int("MCP_ALERT_REFUSED_INPUTS", 5, minimum=1)
 MCP_ALERT_BUDGET_EXHAUSTED = env_int("MCP_ALERT_BUDGET_EXHAUSTED", 1, minimum=1)
 
+# --- Security checklist and incident response (compliance/checklist, compliance/incident.py) ---
+# Refuses every MCP call while true (the admin's lockdown switch does the same from the database).
+MCP_LOCKDOWN = env_bool("MCP_LOCKDOWN", False)
+# The EC2 instance serving this app, for the "no public IP" check (IMDS is not queried).
+SERVER_INSTANCE_ID = env_str("SERVER_INSTANCE_ID")
+SERVER_REGION = env_str("SERVER_REGION")
+# ALB/NLB ARNs in front of the app, for the "access logs on" check.
+CHECKLIST_LOAD_BALANCER_ARNS = env_list("CHECKLIST_LOAD_BALANCER_ARNS")
+
 # --- Scans -----------------------------------------------------------------------------------
 SCAN_MAX_WORKERS = env_int("SCAN_MAX_WORKERS", 8, minimum=1, maximum=64)
 SCAN_BATCH_SIZE = env_int("SCAN_BATCH_SIZE", 1000, minimum=1, maximum=10000)
@@ -233,3 +242,5 @@ LOGGING = {
 
 # Until single sign-on is configured, the dashboard signs in through the admin's login form.
 LOGIN_URL = "admin:login"
+# A refused CSRF check is audited (see compliance/csrf.py).
+CSRF_FAILURE_VIEW = "compliance.csrf.csrf_failure"

@@ -9,12 +9,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 
 from compliance.actions import ActionError
+from compliance.incident import do_set_lockdown, lockdown_state
 from compliance.models import AwsAccount
 from mcp_endpoint.actions import check_key_request, do_create_api_key, do_revoke_api_keys
 from mcp_endpoint.models import ApiKey
@@ -81,6 +83,112 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "name", "user__username"]
     actions = ["revoke_selected"]
+    change_list_template = "admin/mcp_endpoint/apikey/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "revoke-all/",
+                self.admin_site.admin_view(self.revoke_all_view),
+                name="mcp_endpoint_apikey_revoke_all",
+            ),
+            path(
+                "lockdown/",
+                self.admin_site.admin_view(self.lockdown_view),
+                name="mcp_endpoint_apikey_lockdown",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "lockdown": lockdown_state(),
+            "lockdown_setting": settings.MCP_LOCKDOWN,
+            "can_respond": self._may_respond(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    @staticmethod
+    def _may_respond(request: HttpRequest) -> bool:
+        """Incident response is for those who may revoke keys (``change_apikey``)."""
+        return bool(request.user.has_perm("mcp_endpoint.change_apikey"))
+
+    def _confirm(
+        self, request: HttpRequest, title: str, question: str, button: str, **extra: Any
+    ) -> HttpResponse:
+        return TemplateResponse(
+            request,
+            "admin/mcp_endpoint/apikey/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "question": question,
+                "button": button,
+                "opts": self.model._meta,
+                "list_url": reverse("admin:mcp_endpoint_apikey_changelist"),
+                **extra,
+            },
+        )
+
+    def revoke_all_view(self, request: HttpRequest) -> HttpResponse:
+        """One click and a confirmation: every key stops working at once."""
+        if not self._may_respond(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            revoked = do_revoke_api_keys(revoke_all=True, acting=request.user, interface="admin")
+            self.message_user(
+                request, f"Revoked all {len(revoked)} active key(s).", messages.SUCCESS
+            )
+            return HttpResponseRedirect(reverse("admin:mcp_endpoint_apikey_changelist"))
+        active = ApiKey.objects.filter(revoked_at__isnull=True).count()
+        return self._confirm(
+            request,
+            "Revoke all API keys",
+            f"Revoke all {active} active API key(s)? Every MCP client stops working until it "
+            "gets a new key. This cannot be undone.",
+            "Yes, revoke all keys",
+        )
+
+    def lockdown_view(self, request: HttpRequest) -> HttpResponse:
+        """Turns the MCP lockdown on or off (the form says which), after a confirmation."""
+        if not self._may_respond(request):
+            raise PermissionDenied
+        state = lockdown_state()
+        if request.method == "POST":
+            enable = request.POST.get("enable") == "on"
+            try:
+                do_set_lockdown(
+                    enable,
+                    reason=request.POST.get("reason", ""),
+                    acting=request.user,
+                    interface="admin",
+                )
+            except ActionError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    "MCP lockdown ON: every MCP call is refused."
+                    if enable
+                    else "MCP lockdown OFF (database flag).",
+                    messages.WARNING if enable else messages.SUCCESS,
+                )
+            return HttpResponseRedirect(reverse("admin:mcp_endpoint_apikey_changelist"))
+        enable = not state.enabled
+        return self._confirm(
+            request,
+            "Lock down the MCP endpoint" if enable else "End the MCP lockdown",
+            "Refuse every MCP call (HTTP and stdio) until the lockdown is ended? The dashboard "
+            "and this admin keep working."
+            if enable
+            else "Let MCP calls through again?",
+            "Yes, lock down" if enable else "Yes, end the lockdown",
+            enable="on" if enable else "off",
+            with_reason=True,
+        )
 
     @admin.display(description="Scopes")
     def scope_list(self, obj: ApiKey) -> str:

@@ -29,7 +29,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from compliance import audit
+from compliance import audit, incident
 from compliance.access import Viewer
 from compliance.models import AuditEvent
 from mcp_endpoint import guards, keys, monitoring
@@ -49,6 +49,8 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+#: JSON-RPC's implementation-defined server error range.
+SERVER_ERROR = -32000
 
 
 def correlation_id(presented: str | None) -> str:
@@ -97,6 +99,36 @@ def _host_allowed(host: str | None) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
+def _envelope_problem(message: Any) -> str | None:
+    """Why a body is not one JSON-RPC 2.0 message this endpoint takes (None when it is).
+
+    Checked here, before the SDK, so that a malformed envelope gets a short message and an
+    audit row like any other refused input (the SDK would answer with a pydantic dump of the
+    input, unaudited, or accept an object as ``id`` as if the message were a notification).
+    """
+    if isinstance(message, list):
+        return "batch requests are not supported: send one JSON-RPC message per request"
+    if not isinstance(message, dict):
+        return "the body must be one JSON-RPC 2.0 message (a JSON object)"
+    if message.get("jsonrpc") != "2.0":
+        return 'jsonrpc: must be "2.0"'
+    ident = message.get("id")
+    if "id" in message and (isinstance(ident, bool) or not isinstance(ident, str | int)):
+        return "id: must be a string or an integer"
+    if "method" not in message:
+        if "id" in message and ("result" in message or "error" in message):
+            return None  # a client's response to a server request
+        return "method: required"
+    method = message["method"]
+    if not isinstance(method, str) or not method:
+        return "method: must be a non-empty string"
+    if "params" in message and not isinstance(message["params"], dict):
+        return "params: must be an object"
+    if "id" not in message and not method.startswith("notifications/"):
+        return "id: required (only notifications/* messages go without one)"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Refusal:
     status: int
@@ -104,6 +136,29 @@ class _Refusal:
     message: str
     reason: str
     www_authenticate: str | None = None
+
+
+#: The SDK's answers are JSON objects of a few hundred bytes when they are errors.
+_WATCHED_BYTES = 65536
+
+
+def _protocol_error(status: int, body: bytes) -> _Refusal | None:
+    """The SDK's answer as a refusal to audit, when it is an HTTP or JSON-RPC error."""
+    try:
+        answer = json.loads(body) if body and len(body) <= _WATCHED_BYTES else None
+    except ValueError:
+        answer = None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if status < 400 and not isinstance(error, dict):
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return _Refusal(
+        status,
+        code if isinstance(code, int) else INVALID_REQUEST,
+        str(message or f"HTTP {status}")[:500],
+        "protocol_error",
+    )
 
 
 def _authenticate(token: str, address: str | None, correlation: str) -> Caller | keys.Verdict:
@@ -228,6 +283,12 @@ class McpGate:
             await send_with_id({"type": "http.response.body", "body": body})
 
         anonymous = AnonymousUser()
+        if await in_db_thread(incident.mcp_locked_down):
+            # Before authentication: during an incident no key is even looked at.
+            await refuse(
+                _Refusal(503, SERVER_ERROR, incident.LOCKDOWN_MESSAGE, "lockdown"), anonymous
+            )
+            return
         if not _host_allowed(headers.get("host")):
             await refuse(
                 _Refusal(421, INVALID_REQUEST, "Host not allowed (ALLOWED_HOSTS)", "host"),
@@ -283,9 +344,32 @@ class McpGate:
                 return replay.popleft()
             return await receive()
 
+        status = 0
+        answer = bytearray()
+
+        async def watched(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and len(answer) <= _WATCHED_BYTES:
+                answer.extend(message.get("body", b""))
+            await send_with_id(message)
+
         scope = dict(scope)
         scope[CALLER_SCOPE_KEY] = caller
-        await self.app(scope, replayed, send_with_id)
+        await self.app(scope, replayed, watched)
+        # Refusals of the SDK itself (unknown method, bad params of a method) are audited too;
+        # refused tool calls are results, audited by the call gate.
+        refused = _protocol_error(status, bytes(answer))
+        if refused is not None:
+            await in_db_thread(
+                _audit_refusal,
+                refused,
+                acting=caller.viewer,
+                correlation=correlation,
+                address=address,
+                key_prefix=caller.key_prefix,
+            )
 
     @staticmethod
     def _check_json(body: bytes, caller: Caller) -> tuple[_Refusal | None, str]:
@@ -308,6 +392,9 @@ class McpGate:
             return _Refusal(
                 400, INVALID_REQUEST, f"{refusal.message} ({setting})", refusal.limit
             ), ""
+        problem = _envelope_problem(message)
+        if problem is not None:
+            return _Refusal(400, INVALID_REQUEST, problem, "invalid_request"), ""
         if not isinstance(message, dict) or message.get("method") != "tools/call":
             return None, ""
         params = message.get("params")

@@ -26,7 +26,7 @@ from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ValidationError
 
-from compliance import audit
+from compliance import audit, incident
 from compliance.models import AuditEvent
 from mcp_endpoint import guards, monitoring
 from mcp_endpoint.db import in_db_thread
@@ -224,6 +224,8 @@ class CallGate:
         started = time.monotonic()
         running: _Running | None = None
         try:
+            if await in_db_thread(incident.mcp_locked_down):
+                raise _Denied("lockdown", incident.LOCKDOWN_MESSAGE)
             spec = TOOLS.get(tool)
             if spec is None:
                 raise _Denied(

@@ -10,7 +10,13 @@ from typing import Any
 from compliance.actions import ActionError
 from compliance.history import HistoryError
 from compliance.selectors import AccountNotVisible
-from mcp_endpoint.tools import compliance_tools, cost_tools, history_tools, scan_tools
+from mcp_endpoint.tools import (
+    compliance_tools,
+    cost_tools,
+    history_tools,
+    scan_tools,
+    security_tools,
+)
 from mcp_endpoint.tools.base import ToolCall, ToolFailure, ToolSpec
 
 TOOLS: dict[str, ToolSpec[Any]] = {
@@ -20,6 +26,7 @@ TOOLS: dict[str, ToolSpec[Any]] = {
         *cost_tools.TOOLS,
         *history_tools.TOOLS,
         *scan_tools.TOOLS,
+        *security_tools.TOOLS,
     )
 }
 

@@ -69,7 +69,9 @@ TagKey = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=f"^{TAG_CHARACTERS}+$")
 ]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=f"^{TAG_CHARACTERS}*$")]
-Arn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:", max_length=2048)]
+Arn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:[^\x00-\x1f\x7f]*$", max_length=2048)
+]
 
 
 class FilterInput(ToolInput):

@@ -36,6 +36,7 @@ EXPECTED_TOOLS = {
     "detect_tag_drift",
     "list_scans",
     "start_scan",
+    "get_security_checklist",  # administrators only: tested in tests/compliance/test_checklist.py
 }
 
 

@@ -6,6 +6,7 @@ import anyio
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from compliance.incident import LOCKDOWN_MESSAGE, mcp_locked_down
 from mcp_endpoint.principal import Caller
 from mcp_endpoint.server import build_server
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
         if user is None:
             raise CommandError(f"user: no active user named {options['user']!r}")
+        if mcp_locked_down():
+            raise CommandError(LOCKDOWN_MESSAGE)
         # stdout carries the protocol: logs go to stderr (the LOGGING handlers' default).
         server = build_server(local_caller=Caller.for_local_user(user))
         anyio.run(server.run_stdio_async)

@@ -1,0 +1,100 @@
+"""The security checklist's history and attestations, and the MCP lockdown switch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+
+
+class ChecklistStatus(models.TextChoices):
+    PASS = "pass"  # noqa: S105 (a status, not a password)
+    FAIL = "fail"
+    ATTENTION = "attention"
+    ATTESTED = "attested"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+class ChecklistRun(models.Model):
+    """One evaluation of every checklist item; its results are kept, so the history shows when
+    an item started or stopped holding."""
+
+    checked_at = models.DateTimeField(db_index=True)
+    requested_by = models.CharField(max_length=150, help_text="Username, 'cli' or 'system'.")
+    interface = models.CharField(max_length=16, default="cli")
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"checklist run #{self.pk} at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ChecklistResult(models.Model):
+    """One item's status in one run, with the evidence that decided it."""
+
+    run = models.ForeignKey(ChecklistRun, on_delete=models.CASCADE, related_name="results")
+    item_id = models.CharField(max_length=64, db_index=True)
+    section = models.CharField(max_length=32)
+    title = models.CharField(max_length=200)
+    required = models.BooleanField()
+    kind = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=ChecklistStatus.choices)
+    evidence = models.TextField(blank=True)
+    checked_at = models.DateTimeField()
+    #: The attestation an ``attested`` status rests on: it may expire after the run.
+    attestation = models.ForeignKey(
+        "Attestation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.status}"
+
+
+class Attestation(models.Model):
+    """Someone's signed statement that an item we cannot check holds, with its evidence and an
+    expiry: once expired the item reads ``expired`` until attested again. Never edited; a new
+    attestation supersedes the old one, so the history stays."""
+
+    item_id = models.CharField(max_length=64, db_index=True)
+    attested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    attested_by_label = models.CharField(max_length=150)
+    evidence = models.TextField()
+    link = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} attested by {self.attested_by_label}"
+
+    def is_current(self, now: datetime) -> bool:
+        return self.expires_at > now
+
+
+class LockdownState(models.Model):
+    """The switch that refuses every MCP call (incident response); one row, ``pk=1``.
+
+    The ``MCP_LOCKDOWN`` setting locks down as well, for when the database is the suspect.
+    """
+
+    enabled = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return "lockdown on" if self.enabled else "lockdown off"
