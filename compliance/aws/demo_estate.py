@@ -338,7 +338,8 @@ def seed_demo_estate(
         raise ValueError("regions must name at least one region")
     report = progress or (lambda _message: None)
     regions = tuple(regions)
-    rng = random.Random(seed)  # noqa: S311  # nosec B311: reproducible sample data, not secrets
+    # Reproducible sample data, not secrets:
+    rng = random.Random(seed)  # noqa: S311  # nosec B311
     tagger = _Tagger(rng)
 
     base = boto3.session.Session()

@@ -13,7 +13,8 @@ FAKE_ENVIRONMENT = {
     # moto otherwise loads ~1,300 public AMIs (and their snapshots) into every region it touches.
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     "AWS_ACCESS_KEY_ID": "demo-access-key",
-    "AWS_SECRET_ACCESS_KEY": "demo-secret-key",  # nosec B105: moto accepts any value
+    # moto accepts any value:
+    "AWS_SECRET_ACCESS_KEY": "demo-secret-key",  # nosec B105
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 

@@ -9,7 +9,8 @@ from django.db import models
 
 
 class ChecklistStatus(models.TextChoices):
-    PASS = "pass"  # noqa: S105 (a status, not a password)
+    # A status, not a password:
+    PASS = "pass"  # noqa: S105  # nosec B105
     FAIL = "fail"
     ATTENTION = "attention"
     ATTESTED = "attested"

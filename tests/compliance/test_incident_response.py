@@ -149,7 +149,7 @@ def test_stdio_gate_refuses_calls_once_locked_down(root: User) -> None:
     async def never(_ctx: Any) -> Any:
         raise AssertionError("the tool ran in lockdown")
 
-    result = anyio.run(gate, ctx, never)
+    result: Any = anyio.run(gate, ctx, never)
     assert result.is_error is True
     assert LOCKDOWN_MESSAGE in result.content[0].text
     assert len(_lockdown_refusals()) == 1

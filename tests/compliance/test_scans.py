@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -99,7 +98,7 @@ class Estate:
 
 
 @pytest.fixture
-def estate(mocked_aws: None) -> Iterator[Estate]:
+def estate(mocked_aws: None) -> Estate:
     operator = Operator()
     do_add_account(account_id=ACCOUNT, name="prod", regions=REGIONS, acting=operator)
     do_import_policy(TEST_POLICY, acting=operator)
@@ -218,7 +217,7 @@ def test_unchanged_violation_keeps_its_first_detection_time(estate: Estate) -> N
 
 
 @pytest.fixture
-def deny_region(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+def deny_region(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Make every AWS call in the named regions fail with AccessDenied, as a real SCP would."""
     from compliance.aws import session as aws_session
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import secrets
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -142,9 +142,10 @@ class Command(BaseCommand):
         worker = _start_task_worker()
         self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
         try:
-            uvicorn.run(
-                ASGIStaticFilesHandler(application), host=host, port=port, log_level="warning"
-            )
+            # Django's static files handler in front of the path router (dashboard and /mcp):
+            # the demo has no web server of its own to serve /static/.
+            static = ASGIStaticFilesHandler(cast(Any, application))
+            uvicorn.run(static, host=host, port=port, log_level="warning")
         finally:
             worker.running = False
 
