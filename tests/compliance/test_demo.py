@@ -60,6 +60,15 @@ def test_demo_seeds_scans_and_creates_an_admin(monkeypatch: pytest.MonkeyPatch) 
     printed = out.getvalue()
     password = printed.split("password: ")[1].split()[0]
     assert admin.check_password(password)
+    api_key = printed.split("Authorization: Bearer ")[1].split()[0]
+    from mcp_endpoint.keys import verify
+
+    verdict = verify(api_key)
+    key = verdict.key
+    assert (verdict.reason, key is not None) == ("ok", True)
+    assert key is not None
+    assert key.user == admin
+    assert sorted(key.scopes) == ["read", "scan"]
     assert "Imported the demo bill s3://demo-billing-exports-999999999999/" in printed
 
     # The bill, worked out from its own rows and the violations, independently of the maths.

@@ -27,6 +27,7 @@ from compliance.costs import to_cents
 from compliance.demo_bill import demo_bill_rows, focus_csv_gz, last_full_month
 from compliance.models import AuditEvent
 from compliance.scans import execute_scan
+from mcp_endpoint.actions import do_create_api_key
 
 SAMPLE_POLICY = Path(settings.BASE_DIR) / "compliance" / "sample_data" / "sample_policy.yaml"
 MAIN_ACCOUNT = "123456789012"
@@ -87,10 +88,18 @@ class Command(BaseCommand):
                 f"{scan.violation_count} violations."
             )
             username, password = self._admin()
+            _, api_key = do_create_api_key(
+                user=get_user_model().objects.get(username=username),
+                name="demo assistant",
+                scopes=["read", "scan"],
+                acting=operator,
+            )
             self.stdout.write(
                 self.style.SUCCESS(
-                    "\nSign in as the demo admin (the password is shown only now):\n"
+                    "\nSign in as the demo admin (shown only now):\n"
                     f"  user:     {username}\n  password: {password}\n"
+                    f"MCP endpoint http://{options['host']}:{options['port']}/mcp, API key:\n"
+                    f"  Authorization: Bearer {api_key}\n"
                 )
             )
             if options["no_serve"]:
