@@ -127,6 +127,9 @@ def _local_copy(source: str) -> Iterator[Path]:
         raise BillError(f"{source}: no such file")
     if path.is_dir():
         raise BillError(f"{source}: is a directory")
+    if not path.is_file():
+        # A device or a pipe (/dev/zero, /dev/stdin) would be read forever.
+        raise BillError(f"{source}: not a regular file")
     yield path
 
 

@@ -54,6 +54,8 @@ COST_SOURCES = [
     "/etc/passwd",
     "/etc/shadow",
     "/proc/self/environ",
+    "/dev/zero",
+    "/dev/stdin",
     "s3://",
     "s3://bucket-without-key",
     "file:///etc/passwd",
