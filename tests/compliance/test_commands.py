@@ -72,9 +72,17 @@ def test_malformed_policy_is_refused_and_the_active_one_stays(tmp_path: Path) ->
     assert "validation_regex" in refused.detail["error"]
 
 
-def test_missing_policy_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_missing_policy_file_is_a_clear_error_and_audited(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="no such file"):
         run("import_policy", str(tmp_path / "nope.yaml"))
+    assert not TaggingPolicy.objects.exists()
+    refused = AuditEvent.objects.get(event_type="policy.rejected")
+    assert (refused.outcome, refused.target) == ("denied", str(tmp_path / "nope.yaml"))
+
+
+def test_a_device_is_not_read_as_a_policy() -> None:
+    with pytest.raises(CommandError, match="not a regular file"):
+        run("import_policy", "/dev/zero")
     assert not TaggingPolicy.objects.exists()
 
 

@@ -5,9 +5,12 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from compliance import audit
 from compliance.access import Operator
 from compliance.actions import ActionError, do_import_policy
+from compliance.models import AuditEvent
 
 MAX_POLICY_BYTES = 1_000_000
 
@@ -23,7 +26,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["path"]
-        text = sys.stdin.read(MAX_POLICY_BYTES + 1) if path == "-" else _read(path)
+        try:
+            text = sys.stdin.read(MAX_POLICY_BYTES + 1) if path == "-" else _read(path)
+        except CommandError as exc:
+            _audit_unreadable(path, str(exc))
+            raise
         try:
             imported = do_import_policy(text, source=path, acting=Operator())
         except ActionError as exc:
@@ -37,9 +44,24 @@ class Command(BaseCommand):
         )
 
 
+def _audit_unreadable(path: str, error: str) -> None:
+    """A file that cannot be read is a refused import too: the audit log says who tried what."""
+    with transaction.atomic():
+        audit.record(
+            AuditEvent.EventType.POLICY_REJECTED,
+            acting=Operator(),
+            target=path,
+            outcome=AuditEvent.Outcome.DENIED,
+            detail={"error": error},
+        )
+
+
 def _read(path: str) -> str:
     file = Path(path)
     try:
+        if file.exists() and not file.is_dir() and not file.is_file():
+            # A device or a pipe (/dev/zero) would be read forever.
+            raise CommandError(f"{path}: not a regular file")
         if file.stat().st_size > MAX_POLICY_BYTES:
             raise CommandError(f"{path}: larger than {MAX_POLICY_BYTES} bytes")
         return file.read_text(encoding="utf-8")
