@@ -53,6 +53,17 @@ def synthetic_inventory(size: int, batch_size: int) -> Any:
     return collect
 
 
+def timed(function: Any, name: str, phases: dict[str, float]) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            phases[name] = time.perf_counter() - started
+
+    return wrapper
+
+
 def main() -> None:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     call_command("migrate", verbosity=0)
@@ -61,6 +72,9 @@ def main() -> None:
     do_import_policy(SAMPLE.read_text(), acting=operator)
     Resource.objects.all().delete()
     scans.collect_inventory = synthetic_inventory(size, 1000)  # type: ignore[attr-defined]
+    phases: dict[str, float] = {}
+    for phase in ("_collect", "finalise"):
+        setattr(scans, phase, timed(getattr(scans, phase), phase, phases))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for label in ("first scan (all new)", "second scan (all known)"):
         scan = do_request_scan(acting=operator)
@@ -71,7 +85,8 @@ def main() -> None:
         assert scan.total_resources == size
         print(
             f"{connection.vendor} {size:>9,} resources, {label}: {elapsed:6.1f} s, "
-            f"{size / elapsed:>9,.0f} resources/s, {scan.violation_count:,} violations"
+            f"{size / elapsed:>9,.0f} resources/s, {scan.violation_count:,} violations "
+            f"(staging {phases['_collect']:.1f} s, finalisation {phases['finalise']:.1f} s)"
         )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS {peak / 1024:.0f} MB (before scanning {rss_before / 1024:.0f} MB)")
