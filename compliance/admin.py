@@ -50,6 +50,25 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
         return False
 
 
+class CreatedThroughActionAdmin(admin.ModelAdmin[Any]):
+    """For rows an action creates (audited) from the form itself: the form gets the request to
+    act as its user, and rows are never edited afterwards (a new one supersedes)."""
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+
+        class RequestForm(form_class):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, request=request, **inner)
+
+        return RequestForm
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class AwsAccountForm(forms.ModelForm[AwsAccount]):
     regions_text = forms.CharField(
         label="Regions",
@@ -393,7 +412,7 @@ class ExemptionStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Exemption)
-class ExemptionAdmin(admin.ModelAdmin[Exemption]):
+class ExemptionAdmin(CreatedThroughActionAdmin):
     """Exemptions are created and removed through the actions (audited), never edited: to
     change one, remove it and create another, so the audit log tells the whole story."""
 
@@ -414,24 +433,6 @@ class ExemptionAdmin(admin.ModelAdmin[Exemption]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Exemption]:
         return selectors.exemptions(request.user, include_expired=True)
-
-    def get_form(
-        self,
-        request: HttpRequest,
-        obj: Exemption | None = None,
-        change: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class RequestForm(form_class):  # type: ignore[valid-type,misc]
-            def __init__(self, *args: Any, **inner: Any) -> None:
-                super().__init__(*args, request=request, **inner)
-
-        return RequestForm
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(boolean=True, description="active")
     def is_active_now(self, obj: Exemption) -> bool:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from compliance.actions import ActionError
-from compliance.admin import ReadOnlyAdmin
+from compliance.admin import CreatedThroughActionAdmin, ReadOnlyAdmin
 from compliance.checklist.actions import do_attest_checklist_item
 from compliance.checklist.evaluation import latest_run
 from compliance.checklist.items import ITEMS, ITEMS_BY_ID
@@ -112,31 +112,13 @@ class AttestationForm(forms.ModelForm[Attestation]):
 
 
 @admin.register(Attestation)
-class AttestationAdmin(admin.ModelAdmin[Attestation]):
+class AttestationAdmin(CreatedThroughActionAdmin):
     """Attestations are never edited or deleted: a new one supersedes, the history stays."""
 
     form = AttestationForm
     list_display = ["item_id", "attested_by_label", "evidence", "link", "created_at", "expires_at"]
     list_filter = ["item_id"]
     search_fields = ["item_id", "evidence"]
-
-    def get_form(
-        self,
-        request: HttpRequest,
-        obj: Attestation | None = None,
-        change: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class RequestForm(form_class):  # type: ignore[valid-type,misc]
-            def __init__(self, *args: Any, **inner: Any) -> None:
-                super().__init__(*args, request=request, **inner)
-
-        return RequestForm
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
