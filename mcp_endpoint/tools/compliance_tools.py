@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.db.models import QuerySet
 from pydantic import Field, model_validator
 
-from compliance import policy, reports, selectors
+from compliance import exports, policy, reports, selectors
 from compliance.models import Violation
 from mcp_endpoint.tools.base import (
     Arn,
@@ -289,6 +289,17 @@ def export_violations_csv(call: ToolCall, params: ExportInput) -> dict[str, Any]
     }
 
 
+# --- generate_custodian_policy ---------------------------------------------------------------
+
+
+def generate_custodian_policy(call: ToolCall, params: FilterInput) -> dict[str, Any]:
+    try:
+        text = exports.custodian_policy(call.viewer, params.resource_filter())
+    except exports.ExportError as exc:
+        raise ToolFailure(str(exc)) from None
+    return {"format": "yaml", "policy": text, "scan": scan_of(call.viewer)}
+
+
 TOOLS: list[ToolSpec[Any]] = [
     ToolSpec(
         "get_tagging_policy",
@@ -336,5 +347,14 @@ TOOLS: list[ToolSpec[Any]] = [
         "quoted against spreadsheet formulas), paged with limit and cursor. " + FIRST,
         ExportInput,
         export_violations_csv,
+    ),
+    ToolSpec(
+        "generate_custodian_policy",
+        "A Cloud Custodian policy (YAML) that finds what the current violations found: one "
+        "report-only policy per resource type with violations (no action changes a resource), "
+        "filtering on each required tag absent or with a refused value. Narrow with "
+        "account_ids, regions, resource_types. " + FIRST,
+        FilterInput,
+        generate_custodian_policy,
     ),
 ]

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx2
 import pytest
+import yaml
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -36,6 +37,7 @@ EXPECTED_TOOLS = {
     "detect_tag_drift",
     "list_scans",
     "start_scan",
+    "generate_custodian_policy",
     "get_security_checklist",  # administrators only: tested in tests/compliance/test_checklist.py
 }
 
@@ -84,6 +86,7 @@ def test_every_tool_answers_from_the_database(
             "get_violation_history": {"granularity": "day"},
             "detect_tag_drift": {},
             "list_scans": {},
+            "generate_custodian_policy": {},
             "start_scan": {"resource_types": ["s3:bucket"]},
         }
         for name, arguments in calls.items():
@@ -149,6 +152,14 @@ def test_every_tool_answers_from_the_database(
     assert csv_text.splitlines()[0].startswith("resource_arn,resource_type,region,account_id")
     assert len(csv_text.splitlines()) == 7
 
+    custodian = yaml.safe_load(out["generate_custodian_policy"]["policy"])
+    assert sorted(p["resource"] for p in custodian["policies"]) == [
+        "aws.dynamodb-table",
+        "aws.ec2",
+        "aws.s3",
+    ]
+    assert all(p["actions"] == [] for p in custodian["policies"])
+
     gap = out["get_cost_attribution_gap"]
     assert gap["cost_source"] is None
     assert gap["total_spend"] is None
@@ -170,7 +181,7 @@ def test_every_tool_answers_from_the_database(
     )
 
     calls = AuditEvent.objects.filter(event_type="mcp.call", correlation_id="e2e-test-0001")
-    assert calls.count() == 14
+    assert calls.count() == 15
     row = calls.filter(target="start_scan").get()
     assert row.actor is not None
     assert row.actor.username == "alice"
