@@ -20,7 +20,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Literal, get_args
 
 from django.db.models import Count, QuerySet, Sum
@@ -248,6 +249,110 @@ def tag_key_trend(
         dimension=ComplianceSnapshot.Dimension.TAG_KEY, key=tag_key
     )
     return _points(period_scans(granularity, since), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionPoint:
+    """The viewer's money as of one period's last finished scan.
+
+    The figures are those of the latest billing period loaded when that scan was finalised
+    (``billing_period_start``; ``cost_source`` ``focus``, ``cur`` or ``estimate`` as in
+    :func:`selectors.cost_attribution`), summed over the viewer's accounts, exact. When no costs
+    were loaded then, ``cost_source``, ``billing_period_start`` and every amount are ``None``
+    (unknown, not zero).
+    """
+
+    period_start: datetime
+    scan_id: int
+    finished_at: datetime
+    billing_period_start: date | None
+    cost_source: str | None
+    total_spend: Decimal | None
+    attributable_spend: Decimal | None
+    attribution_gap: Decimal | None
+    unattributable_spend: Decimal | None
+    unmatched_resource_spend: Decimal | None
+
+
+_MONEY_FIELDS = (
+    "total_spend",
+    "attributable_spend",
+    "attribution_gap",
+    "unattributable_spend",
+    "unmatched_resource_spend",
+)
+
+
+def attribution_trend(
+    viewer: Viewer,
+    where: ResourceFilter | None = None,
+    *,
+    granularity: Granularity = "month",
+    since: datetime | None = None,
+) -> list[AttributionPoint]:
+    """Total, attributable, gap, unattributable and unmatched spend per period, as each
+    period's last finished scan recorded it, summed over the accounts the viewer may see (and
+    the filter's accounts).
+
+    Money is stored per account only, so region and resource type filters are refused. Sums
+    are made in Python over the per-account rows, so they stay exact on every database.
+    """
+    where = where or ResourceFilter()
+    if where.regions or where.resource_types:
+        raise UnsupportedFilter(
+            "filter: an attribution trend can be narrowed by account only "
+            "(money snapshots are kept per account)"
+        )
+    periods = period_scans(granularity, since)
+    scan_ids = [p.scan_id for p in periods]
+    account_rows = ComplianceSnapshot.objects.filter(
+        dimension=ComplianceSnapshot.Dimension.ACCOUNT, key=""
+    )
+    # Which bill a scan used is estate-wide (every account row of the scan says the same), so a
+    # viewer with no row in a scan that had costs gets zeros, not "unknown".
+    billing: dict[int, tuple[date, str]] = {}
+    money: dict[int, list[Decimal]] = {}
+    visible = _visible_snapshots(viewer, where).filter(
+        dimension=ComplianceSnapshot.Dimension.ACCOUNT, key=""
+    )
+    for batch in _batches(scan_ids):
+        for scan_id, start, source in (
+            account_rows.filter(scan_id__in=batch, billing_period_start__isnull=False)
+            .values_list("scan_id", "billing_period_start", "cost_source")
+            .distinct()
+            .order_by()
+        ):
+            if start is not None:
+                billing[scan_id] = (start, source)
+        for scan_id, *row in visible.filter(
+            scan_id__in=batch, billing_period_start__isnull=False
+        ).values_list("scan_id", *_MONEY_FIELDS):
+            sums = money.setdefault(scan_id, [Decimal(0)] * len(_MONEY_FIELDS))
+            for i, amount in enumerate(row):
+                sums[i] += amount or Decimal(0)
+    points = []
+    for period in periods:
+        bill = billing.get(period.scan_id)
+        amounts: list[Decimal | None] = (
+            list(money.get(period.scan_id, [Decimal(0)] * len(_MONEY_FIELDS)))
+            if bill
+            else [None] * len(_MONEY_FIELDS)
+        )
+        points.append(
+            AttributionPoint(
+                period_start=period.period_start,
+                scan_id=period.scan_id,
+                finished_at=period.finished_at,
+                billing_period_start=bill[0] if bill else None,
+                cost_source=bill[1] if bill else None,
+                total_spend=amounts[0],
+                attributable_spend=amounts[1],
+                attribution_gap=amounts[2],
+                unattributable_spend=amounts[3],
+                unmatched_resource_spend=amounts[4],
+            )
+        )
+    return points
 
 
 # --- Drift --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -493,6 +494,7 @@ def _take_snapshots(scan: Scan, active_policy: policy.Policy, now: datetime) -> 
         (ComplianceSnapshot.Dimension.RESOURCE_TYPE, "resource_type"),
     ]
     type_counts: Counter[tuple[str, str]] = Counter()
+    account_rows: dict[str, ComplianceSnapshot] = {}
     for dimension, field in dimensions:
         group = ["account__account_id"] + ([field] if field else [])
         for (account_id, *rest), counted in figures.count_resources(
@@ -512,6 +514,8 @@ def _take_snapshots(scan: Scan, active_policy: policy.Policy, now: datetime) -> 
                     violations=counted.violations,
                 )
             )
+            if dimension == ComplianceSnapshot.Dimension.ACCOUNT:
+                account_rows[account_id] = rows[-1]
             if dimension == ComplianceSnapshot.Dimension.RESOURCE_TYPE:
                 type_counts[(account_id, key)] = counted.total_resources
 
@@ -544,7 +548,57 @@ def _take_snapshots(scan: Scan, active_policy: policy.Policy, now: datetime) -> 
                 violations=n,
             )
         )
+    rows.extend(_snapshot_money(scan, account_rows, now))
     ComplianceSnapshot.objects.bulk_create(rows, batch_size=CHUNK)
+
+
+def _snapshot_money(
+    scan: Scan, account_rows: dict[str, ComplianceSnapshot], now: datetime
+) -> list[ComplianceSnapshot]:
+    """Fill the ``account`` rows with each account's money in the latest billing period.
+
+    One attribution of the whole estate (``selectors.cost_attribution``, so the figures are the
+    ones every other view shows), split by account: an account the bill does not name gets
+    zeros, a registered account with costs but no present resource gets an account row of its
+    own (zero counts). Returns those extra rows. Nothing is filled when no costs are loaded.
+    Accounts the inventory does not register (and charges of no account) are left out: history
+    is read per registered account.
+    """
+    from compliance import selectors  # selectors imports this module
+
+    attribution = selectors.cost_attribution(Operator())
+    if attribution.cost_source is None or attribution.period_start is None:
+        return []
+    extra: list[ComplianceSnapshot] = []
+    registered = set(
+        AwsAccount.objects.filter(account_id__in=attribution.by_account.keys()).values_list(
+            "account_id", flat=True
+        )
+    )
+    for account_id in sorted(registered - account_rows.keys()):
+        row = ComplianceSnapshot(
+            scan=scan,
+            taken_at=now,
+            account_id=account_id,
+            dimension=ComplianceSnapshot.Dimension.ACCOUNT,
+            key="",
+            total_resources=0,
+            in_scope=0,
+            compliant=0,
+            violations=0,
+        )
+        account_rows[account_id] = row
+        extra.append(row)
+    for account_id, row in account_rows.items():
+        split = attribution.by_account.get(account_id)
+        row.billing_period_start = attribution.period_start.date()
+        row.cost_source = attribution.cost_source
+        row.total_spend = split.total if split else Decimal(0)
+        row.attributable_spend = split.attributable if split else Decimal(0)
+        row.attribution_gap = split.attribution_gap if split else Decimal(0)
+        row.unattributable_spend = split.unattributable if split else Decimal(0)
+        row.unmatched_resource_spend = split.unmatched_resource if split else Decimal(0)
+    return extra
 
 
 def scan_scope_filter(scan: Scan) -> Q:

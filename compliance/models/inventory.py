@@ -15,6 +15,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from compliance.models.costs import MONEY_DIGITS, MONEY_PLACES
 from compliance.models.exemptions import ViolationQuerySet
 
 account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
@@ -266,6 +267,11 @@ class ComplianceSnapshot(models.Model):
     see. ``dimension`` is ``account`` (``key`` empty: the account's totals), ``region``,
     ``resource_type`` or ``tag_key``. For ``tag_key`` rows, ``in_scope`` counts resources the tag
     applies to and ``compliant`` those where it is right.
+
+    ``account`` rows also keep the account's money in the latest billing period loaded when the
+    scan was finalised (``billing_period_start``, ``cost_source`` as in
+    ``selectors.cost_attribution``); all of it is null when no costs were loaded then, and on
+    every other dimension.
     """
 
     class Dimension(models.TextChoices):
@@ -283,6 +289,23 @@ class ComplianceSnapshot(models.Model):
     in_scope = models.PositiveIntegerField()
     compliant = models.PositiveIntegerField()
     violations = models.PositiveIntegerField()
+    billing_period_start = models.DateField(null=True, blank=True)
+    cost_source = models.CharField(max_length=8, blank=True, default="")
+    total_spend = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
+    )
+    attributable_spend = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
+    )
+    attribution_gap = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
+    )
+    unattributable_spend = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
+    )
+    unmatched_resource_spend = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["scan_id", "dimension", "account_id", "key"]

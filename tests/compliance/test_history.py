@@ -4,14 +4,21 @@ viewer, from rows built by hand (exact numbers) and from real scans of a moto es
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import pytest
 from django.contrib.auth.models import User
 
-from compliance import history
+from compliance import history, policy, selectors
 from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy, do_request_scan
+from compliance.actions import (
+    do_add_account,
+    do_import_costs,
+    do_import_policy,
+    do_request_scan,
+)
 from compliance.history import (
     HistoryError,
     InvalidScanRange,
@@ -32,8 +39,9 @@ from compliance.models import (
     TaggingPolicy,
     Violation,
 )
-from compliance.scans import execute_scan
+from compliance.scans import _take_snapshots, execute_scan
 from compliance.selectors import AccountNotVisible, ResourceFilter
+from tests.compliance.billing import bills
 from tests.compliance.policies import TEST_POLICY
 from tests.conftest import grant
 
@@ -485,3 +493,163 @@ def test_real_rescans_give_drift_and_a_trend(mocked_aws: None) -> None:
     assert point.violations == 2
     owner = tag_key_trend(Operator(), "Environment")[0]
     assert (owner.in_scope, owner.compliant, owner.violations) == (2, 0, 2)
+
+
+# --- Attribution trend --------------------------------------------------------------------------
+
+
+def snapshot_scan(when: datetime) -> Scan:
+    """A finished scan whose snapshots ``_take_snapshots`` writes from the current estate."""
+    scan = finished(when)
+    row = TaggingPolicy.objects.get(is_active=True)
+    _take_snapshots(scan, policy.policy_from_dict(row.document), when)
+    return scan
+
+
+def money_of(points: list[history.AttributionPoint]) -> list[tuple[object, ...]]:
+    return [
+        (
+            p.period_start.date().isoformat(),
+            p.scan_id,
+            p.cost_source,
+            p.billing_period_start,
+            p.total_spend,
+            p.attributable_spend,
+            p.attribution_gap,
+            p.unattributable_spend,
+            p.unmatched_resource_spend,
+        )
+        for p in points
+    ]
+
+
+@pytest.fixture
+def billed(tmp_path: Path) -> list[Scan]:
+    """The bills.py estate: a scan before any bill, one with the May FOCUS bill loaded, and one
+    after i-0bbb (19.000 of gap) got its tags fixed."""
+    bills.build_estate()
+    # build_estate's own scan has no snapshots; keep it out of March.
+    Scan.objects.update(finished_at=at(1, month=2))
+    before = snapshot_scan(at(1))
+    do_import_costs(
+        str(bills.write_csv(tmp_path / "focus.csv", bills.FOCUS_HEADER, bills.FOCUS_ROWS)),
+        acting=Operator(),
+    )
+    loaded = snapshot_scan(at(2))
+    Violation.objects.filter(resource__arn=bills.I_BBB).delete()
+    fixed = snapshot_scan(at(3))
+    return [before, loaded, fixed]
+
+
+def test_attribution_trend_is_exact_per_period(billed: list[Scan]) -> None:
+    before, loaded, fixed = billed
+    may = bills.MAY.date()
+    points = history.attribution_trend(Operator(), granularity="day", since=at(1, 0))
+    assert money_of(points) == [
+        ("2024-03-01", before.pk, None, None, None, None, None, None, None),
+        (
+            "2024-03-02",
+            loaded.pk,
+            "focus",
+            may,
+            bills.TOTAL,
+            bills.ATTRIBUTABLE,
+            bills.GAP,
+            bills.UNATTRIBUTABLE,
+            bills.UNMATCHED,
+        ),
+        (
+            "2024-03-03",
+            fixed.pk,
+            "focus",
+            may,
+            bills.TOTAL,
+            bills.ATTRIBUTABLE + Decimal("19.000"),
+            bills.GAP - Decimal("19.000"),
+            bills.UNATTRIBUTABLE,
+            bills.UNMATCHED,
+        ),
+    ]
+    # A month is represented by its last scan; the scan of February had no costs.
+    monthly = history.attribution_trend(Operator())
+    assert [(p.period_start.month, p.scan_id, p.total_spend) for p in monthly] == [
+        (2, Scan.objects.order_by("pk").first().pk, None),  # type: ignore[union-attr]
+        (3, fixed.pk, bills.TOTAL),
+    ]
+    # The money sits on the account rows only, and matches the live attribution exactly.
+    rows = ComplianceSnapshot.objects.filter(scan=fixed, total_spend__isnull=False)
+    assert set(rows.values_list("dimension", flat=True)) == {DIM.ACCOUNT}
+    live = selectors.cost_attribution(Operator())
+    assert (live.total_spend, live.attribution_gap) == (
+        points[-1].total_spend,
+        points[-1].attribution_gap,
+    )
+
+
+def test_attribution_trend_sums_only_the_viewers_accounts(
+    billed: list[Scan], alice: User, bob: User
+) -> None:
+    grant(alice, AwsAccount.objects.get(account_id=A))
+    points = history.attribution_trend(alice, granularity="day", since=at(2, 0))
+    assert [
+        (p.total_spend, p.attributable_spend, p.attribution_gap, p.unattributable_spend)
+        for p in points
+    ] == [
+        (bills.TOTAL - Decimal("88.00"), bills.ATTRIBUTABLE, Decimal("22.333"), Decimal("14.19")),
+        (
+            bills.TOTAL - Decimal("88.00"),
+            bills.ATTRIBUTABLE + Decimal("19.000"),
+            Decimal("3.333"),
+            Decimal("14.19"),
+        ),
+    ]
+    assert [p.total_spend for p in history.attribution_trend(alice, ResourceFilter([A]))] == [
+        None,
+        bills.TOTAL - Decimal("88.00"),
+    ]
+    with pytest.raises(AccountNotVisible):
+        history.attribution_trend(alice, ResourceFilter(account_ids=[B]))
+    # Costs were loaded, none of them bob's: zero, not unknown.
+    assert [p.total_spend for p in history.attribution_trend(bob, since=at(2, 0))] == [Decimal(0)]
+    with pytest.raises(UnsupportedFilter):
+        history.attribution_trend(Operator(), ResourceFilter(regions=["us-east-1"]))
+    with pytest.raises(UnsupportedFilter):
+        history.attribution_trend(Operator(), ResourceFilter(resource_types=["s3:bucket"]))
+    with pytest.raises(HistoryError):
+        history.attribution_trend(Operator(), granularity="year")  # type: ignore[arg-type]
+
+
+def test_attribution_trend_is_null_without_costs(accounts: dict[str, AwsAccount]) -> None:
+    scan = finished(at(5))
+    snap(scan, A, (1, 1, 1, 0))
+    (point,) = history.attribution_trend(Operator())
+    assert (point.scan_id, point.cost_source, point.billing_period_start) == (scan.pk, None, None)
+    assert point.total_spend is point.attributable_spend is point.attribution_gap is None
+
+
+def test_finalise_stores_the_money_of_each_account(mocked_aws: None, tmp_path: Path) -> None:
+    do_add_account(account_id=MOTO, name="prod", regions=["us-east-1"], acting=Operator())
+    do_import_policy(TEST_POLICY, acting=Operator())
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.create_queue(QueueName="jobs", tags={"Owner": "bob@example.com"})
+    rows = [
+        bills.focus_row(MOTO, "us-east-1", "Amazon SQS", "jobs", "Usage", "1.25", "1.2500001"),
+        bills.focus_row(MOTO, "", "Amazon SQS", "", "Tax", "0.10", "0.10"),
+    ]
+    do_import_costs(
+        str(bills.write_csv(tmp_path / "f.csv", bills.FOCUS_HEADER, rows)), acting=Operator()
+    )
+    scan = execute_scan(do_request_scan(acting=Operator(), resource_types=["sqs:queue"]).pk)
+    (point,) = history.attribution_trend(Operator())
+    assert (point.scan_id, point.cost_source, point.billing_period_start) == (
+        scan.pk,
+        "focus",
+        bills.MAY.date(),
+    )
+    # The queue lacks required tags: its cost is gap; the tax cannot be attributed.
+    assert (point.total_spend, point.attributable_spend, point.attribution_gap) == (
+        Decimal("1.3500001"),
+        Decimal(0),
+        Decimal("1.2500001"),
+    )
+    assert point.unattributable_spend == Decimal("0.10")
