@@ -350,7 +350,8 @@ def cost_attribution(
     resources = present_resources(viewer, ResourceFilter(account_ids=where.account_ids))
     result = costs.attribute(
         _charges(lines),
-        _inventory(resources),
+        # No bill loaded: nothing to match, so the inventory is not read at all.
+        _inventory(resources) if newest is not None else [],
         required_tags=_required_tags(),
         only_types=where.resource_types,
     )

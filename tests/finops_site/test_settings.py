@@ -95,3 +95,28 @@ def test_env_bool(raw: str, expected: bool, monkeypatch: pytest.MonkeyPatch) -> 
 def test_env_bool_default_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOME_FLAG", raising=False)
     assert env.env_bool("SOME_FLAG", True) is True
+
+
+def test_production_settings_pass_the_deployment_checks(tmp_path: Path) -> None:
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MCP_", "SECURE_"))
+    }
+    environment.pop("DATABASE_URL", None)
+    environment.update(
+        DJANGO_SETTINGS_MODULE="finops_site.settings",
+        DATA_DIR=str(tmp_path),
+        DJANGO_SECRET_KEY="k" * 20 + "-production-secret-key-0123456789",
+        DJANGO_ALLOWED_HOSTS="finops.example.com",
+        TRUSTED_PROXY_CIDRS="10.0.0.0/8",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
