@@ -31,7 +31,7 @@ from django.utils import timezone
 from compliance import policy, selectors
 from compliance.access import Viewer
 from compliance.models import ComplianceSnapshot, Resource, Scan, TagChange
-from compliance.selectors import AccountNotVisible, ResourceFilter, scoped_accounts
+from compliance.selectors import ResourceFilter, scoped_accounts
 
 Granularity = Literal["day", "week", "month"]
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)
@@ -458,27 +458,6 @@ def _decode_cursor(cursor: str) -> int:
     return int(match.group(1))
 
 
-def visible_resources(viewer: Viewer, where: ResourceFilter | None = None) -> QuerySet[Resource]:
-    """Like :func:`selectors.present_resources` but gone resources included: history is about
-    resources as they were, and a deleted one still drifted before it went."""
-    where = where or ResourceFilter()
-    resources = Resource.objects.filter(account__in=scoped_accounts(viewer, where.account_ids))
-    if where.regions:
-        resources = resources.filter(region__in=where.regions)
-    if where.resource_types:
-        resources = resources.filter(resource_type__in=where.resource_types)
-    return resources
-
-
-def visible_resource(viewer: Viewer, arn: str) -> Resource:
-    """The resource of ``arn`` if the viewer may see its account; an unknown ARN and a
-    forbidden one get the same error, so a viewer cannot probe which ARNs exist."""
-    resource = visible_resources(viewer).select_related("account").filter(arn=arn).first()
-    if resource is None:
-        raise AccountNotVisible(f"resource: not found or not visible to you: {arn}")
-    return resource
-
-
 def tag_drift(
     viewer: Viewer,
     where: ResourceFilter | None = None,
@@ -516,7 +495,9 @@ def tag_drift(
     if start is None and since is None:
         start = _previous_scan(to)
 
-    changes = TagChange.objects.filter(resource__in=visible_resources(viewer, where))
+    changes = TagChange.objects.filter(
+        resource__in=selectors.visible_resources(viewer, where, include_gone=True)
+    )
     changes = changes.filter(scan_id__lte=to.pk)
     if start is not None:
         changes = changes.filter(scan_id__gt=start.pk)
@@ -718,7 +699,7 @@ class ResourceHistory:
 
 def resource_violation_history(viewer: Viewer, arn: str) -> ResourceHistory:
     """One resource's tag timeline and its open violations with when each was first found."""
-    resource = visible_resource(viewer, arn)
+    resource = selectors.resource_for(viewer, arn)
     is_required = _RequiredKeys()
     recent = list(
         TagChange.objects.filter(resource=resource).order_by("-observed_at", "-scan_id", "key")[

@@ -58,7 +58,7 @@ def _score(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _breakdowns(rows: list[Breakdown]) -> dict[str, dict[str, Any]]:
+def breakdowns(rows: list[Breakdown]) -> dict[str, dict[str, Any]]:
     return {
         row.key: {
             "total_resources": row.total_resources,
@@ -71,7 +71,7 @@ def _breakdowns(rows: list[Breakdown]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _violation_row(v: Violation) -> dict[str, Any]:
+def violation_row(v: Violation) -> dict[str, Any]:
     return {
         "resource_arn": v.resource.arn,
         "resource_type": v.resource.resource_type,
@@ -85,9 +85,10 @@ def _violation_row(v: Violation) -> dict[str, Any]:
     }
 
 
-def _ordered(violations: QuerySet[Violation]) -> QuerySet[Violation]:
+def ordered_violations(violations: QuerySet[Violation]) -> QuerySet[Violation]:
+    """The one order every listing uses; ``id`` last so pages never overlap."""
     return violations.select_related("resource__account").order_by(
-        "resource__arn", "tag_name", "violation_type"
+        "resource__arn", "tag_name", "violation_type", "id"
     )
 
 
@@ -95,9 +96,9 @@ def violation_rows(
     viewer: Viewer, where: ResourceFilter | None = None, *, now: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
     """The violations that count (exempted ones left out), in a stable order."""
-    violations = _ordered(selectors.current_violations(viewer, where, now=now))
+    violations = ordered_violations(selectors.current_violations(viewer, where, now=now))
     for v in violations.iterator(chunk_size=2000):
-        yield _violation_row(v)
+        yield violation_row(v)
 
 
 def exempted_violation_rows(
@@ -105,13 +106,13 @@ def exempted_violation_rows(
 ) -> Iterator[dict[str, Any]]:
     """The exempted violations, each with the exemption that covers it (the one lasting
     longest, when several do)."""
-    violations = _ordered(selectors.exempted_violations(viewer, where, now=now))
+    violations = ordered_violations(selectors.exempted_violations(viewer, where, now=now))
     covering = {e.pk: e for e in selectors.exemptions(viewer, now=now)}
     for v in violations.iterator(chunk_size=2000):
         exemption_id: int | None = getattr(v, "exemption_id", None)
         exemption = covering.get(exemption_id) if exemption_id is not None else None
         yield {
-            **_violation_row(v),
+            **violation_row(v),
             "exemption": None
             if exemption is None
             else {
@@ -176,9 +177,9 @@ def build_report(
         "violation_count": summary.violation_count,
         "violations_by_type": summary.by_violation_type,
         "violations_by_tag": summary.by_tag,
-        "by_account": _breakdowns(summary.by_account),
-        "by_region": _breakdowns(summary.by_region),
-        "by_type": _breakdowns(summary.by_type),
+        "by_account": breakdowns(summary.by_account),
+        "by_region": breakdowns(summary.by_region),
+        "by_type": breakdowns(summary.by_type),
         **cost_figures(selectors.cost_attribution(viewer, where)),
         "violations": violations,
         "exempted_violation_count": summary.exempted_violation_count,

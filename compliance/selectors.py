@@ -57,17 +57,39 @@ def scoped_accounts(viewer: Viewer, account_ids: Sequence[str] = ()) -> QuerySet
     return accounts.filter(account_id__in=wanted)
 
 
-def present_resources(viewer: Viewer, where: ResourceFilter | None = None) -> QuerySet[Resource]:
-    """Resources as of the last finished scan (gone ones left out), within the viewer's view."""
+def visible_resources(
+    viewer: Viewer, where: ResourceFilter | None = None, *, include_gone: bool = False
+) -> QuerySet[Resource]:
+    """Resources within the viewer's view, as of the last finished scan; gone ones only when
+    asked for (history is about resources as they were: a deleted one still drifted)."""
     where = where or ResourceFilter()
-    resources = Resource.objects.filter(
-        account__in=scoped_accounts(viewer, where.account_ids), gone_since__isnull=True
-    )
+    resources = Resource.objects.filter(account__in=scoped_accounts(viewer, where.account_ids))
+    if not include_gone:
+        resources = resources.filter(gone_since__isnull=True)
     if where.regions:
         resources = resources.filter(region__in=where.regions)
     if where.resource_types:
         resources = resources.filter(resource_type__in=where.resource_types)
     return resources
+
+
+def present_resources(viewer: Viewer, where: ResourceFilter | None = None) -> QuerySet[Resource]:
+    """Resources as of the last finished scan (gone ones left out), within the viewer's view."""
+    return visible_resources(viewer, where)
+
+
+def resource_for(viewer: Viewer, arn: str, *, include_gone: bool = True) -> Resource:
+    """The resource of ``arn`` if the viewer may see its account; an unknown ARN and a
+    forbidden one get the same error, so a viewer cannot probe which ARNs exist."""
+    resource = (
+        visible_resources(viewer, include_gone=include_gone)
+        .select_related("account")
+        .filter(arn=arn)
+        .first()
+    )
+    if resource is None:
+        raise AccountNotVisible(f"resource: not found or not visible to you: {arn}")
+    return resource
 
 
 def current_violations(

@@ -31,7 +31,6 @@ from django.db.models import Q, QuerySet
 
 from compliance import policy, selectors
 from compliance.access import Viewer, visible_accounts
-from compliance.history import visible_resource
 from compliance.models import Resource
 
 #: Related resources read per source: enough for a stable ratio, bounded per request.
@@ -101,7 +100,7 @@ class _Judge:
 def suggest_tags(viewer: Viewer, resource_arn: str) -> list[TagSuggestion]:
     """Candidate values for each required tag the resource lacks or gets wrong, best first
     within each tag, tags in policy order."""
-    resource = visible_resource(viewer, resource_arn)
+    resource = selectors.resource_for(viewer, resource_arn)
     policy_row = selectors.active_policy()
     if policy_row is None or resource.gone_since is not None:
         return []

@@ -41,27 +41,12 @@ def _violation_page(
     call: ToolCall, params: PagedInput, violations: QuerySet[Violation], tool: str
 ) -> tuple[list[dict[str, Any]], str | None]:
     offset = page_offset(tool, params)
-    rows = list(
-        violations.select_related("resource__account").order_by(
-            "resource__arn", "tag_name", "violation_type", "id"
-        )[offset : offset + params.limit + 1]
-    )
+    rows = list(reports.ordered_violations(violations)[offset : offset + params.limit + 1])
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
     cost = selectors.resource_costs(call.viewer, {v.resource.arn for v in rows})
     page = [
-        {
-            "resource_arn": v.resource.arn,
-            "resource_type": v.resource.resource_type,
-            "region": v.resource.region,
-            "account_id": v.resource.account.account_id,
-            "violation_type": v.violation_type,
-            "tag_name": v.tag_name,
-            "current_value": v.current_value,
-            "expected": v.expected,
-            "first_detected_at": v.first_detected_at.isoformat(),
-            "cost_impact_monthly": money(cost.get(v.resource.arn)),
-        }
+        reports.violation_row(v) | {"cost_impact_monthly": money(cost.get(v.resource.arn))}
         for v in rows
     ]
     return page, next_cursor(tool, params, offset, has_more)
@@ -217,9 +202,10 @@ def validate_resource_tags(call: ToolCall, params: ValidateInput) -> dict[str, A
     judged_by = policy.policy_from_dict(active.document)
     result: dict[str, Any] = {"policy_version": active.version}
     if params.resource_arn is not None:
-        resource = selectors.present_resources(call.viewer).filter(arn=params.resource_arn).first()
-        if resource is None:
-            raise ToolFailure("resource_arn: not found or not visible to you")
+        try:
+            resource = selectors.resource_for(call.viewer, params.resource_arn, include_gone=False)
+        except selectors.AccountNotVisible:
+            raise ToolFailure("resource_arn: not found or not visible to you") from None
         resource_type, tags = resource.resource_type, dict(resource.tags)
         result |= {"resource_arn": resource.arn, "tags": tags, "scan": scan_of(call.viewer)}
     else:

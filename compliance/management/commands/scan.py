@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from compliance.access import Operator
 from compliance.actions import ActionError, do_request_scan
 from compliance.models import Scan
-from compliance.reports import _breakdowns
+from compliance.reports import breakdowns
 from compliance.scans import execute_scan
 from compliance.selectors import ResourceFilter, compliance_summary
 
@@ -93,8 +93,8 @@ def scan_result(scan: Scan) -> dict[str, Any]:
         "compliant_resources": scan.compliant_resources or 0,
         "compliance_score": None if score is None else round(score, 4),
         "violations": scan.violation_count or 0,
-        "by_type": _breakdowns(summary.by_type) if summary else {},
-        "by_region": _breakdowns(summary.by_region) if summary else {},
+        "by_type": breakdowns(summary.by_type) if summary else {},
+        "by_region": breakdowns(summary.by_region) if summary else {},
         "errors": scan.errors,
     }
 
