@@ -14,6 +14,7 @@ import yaml
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from compliance.access import Operator
 from compliance.models import AuditEvent, Resource, Scan, Violation
 from mcp_endpoint.models import ApiKey
 from mcp_endpoint.tools import TOOLS
@@ -165,7 +166,13 @@ def test_every_tool_answers_from_the_database(
     assert gap["total_spend"] is None
 
     assert out["suggest_tags"]["resource_arn"] == untagged_arn
-    assert isinstance(out["suggest_tags"]["suggestions"], list)
+    from compliance.suggestions import suggest_tags
+
+    expected = suggest_tags(Operator(), untagged_arn)
+    assert expected, "the estate gives the untagged instance something to suggest"
+    assert [
+        (s["tag_name"], s["value"], s["source"]) for s in out["suggest_tags"]["suggestions"]
+    ] == [(s.tag_name, s.value, s.source) for s in expected]
     [period] = out["get_violation_history"]["periods"]
     assert (period["scan_id"], period["violations"]) == (scan.pk, 6)
     assert out["detect_tag_drift"]["to_scan_id"] == scan.pk
