@@ -14,6 +14,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from finops_site import sso
 from finops_site.env import (
     env_bool,
     env_int,
@@ -55,12 +56,19 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "finops_site.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
+    "allauth.mfa",
+    "allauth.idp.oidc",
     "csp",
     "django_tasks",
     "django_tasks_db",
@@ -75,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -133,6 +142,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL: expected a redis://, rediss:// or unix:// URL")
+
+# Sign-in rate limits and one-time codes are kept in the cache: shared by every web process
+# through Redis when it is configured, per process otherwise.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -241,7 +260,48 @@ LOGGING = {
     },
 }
 
-# Until single sign-on is configured, the dashboard signs in through the admin's login form.
-LOGIN_URL = "admin:login"
+# --- Sign-in (django-allauth; see finops_site/sso.py and docs/sign-in.md) ---------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "compliance:overview"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_ADAPTER = "compliance.signin.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "compliance.signin.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+# Local accounts are created by an admin (or `createsuperuser`); nobody signs up on their own.
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# allauth's limits on failed logins (per IP and per account), password resets and MFA attempts.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": env_str("LOGIN_FAILED_RATE_LIMIT", "10/m/ip,5/5m/key"),
+    "reauthenticate": "10/m/user",
+}
+ALLAUTH_TRUSTED_PROXY_COUNT = 0  # client addresses come from compliance.signin (trusted CIDRs)
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS = sso.providers()
+# SSO-only: password sign-in and the local account pages are switched off.
+SOCIALACCOUNT_ONLY = env_bool("SSO_ONLY", False)
+if SOCIALACCOUNT_ONLY and not SOCIALACCOUNT_PROVIDERS:
+    raise ImproperlyConfigured("SSO_ONLY: set OIDC_ISSUER_URL or SAML_IDP_ENTITY_ID as well")
+# Role given to a person on their first SSO sign-in, and IdP groups mapped to roles on each one.
+SSO_DEFAULT_ROLE = sso.role_setting("SSO_DEFAULT_ROLE", "viewer")
+SSO_ROLE_GROUPS = sso.role_groups("SSO_ROLE_GROUPS")
+SSO_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# The admin site takes only sessions signed in through SSO or with a second factor.
+ADMIN_REQUIRES_MFA_OR_SSO = env_bool("ADMIN_REQUIRES_MFA_OR_SSO", True)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Tag compliance")
+MFA_PASSKEY_LOGIN_ENABLED = False
 # A refused CSRF check is audited (see compliance/csrf.py).
 CSRF_FAILURE_VIEW = "compliance.csrf.csrf_failure"

@@ -9,7 +9,6 @@ trusted for coming from localhost.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -29,7 +28,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from compliance import audit, incident
+from compliance import audit, incident, network
 from compliance.access import Viewer
 from compliance.models import AuditEvent
 from mcp_endpoint import guards, keys, monitoring
@@ -59,34 +58,9 @@ def correlation_id(presented: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-
-
-def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return any(address in network for network in settings.TRUSTED_PROXY_CIDRS)
-
-
 def client_address(scope: Scope, headers: Headers) -> str | None:
-    """The direct peer, unless it is a trusted proxy: then the nearest untrusted address in
-    ``X-Forwarded-For`` (read right to left, as each proxy appends the address it saw)."""
     client = scope.get("client")
-    peer = _address(client[0]) if client else None
-    if peer is None or not _trusted(peer):
-        return str(peer) if peer else None
-    hops = [hop for value in headers.getlist("x-forwarded-for") for hop in value.split(",")]
-    nearest = peer
-    for hop in reversed(hops):
-        address = _address(hop)
-        if address is None:
-            break
-        nearest = address
-        if not _trusted(address):
-            break
-    return str(nearest)
+    return network.client_address(client[0] if client else None, headers.getlist("x-forwarded-for"))
 
 
 def _host_allowed(host: str | None) -> bool:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
 from django.contrib.auth.models import Permission, User
+from django.core.cache import cache
+from django.test import Client
 
 from compliance.access import Operator
 from compliance.models import AccountAccess, AwsAccount
@@ -21,6 +25,34 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Sign-in rate limits and used one-time codes live in the cache: none carry over."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def sign_in_with_mfa(client: Client, user: User, password: str) -> None:
+    """Sign in the way a person does: password, then a TOTP code from their authenticator."""
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    response = client.post("/accounts/login/", {"login": user.username, "password": password})
+    assert (response.status_code, response["Location"]) == (302, "/accounts/2fa/authenticate/")
+    code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    response = client.post("/accounts/2fa/authenticate/", {"code": code})
+    assert response.status_code == 302, response.content[:500]
+
+
+@pytest.fixture
+def admin_client(db: None) -> Client:
+    """A superuser's browser, signed in with a second factor as the admin site requires."""
+    user = User.objects.create_superuser("admin", "admin@example.com", "admin-password-123")
+    client = Client()
+    sign_in_with_mfa(client, user, "admin-password-123")
+    return client
 
 
 @pytest.fixture

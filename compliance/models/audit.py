@@ -43,6 +43,12 @@ class AuditEvent(models.Model):
         COSTS_FETCHED = "costs.fetched"
         EXEMPTION_CREATED = "exemption.created"
         EXEMPTION_REMOVED = "exemption.removed"
+        LOGIN = "auth.login"
+        LOGIN_FAILED = "auth.login_failed"
+        LOGOUT = "auth.logout"
+        ROLE_CHANGED = "auth.role_changed"
+        MFA_CHANGED = "auth.mfa_changed"
+        ADMIN_REFUSED = "auth.admin_refused"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success"

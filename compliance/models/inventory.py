@@ -347,7 +347,10 @@ class AccountAccess(models.Model):
             models.UniqueConstraint(fields=["account", "user"], name="grant_unique_user"),
             models.UniqueConstraint(fields=["account", "group"], name="grant_unique_group"),
         ]
-        permissions = [("view_all_accounts", "Can see every AWS account")]
+        permissions = [
+            ("view_all_accounts", "Can see every AWS account"),
+            ("export_data", "Can export resources, violations and policies"),
+        ]
 
     def __str__(self) -> str:
         who = f"user {self.user}" if self.user_id else f"group {self.group}"

@@ -8,6 +8,7 @@ from django.db import DatabaseError, connection, transaction
 from compliance import audit
 from compliance.access import Operator
 from compliance.models import AuditEvent
+from tests.conftest import sign_in_with_mfa
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_raw_sql_update_is_refused_by_the_database(event: AuditEvent) -> None:
 
 
 def test_admin_cannot_change_or_delete_audit_events(client, superuser, event: AuditEvent) -> None:
-    client.force_login(superuser)
+    sign_in_with_mfa(client, superuser, "root-password-123")
     change_url = f"/admin/compliance/auditevent/{event.pk}/change/"
     response = client.post(change_url, {"target": "rewritten"})
     assert response.status_code == 403

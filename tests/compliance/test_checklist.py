@@ -38,6 +38,7 @@ from compliance.checklist.items import ITEMS, ITEMS_BY_ID
 from compliance.models import AuditEvent
 from mcp_endpoint.models import ApiKey
 from tests.compliance.policies import TEST_POLICY
+from tests.conftest import sign_in_with_mfa
 from tests.mcp_endpoint.conftest import make_key, tool_call
 from tests.mcp_endpoint.test_auth import post
 
@@ -628,7 +629,7 @@ def test_admin_lists_the_latest_run_and_attests_through_the_action(
     root = User.objects.create_superuser("root", "root@example.com", "root-password-123")
     do_run_security_checklist(acting=Operator())
     client = Client()
-    client.force_login(root)
+    sign_in_with_mfa(client, root, "root-password-123")
     page = client.get("/admin/compliance/checklistresult/")
     assert page.status_code == 200
     assert b"incident.runbook" in page.content

@@ -22,7 +22,7 @@ from compliance.actions import (
 from compliance.models import AuditEvent, ComplianceSnapshot, Exemption, Resource, Violation
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.test_scans import ACCOUNT, Estate, estate, scan_now  # noqa: F401
-from tests.conftest import grant
+from tests.conftest import grant, sign_in_with_mfa
 
 pytestmark = pytest.mark.django_db
 
@@ -346,7 +346,7 @@ def test_exempted_violations_are_shown_apart_with_their_exemption(scanned: Estat
 def test_admin_creates_lists_and_removes_through_the_actions(
     registered: None, superuser: User, client: Any
 ) -> None:
-    client.force_login(superuser)
+    sign_in_with_mfa(client, superuser, "root-password-123")
     account = selectors.scoped_accounts(Operator(), [ACCOUNT]).get()
     expiry = timezone.localtime() + timedelta(days=20)
     form = {

@@ -15,4 +15,4 @@ def test_liveness_and_readiness_answer_without_data(client) -> None:
 def test_dashboard_requires_sign_in(client) -> None:
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"] == "/accounts/login/?next=/"

@@ -23,6 +23,7 @@ from compliance.incident import (
 )
 from compliance.models import AuditEvent, LockdownState
 from mcp_endpoint.models import ApiKey
+from tests.conftest import sign_in_with_mfa
 from tests.mcp_endpoint.conftest import make_key, tool_call
 from tests.mcp_endpoint.test_auth import post
 
@@ -85,7 +86,7 @@ def test_the_environment_setting_locks_down_without_the_database(root: User) -> 
 def test_admin_and_dashboard_keep_working_in_lockdown(root: User) -> None:
     do_set_lockdown(True, acting=Operator())
     client = Client()
-    client.force_login(root)
+    sign_in_with_mfa(client, root, "root-password-123")
     assert client.get("/admin/").status_code == 200
     page = client.get("/admin/mcp_endpoint/apikey/")
     assert page.status_code == 200
@@ -158,7 +159,7 @@ def test_stdio_gate_refuses_calls_once_locked_down(root: User) -> None:
 
 def test_admin_lockdown_switch_asks_for_confirmation_then_turns_it_on(root: User) -> None:
     client = Client()
-    client.force_login(root)
+    sign_in_with_mfa(client, root, "root-password-123")
     confirm = client.get("/admin/mcp_endpoint/apikey/lockdown/")
     assert confirm.status_code == 200
     assert b"Yes, lock down" in confirm.content
@@ -175,7 +176,7 @@ def test_admin_revokes_all_keys_after_confirmation(root: User) -> None:
     alice = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
     keys = [make_key(root), make_key(alice), make_key(alice, name="second")]
     client = Client()
-    client.force_login(root)
+    sign_in_with_mfa(client, root, "root-password-123")
     confirm = client.get("/admin/mcp_endpoint/apikey/revoke-all/")
     assert confirm.status_code == 200
     assert b"Revoke all 3 active API key(s)?" in confirm.content
@@ -193,7 +194,7 @@ def test_revoke_all_needs_the_permission(root: User) -> None:
     )
     make_key(root)
     client = Client()
-    client.force_login(viewer)
+    sign_in_with_mfa(client, viewer, "viewer-password-123")
     assert client.post("/admin/mcp_endpoint/apikey/revoke-all/").status_code == 403
     assert ApiKey.objects.filter(revoked_at__isnull=True).count() == 1
 

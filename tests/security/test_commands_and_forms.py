@@ -14,6 +14,7 @@ from django.test import Client
 from compliance.access import Operator
 from compliance.actions import do_add_account, do_import_policy
 from tests.compliance.policies import TEST_POLICY
+from tests.conftest import sign_in_with_mfa
 from tests.security.conftest import LEAKS, Snapshot, assert_refusal_audited
 
 POLICY_CONTENTS: list[tuple[str, str | bytes]] = [
@@ -132,7 +133,7 @@ ACCOUNT_URL = "/admin/compliance/awsaccount/add/"
 @pytest.fixture
 def admin_client(superuser: User) -> Client:
     client = Client(enforce_csrf_checks=True)
-    client.force_login(superuser)
+    sign_in_with_mfa(client, superuser, "root-password-123")
     return client
 
 

@@ -1,15 +1,13 @@
-"""Dashboard views: thin, each calls selectors with the signed-in user."""
-
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from compliance import selectors
+from compliance.views.access import dashboard
 
 
-@login_required
+@dashboard
 def overview(request: HttpRequest) -> HttpResponse:
     summary = selectors.compliance_summary(request.user)
     return render(request, "compliance/overview.html", {"summary": summary})

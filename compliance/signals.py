@@ -1,0 +1,133 @@
+"""Sign-in events into the audit log, and SSO group -> role mapping at each SSO sign-in.
+
+Django's own signals cover every way in (allauth's pages, the admin's form, tests'
+``client.login``); allauth's add the SSO details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.signals import user_logged_in as allauth_logged_in
+from allauth.account.signals import user_signed_up
+from allauth.mfa.signals import authenticator_added, authenticator_removed
+from allauth.socialaccount.models import SocialLogin
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from compliance import audit, network, roles, signin
+from compliance.models import AuditEvent
+
+EventType = AuditEvent.EventType
+_FIRST_SSO_SIGN_IN = "_compliance_first_sso_sign_in"
+
+
+def _address(request: HttpRequest | None) -> str | None:
+    return network.request_client_address(request) if request is not None else None
+
+
+@receiver(user_logged_in, dispatch_uid="compliance.audit_login")
+def audit_login(sender: Any, request: HttpRequest | None, user: AbstractBaseUser, **_: Any) -> None:
+    with transaction.atomic():
+        audit.record(
+            EventType.LOGIN,
+            acting=user,
+            target=user.get_username(),
+            interface="web",
+            client_address=_address(request),
+        )
+
+
+@receiver(user_login_failed, dispatch_uid="compliance.audit_login_failed")
+def audit_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any
+) -> None:
+    # Django has already replaced the password in ``credentials`` with stars.
+    username = str(credentials.get("username") or credentials.get("email") or "")[:150]
+    with transaction.atomic():
+        audit.record(
+            EventType.LOGIN_FAILED,
+            acting=AnonymousUser(),
+            target=username,
+            outcome=AuditEvent.Outcome.DENIED,
+            interface="web",
+            client_address=_address(request),
+            detail={"method": "password"},
+        )
+
+
+@receiver(user_logged_out, dispatch_uid="compliance.audit_logout")
+def audit_logout(
+    sender: Any, request: HttpRequest | None, user: AbstractBaseUser | None, **_: Any
+) -> None:
+    if user is None:
+        return
+    with transaction.atomic():
+        audit.record(
+            EventType.LOGOUT,
+            acting=user,
+            target=user.get_username(),
+            interface="web",
+            client_address=_address(request),
+        )
+
+
+@receiver(user_signed_up, dispatch_uid="compliance.note_first_sso_sign_in")
+def note_first_sso_sign_in(
+    sender: Any, request: HttpRequest, user: AbstractBaseUser, **kwargs: Any
+) -> None:
+    if kwargs.get("sociallogin") is not None:
+        setattr(request, _FIRST_SSO_SIGN_IN, True)
+
+
+@receiver(allauth_logged_in, dispatch_uid="compliance.sso_roles")
+def sso_roles(sender: Any, request: HttpRequest, user: AbstractBaseUser, **kwargs: Any) -> None:
+    sociallogin = kwargs.get("sociallogin")
+    if not isinstance(sociallogin, SocialLogin):
+        return
+    groups = signin.idp_groups(sociallogin)
+    change, role = signin.role_for_sign_in(
+        groups, first_sign_in=bool(getattr(request, _FIRST_SSO_SIGN_IN, False))
+    )
+    before = roles.role_of(user)
+    if not change or role == before:
+        return
+    with transaction.atomic():
+        roles.assign_role(user, role)
+        audit.record(
+            EventType.ROLE_CHANGED,
+            acting=user,
+            target=user.get_username(),
+            interface="web",
+            client_address=_address(request),
+            detail={
+                "from": before.value if before else None,
+                "to": role.value if role else None,
+                "source": "sso",
+                "idp_groups": groups[:50],
+            },
+        )
+
+
+@receiver(authenticator_added, dispatch_uid="compliance.audit_mfa_added")
+@receiver(authenticator_removed, dispatch_uid="compliance.audit_mfa_removed")
+def audit_mfa_change(
+    sender: Any, request: HttpRequest, user: AbstractBaseUser, authenticator: Any, **kwargs: Any
+) -> None:
+    added = kwargs.get("signal") is authenticator_added
+    with transaction.atomic():
+        audit.record(
+            EventType.MFA_CHANGED,
+            acting=user,
+            target=user.get_username(),
+            interface="web",
+            client_address=_address(request),
+            detail={
+                "authenticator": str(authenticator.type),
+                "change": "added" if added else "removed",
+            },
+        )

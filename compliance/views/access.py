@@ -1,0 +1,44 @@
+"""Who may open a dashboard page: signed in, and holding the permission the page needs.
+
+Which accounts' data a page shows is not decided here but in the selectors, from the account
+grants; these decorators only gate the page or the action by role (see compliance.roles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Concatenate, ParamSpec
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from compliance import roles
+
+P = ParamSpec("P")
+View = Callable[Concatenate[HttpRequest, P], HttpResponse]
+
+
+def needs(permission: str) -> Callable[[View[P]], View[P]]:
+    """Sign-in required (redirect to the sign-in page); without ``permission``, a 403 page that
+    says which role is missing instead of an empty dashboard."""
+
+    def decorate(view: View[P]) -> View[P]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+            if not request.user.has_perm(permission):
+                return render(
+                    request,
+                    "compliance/no_access.html",
+                    {"permission": permission, "role": roles.role_needed(permission)},
+                    status=403,
+                )
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorate
+
+
+dashboard = needs(roles.VIEW)

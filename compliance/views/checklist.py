@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from compliance.views.access import dashboard
+
+
+@dashboard
+def checklist(request: HttpRequest, pk: int = 0) -> HttpResponse:
+    return render(request, "compliance/coming.html", {"page": "checklist"})

@@ -1,0 +1,59 @@
+"""The admin site behind the dashboard's sign-in.
+
+The admin has no login form of its own: ``/admin/login/`` sends people to the same sign-in as
+the dashboard (SSO, or a local account with its second factor). With
+``ADMIN_REQUIRES_MFA_OR_SSO`` (the default) a staff session signed in with a password alone is
+refused, audited, and told how to get in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+
+from compliance import audit, network, signin
+from compliance.models import AuditEvent
+
+
+class AdminSite(admin.AdminSite):
+    site_header = "Tag compliance administration"
+    site_title = "Tag compliance admin"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        if not super().has_permission(request):
+            return False
+        return not settings.ADMIN_REQUIRES_MFA_OR_SSO or signin.strong_sign_in(
+            request, request.user
+        )
+
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated and user.is_active and user.is_staff:
+            # Signed in, staff, but not strongly enough (has_permission said no).
+            with transaction.atomic():
+                audit.record(
+                    AuditEvent.EventType.ADMIN_REFUSED,
+                    acting=user,
+                    target=request.path[:2048],
+                    outcome=AuditEvent.Outcome.DENIED,
+                    interface="web",
+                    client_address=network.request_client_address(request),
+                    detail={"reason": "sign-in without SSO or a second factor"},
+                )
+            return render(request, "admin/strong_sign_in_required.html", status=403)
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = resolve_url("admin:index")
+        return HttpResponseRedirect(
+            f"{resolve_url('account_login')}?{urlencode({'next': next_url})}"
+        )
