@@ -45,6 +45,25 @@ ITEMS: tuple[Item, ...] = (
         local_checks.no_localhost_trust,
     ),
     Item(
+        "auth.sign_in_hardening",
+        _A,
+        "Dashboard sign-in: failed logins rate-limited, no self sign-up, sessions expire",
+        True,
+        Kind.AUTOMATIC,
+        "Keep allauth's login_failed limit (LOGIN_FAILED_RATE_LIMIT), local sign-up closed, and "
+        "SESSION_COOKIE_AGE at a working day or less.",
+        local_checks.sign_in_hardening,
+    ),
+    Item(
+        "auth.admin_strong_sign_in",
+        _A,
+        "The admin site only through the same sign-in, with SSO or a second factor",
+        True,
+        Kind.AUTOMATIC,
+        "Leave ADMIN_REQUIRES_MFA_OR_SSO on; give admins SSO or an authenticator app.",
+        local_checks.admin_strong_sign_in,
+    ),
+    Item(
         "network.tls",
         _N,
         "TLS enforced: HTTPS redirect or TLS-terminating proxy, HSTS, Secure cookies",

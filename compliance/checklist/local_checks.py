@@ -143,6 +143,40 @@ def no_localhost_trust(ctx: Context) -> Outcome:
 # --- Network ------------------------------------------------------------------------------------
 
 
+def sign_in_hardening(ctx: Context) -> Outcome:
+    from allauth.account.adapter import get_adapter
+
+    problems = []
+    limits = settings.ACCOUNT_RATE_LIMITS
+    if limits is False or not (limits or {}).get("login_failed"):
+        problems.append("failed sign-ins are not rate-limited (ACCOUNT_RATE_LIMITS login_failed)")
+    if get_adapter().is_open_for_signup(None):
+        problems.append("anyone can create a local account (sign-up is open)")
+    if problems:
+        return Outcome(Status.FAIL, "; ".join(problems))
+    hours = settings.SESSION_COOKIE_AGE / 3600
+    evidence = (
+        f"Failed sign-ins limited ({limits['login_failed']}), local sign-up closed, "
+        f"sessions expire after {hours:g} h"
+    )
+    if hours > 24:
+        return Outcome(Status.ATTENTION, evidence + ": longer than a day")
+    return Outcome(Status.PASS, evidence)
+
+
+def admin_strong_sign_in(ctx: Context) -> Outcome:
+    if not settings.ADMIN_REQUIRES_MFA_OR_SSO:
+        return Outcome(
+            Status.FAIL,
+            "ADMIN_REQUIRES_MFA_OR_SSO is off: a stolen admin password alone opens the admin",
+        )
+    return Outcome(
+        Status.PASS,
+        "The admin has no login form of its own; it takes sessions signed in through SSO or "
+        "with a second factor",
+    )
+
+
 def tls_enforced(ctx: Context) -> Outcome:
     proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
     redirect = bool(settings.SECURE_SSL_REDIRECT)

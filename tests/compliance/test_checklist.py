@@ -90,6 +90,33 @@ def test_authentication_required_fails_when_a_page_is_open(transactional_db: Non
     assert "GET / answered 200 without credentials" in result.evidence
 
 
+def test_sign_in_hardening_passes_with_the_defaults(db: None) -> None:
+    result = check("auth.sign_in_hardening")
+    assert result.status == Status.PASS
+    assert "Failed sign-ins limited (10/m/ip,5/5m/key)" in result.evidence
+    assert "sessions expire after 8 h" in result.evidence
+
+
+@override_settings(ACCOUNT_RATE_LIMITS={"login": "30/m/ip"})
+def test_sign_in_hardening_fails_without_a_failed_login_limit(db: None) -> None:
+    result = check("auth.sign_in_hardening")
+    assert result.status == Status.FAIL
+    assert "failed sign-ins are not rate-limited" in result.evidence
+
+
+@override_settings(SESSION_COOKIE_AGE=7 * 24 * 3600)
+def test_sign_in_hardening_flags_week_long_sessions(db: None) -> None:
+    assert check("auth.sign_in_hardening").status == Status.ATTENTION
+
+
+def test_admin_strong_sign_in_in_both_states(db: None) -> None:
+    assert check("auth.admin_strong_sign_in").status == Status.PASS
+    with override_settings(ADMIN_REQUIRES_MFA_OR_SSO=False):
+        result = check("auth.admin_strong_sign_in")
+    assert result.status == Status.FAIL
+    assert "ADMIN_REQUIRES_MFA_OR_SSO is off" in result.evidence
+
+
 @override_settings(TRUSTED_PROXY_CIDRS=[ipaddress.ip_network("10.0.0.0/16")])
 def test_no_localhost_trust_passes_with_narrow_proxy_networks(db: None) -> None:
     result = check("auth.no_localhost_trust")

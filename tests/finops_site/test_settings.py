@@ -42,6 +42,12 @@ def start_django(**overrides: str) -> subprocess.CompletedProcess[str]:
         ("MCP_ALLOWED_ORIGINS", "example.com", "MCP_ALLOWED_ORIGINS: 'example.com' is not"),
         ("DJANGO_SECRET_KEY", "short", "DJANGO_SECRET_KEY: must be at least 32"),
         ("REDIS_URL", "http://cache", "REDIS_URL: expected a redis://"),
+        ("SSO_ONLY", "true", "SSO_ONLY: set OIDC_ISSUER_URL or SAML_IDP_ENTITY_ID"),
+        ("OIDC_ISSUER_URL", "https://idp.example.com", "OIDC_CLIENT_ID: required"),
+        ("SSO_DEFAULT_ROLE", "root", "SSO_DEFAULT_ROLE: expected one of viewer, analyst, admin"),
+        ("SSO_ROLE_GROUPS", "finops=owner", "SSO_ROLE_GROUPS: expected IdP-group=role pairs"),
+        ("SAML_IDP_ENTITY_ID", "urn:idp", "SAML_IDP_SSO_URL: set it and SAML_IDP_X509_CERT"),
+        ("ADMIN_REQUIRES_MFA_OR_SSO", "perhaps", "ADMIN_REQUIRES_MFA_OR_SSO: expected true"),
     ],
 )
 def test_bad_value_stops_startup_naming_the_variable(
@@ -120,3 +126,52 @@ def test_production_settings_pass_the_deployment_checks(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_an_oidc_issuer_must_be_https_unless_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops_site import sso
+
+    monkeypatch.setenv("OIDC_CLIENT_ID", "dashboard")
+    monkeypatch.setenv("OIDC_ISSUER_URL", "http://idp.example.com/realms/x")
+    with pytest.raises(ImproperlyConfigured, match="OIDC_ISSUER_URL: expected an https:// URL"):
+        sso.providers()
+    monkeypatch.setenv("OIDC_ISSUER_URL", "http://127.0.0.1:9000/")
+    assert sso.providers()["openid_connect"]["APPS"][0]["settings"]["server_url"] == (
+        "http://127.0.0.1:9000"
+    )
+
+
+def test_sso_providers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops_site import sso
+
+    monkeypatch.setenv("OIDC_ISSUER_URL", "https://login.example.com/tenant/v2.0/")
+    monkeypatch.setenv("OIDC_CLIENT_ID", "finops-dashboard")
+    monkeypatch.setenv("OIDC_CLIENT_SECRET", "s3cret-value")
+    monkeypatch.setenv("OIDC_SCOPES", "openid,email,groups")
+    monkeypatch.setenv("SAML_IDP_ENTITY_ID", "urn:example:idp")
+    monkeypatch.setenv("SAML_IDP_METADATA_URL", "https://idp.example.com/metadata.xml")
+    configured = sso.providers()
+    (oidc,) = configured["openid_connect"]["APPS"]
+    assert (oidc["provider_id"], oidc["client_id"], oidc["secret"]) == (
+        "sso",
+        "finops-dashboard",
+        "s3cret-value",
+    )
+    assert oidc["settings"]["server_url"] == "https://login.example.com/tenant/v2.0"
+    assert oidc["settings"]["scope"] == ["openid", "email", "groups"]
+    assert configured["openid_connect"]["OAUTH_PKCE_ENABLED"] is True
+    (saml,) = configured["saml"]["APPS"]
+    assert saml["settings"]["idp"] == {
+        "entity_id": "urn:example:idp",
+        "metadata_url": "https://idp.example.com/metadata.xml",
+    }
+    assert saml["settings"]["advanced"]["want_assertion_signed"] is True
+
+
+def test_idp_groups_map_to_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops_site import sso
+
+    monkeypatch.setenv("SSO_ROLE_GROUPS", " finops-admins = admin , FinOps=Viewer")
+    assert sso.role_groups("SSO_ROLE_GROUPS") == {"finops-admins": "admin", "FinOps": "viewer"}
+    monkeypatch.setenv("SSO_DEFAULT_ROLE", "none")
+    assert sso.role_setting("SSO_DEFAULT_ROLE", "viewer") is None

@@ -98,6 +98,8 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     "\nSign in as the demo admin (shown only now):\n"
                     f"  user:     {username}\n  password: {password}\n"
+                    "The admin site (/admin/) also wants a second factor: add an authenticator "
+                    "app under Two-factor, then sign in again.\n"
                     f"MCP endpoint http://{options['host']}:{options['port']}/mcp, API key:\n"
                     f"  Authorization: Bearer {api_key}\n"
                 )
