@@ -25,9 +25,9 @@ SAML_ORGANISATION = "sso"
 def _https_url(name: str, value: str, *, allow_http_local: bool = True) -> str:
     parts = urlsplit(value)
     local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-    if parts.scheme == "https" or (parts.scheme == "http" and local and allow_http_local):
-        if parts.netloc:
-            return value.rstrip("/")
+    secure = parts.scheme == "https" or (parts.scheme == "http" and local and allow_http_local)
+    if secure and parts.netloc:
+        return value.rstrip("/")
     raise ImproperlyConfigured(f"{name}: expected an https:// URL, got {value!r}")
 
 

@@ -103,15 +103,18 @@ def test_migrate_creates_the_three_roles_with_exactly_their_permissions() -> Non
 def test_roles_grow_from_viewer_to_admin(alice: User) -> None:
     roles.assign_role(alice, roles.Role.VIEWER)
     alice = User.objects.get(pk=alice.pk)
-    assert alice.has_perm(roles.VIEW) and not alice.has_perm(roles.EXPORT)
+    assert alice.has_perm(roles.VIEW)
+    assert not alice.has_perm(roles.EXPORT)
     assert not alice.is_staff
     roles.assign_role(alice, roles.Role.ANALYST)
     alice = User.objects.get(pk=alice.pk)
-    assert alice.has_perm(roles.EXPORT) and alice.has_perm(roles.START_SCAN)
+    assert alice.has_perm(roles.EXPORT)
+    assert alice.has_perm(roles.START_SCAN)
     assert not alice.has_perm(roles.VIEW_CHECKLIST)
     roles.assign_role(alice, roles.Role.ADMIN)
     alice = User.objects.get(pk=alice.pk)
-    assert alice.has_perm(roles.VIEW_CHECKLIST) and alice.is_staff
+    assert alice.has_perm(roles.VIEW_CHECKLIST)
+    assert alice.is_staff
     assert list(alice.groups.values_list("name", flat=True)) == ["admin"]
     roles.assign_role(alice, None)
     alice = User.objects.get(pk=alice.pk)
@@ -152,10 +155,14 @@ def test_with_a_group_mapping_the_idp_decides_at_every_sign_in() -> None:
     assert signin.role_for_sign_in(["sales"], first_sign_in=False) == (True, None)
 
 
-@override_settings(SSO_ROLE_GROUPS={"finops": "analyst"}, SSO_DEFAULT_ROLE=None, SSO_GROUPS_CLAIM="groups")
+@override_settings(
+    SSO_ROLE_GROUPS={"finops": "analyst"}, SSO_DEFAULT_ROLE=None, SSO_GROUPS_CLAIM="groups"
+)
 def test_an_sso_sign_in_applies_the_mapped_role_and_audits_the_change(alice: User) -> None:
     request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.1")
-    sso_roles(User, request=request, user=alice, sociallogin=_sso_login(alice, {"groups": ["finops"]}))
+    sso_roles(
+        User, request=request, user=alice, sociallogin=_sso_login(alice, {"groups": ["finops"]})
+    )
     assert roles.role_of(alice) is roles.Role.ANALYST
     sso_roles(User, request=request, user=alice, sociallogin=_sso_login(alice, {"groups": "sales"}))
     assert roles.role_of(alice) is None
