@@ -275,3 +275,12 @@ def test_sso_only_mode_refuses_password_sign_in(alice: User) -> None:
     response = client.post("/accounts/login/", {"login": "alice", "password": "alice-password-123"})
     assert response.status_code == 403
     assert "_auth_user_id" not in client.session
+
+
+def test_error_pages_are_the_products_own_without_details(alice: User) -> None:
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"not in the accounts you can see" in response.content
+    assert b"Traceback" not in response.content
