@@ -15,6 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group, Permission, PermissionsMixin
 from django.db import transaction
@@ -124,7 +125,7 @@ def assign_role(user: AbstractBaseUser, role: Role | None) -> None:
         user.groups.add(groups[role.value])
     staff = role is Role.ADMIN or bool(getattr(user, "is_superuser", False))
     if getattr(user, "is_staff", None) != staff:
-        type(user).objects.filter(pk=user.pk).update(is_staff=staff)
+        get_user_model()._default_manager.filter(pk=user.pk).update(is_staff=staff)
         user.is_staff = staff  # type: ignore[attr-defined]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
@@ -28,9 +29,10 @@ class AdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         if not super().has_permission(request):
             return False
-        return not settings.ADMIN_REQUIRES_MFA_OR_SSO or signin.strong_sign_in(
-            request, request.user
-        )
+        user = request.user
+        if not settings.ADMIN_REQUIRES_MFA_OR_SSO:
+            return True
+        return isinstance(user, AbstractBaseUser) and signin.strong_sign_in(request, user)
 
     def login(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

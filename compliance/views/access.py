@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Concatenate, ParamSpec
+from typing import Concatenate, ParamSpec, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -36,7 +36,7 @@ def needs(permission: str) -> Callable[[View[P]], View[P]]:
                 )
             return view(request, *args, **kwargs)
 
-        return login_required(wrapped)
+        return cast("View[P]", login_required(wrapped))
 
     return decorate
 
