@@ -305,3 +305,28 @@ MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Tag compliance")
 MFA_PASSKEY_LOGIN_ENABLED = False
 # A refused CSRF check is audited (see compliance/csrf.py).
 CSRF_FAILURE_VIEW = "compliance.csrf.csrf_failure"
+
+# --- OAuth for MCP clients (mcp_endpoint/oauth; see docs/mcp-clients.md, "OAuth") -------------
+# allauth's OpenID Connect provider is the authorization server of /mcp. It is on only when a
+# signing key (RSA, PEM) is configured; without one its URLs answer 404 and /mcp takes API keys.
+from mcp_endpoint.oauth.signing_key import checked_private_key  # noqa: E402
+
+IDP_OIDC_PRIVATE_KEY = checked_private_key(env_str("OIDC_IDP_PRIVATE_KEY"), "OIDC_IDP_PRIVATE_KEY")
+IDP_OIDC_ADAPTER = "mcp_endpoint.oauth.adapter.McpOIDCAdapter"
+IDP_OIDC_ACCESS_TOKEN_EXPIRES_IN = env_int(
+    "MCP_OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60, maximum=86400
+)
+# Self-registration of MCP clients, open to anyone who can reach the server (rate limited per
+# address): dynamic client registration (RFC 7591) and client ID metadata documents.
+MCP_OAUTH_DCR_ENABLED = env_bool("MCP_OAUTH_DCR_ENABLED", False)
+IDP_OIDC_DCR_ENABLED = MCP_OAUTH_DCR_ENABLED
+IDP_OIDC_DCR_REQUIRES_INITIAL_ACCESS_TOKEN = False
+IDP_OIDC_CIMD_ENABLED = env_bool("MCP_OAUTH_CIMD_ENABLED", False)
+
+# --- Retention (compliance/retention.py; `manage.py prune`, see docs/deployment.md) ----------
+# Scans finished longer ago than this go, with their snapshots (the latest scans and any a
+# current resource or violation refers to stay); audit events older than this go.
+RETENTION_SCAN_DAYS = env_int("RETENTION_SCAN_DAYS", 400, minimum=1)
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
+# Rows deleted per transaction: short transactions keep every lock short.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1, maximum=100000)

@@ -2,7 +2,9 @@
 
 Before the SDK sees a request, the gate gives it a correlation id, works out the client address
 (forwarded headers only from ``TRUSTED_PROXY_CIDRS``), checks Host and Origin (DNS rebinding),
-authenticates the API key, and reads the body with a size cap and a JSON depth and key-count
+authenticates the bearer credential (an API key or an OAuth access token issued for ``/mcp``),
+answers ``GET`` (a server-sent event stream, which a stateless JSON endpoint never opens) with
+405, and reads the body with a size cap and a JSON depth and key-count
 check. Every refusal is a JSON-RPC error with the right status and an audit row; nothing is
 trusted for coming from localhost.
 """
@@ -15,14 +17,12 @@ import re
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.http.request import split_domain_port, validate_host
-from django.utils import timezone
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
@@ -31,20 +31,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from compliance import audit, incident, network
 from compliance.access import Viewer
 from compliance.models import AuditEvent
-from mcp_endpoint import guards, keys, monitoring
+from mcp_endpoint import credentials, guards, monitoring
 from mcp_endpoint.db import in_db_thread
 from mcp_endpoint.events import McpEvent
-from mcp_endpoint.models import ApiKey
+from mcp_endpoint.oauth import metadata
 from mcp_endpoint.principal import Caller
-from mcp_endpoint.server import CALLER_SCOPE_KEY, build_server
+from mcp_endpoint.server import CALLER_SCOPE_KEY, build_server, missing_scope_message
 from mcp_endpoint.tools import TOOLS
 
 logger = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
-#: ``last_used_at`` is written at most this often per key, not on every call.
-LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -112,6 +110,17 @@ class _Refusal:
     www_authenticate: str | None = None
 
 
+_GET_REFUSED = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": INVALID_REQUEST,
+            "message": "method not allowed: this stateless endpoint takes POST only (no SSE)",
+        },
+    }
+).encode()
+
 #: The SDK's answers are JSON objects of a few hundred bytes when they are errors.
 _WATCHED_BYTES = 65536
 
@@ -135,19 +144,12 @@ def _protocol_error(status: int, body: bytes) -> _Refusal | None:
     )
 
 
-def _authenticate(token: str, address: str | None, correlation: str) -> Caller | keys.Verdict:
-    verdict = keys.verify(token)
-    if verdict.key is None:
-        return verdict
-    key = verdict.key
-    now = timezone.now()
-    if (
-        key.last_used_at is None
-        or key.last_used_at < now - LAST_USED_RESOLUTION
-        or key.last_used_from != address
-    ):
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_from=address)
-    return Caller.for_key(key, client_address=address, correlation_id=correlation)
+def bearer_challenge(resource_metadata: str, **params: str) -> str:
+    """An RFC 6750 challenge pointing at the RFC 9728 metadata, so an OAuth client can find
+    the authorization server from any 401 or 403 (``realm`` first, as clients of API keys know
+    it)."""
+    fields = {"realm": "mcp", **params, "resource_metadata": resource_metadata}
+    return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in fields.items())
 
 
 def _audit_refusal(
@@ -157,6 +159,7 @@ def _audit_refusal(
     correlation: str,
     address: str | None,
     key_prefix: str,
+    client_id: str = "",
     tool: str = "",
 ) -> None:
     event = McpEvent.AUTH_FAILED if refusal.status == 401 else McpEvent.DENIED
@@ -173,6 +176,7 @@ def _audit_refusal(
                 "status": refusal.status,
                 "reason": refusal.reason,
                 "key_prefix": key_prefix,
+                **({"client_id": client_id} if client_id else {}),
                 "error": refusal.message,
                 **({"tool": tool} if tool else {}),
             },
@@ -219,7 +223,11 @@ class McpGate:
             await send(message)
 
         async def refuse(
-            refusal: _Refusal, acting: Viewer, key_prefix: str = "", tool: str = ""
+            refusal: _Refusal,
+            acting: Viewer,
+            key_prefix: str = "",
+            tool: str = "",
+            client_id: str = "",
         ) -> None:
             await in_db_thread(
                 _audit_refusal,
@@ -228,6 +236,7 @@ class McpGate:
                 correlation=correlation,
                 address=address,
                 key_prefix=key_prefix,
+                client_id=client_id,
                 tool=tool,
             )
             body = json.dumps(
@@ -279,15 +288,40 @@ class McpGate:
             )
             return
 
+        here = metadata.request_for_scope(scope)
+        resource_metadata = metadata.metadata_url(here)
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            await self._auth_failed(refuse, address, "missing", "")
+            await self._auth_failed(refuse, address, None, resource_metadata)
             return
-        found = await in_db_thread(_authenticate, token.strip(), address, correlation)
-        if isinstance(found, keys.Verdict):
-            await self._auth_failed(refuse, address, found.reason, found.prefix)
+        found = await in_db_thread(
+            credentials.authenticate,
+            token.strip(),
+            resource=metadata.resource_url(here),
+            address=address,
+            correlation=correlation,
+        )
+        if isinstance(found, credentials.Rejection):
+            await self._auth_failed(refuse, address, found, resource_metadata)
             return
         caller = found
+
+        if scope["method"] == "GET":
+            # Streamable HTTP's server-to-client stream: a stateless server that answers with
+            # JSON never opens one, and says so at once (the SDK would hold the request open).
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"allow", b"POST"),
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(_GET_REFUSED)).encode()),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": _GET_REFUSED})
+            return
 
         replay: deque[Message] = deque()
         if scope["method"] == "POST":
@@ -306,7 +340,7 @@ class McpGate:
             if body is None:
                 await self._refused_input(refuse, caller, too_big)
                 return
-            shape_refusal, tool = self._check_json(body, caller)
+            shape_refusal, tool = self._check_json(body, caller, resource_metadata)
             if shape_refusal is not None:
                 await self._refused_input(refuse, caller, shape_refusal, tool)
                 return
@@ -343,10 +377,13 @@ class McpGate:
                 correlation=correlation,
                 address=address,
                 key_prefix=caller.key_prefix,
+                client_id=caller.client_id,
             )
 
     @staticmethod
-    def _check_json(body: bytes, caller: Caller) -> tuple[_Refusal | None, str]:
+    def _check_json(
+        body: bytes, caller: Caller, resource_metadata: str
+    ) -> tuple[_Refusal | None, str]:
         try:
             message = json.loads(body)
         except RecursionError:
@@ -375,31 +412,51 @@ class McpGate:
         name = params.get("name") if isinstance(params, dict) else None
         spec = TOOLS.get(name) if isinstance(name, str) else None
         if spec is not None and spec.scope not in caller.scopes:
-            # RFC 6750 scope challenge: the key is valid but does not allow this tool.
+            # RFC 6750 scope challenge: the credential is valid but does not allow this tool.
             return _Refusal(
                 403,
                 INVALID_REQUEST,
-                f"this API key lacks the '{spec.scope}' scope that {spec.name} needs",
+                missing_scope_message(caller, spec.scope, spec.name),
                 "insufficient_scope",
-                f'Bearer realm="mcp", error="insufficient_scope", scope="{spec.scope}"',
+                bearer_challenge(resource_metadata, error="insufficient_scope", scope=spec.scope),
             ), spec.name
         return None, ""
 
     @staticmethod
-    async def _auth_failed(refuse: Any, address: str | None, reason: str, prefix: str) -> None:
+    async def _auth_failed(
+        refuse: Any,
+        address: str | None,
+        rejection: credentials.Rejection | None,
+        resource_metadata: str,
+    ) -> None:
+        """401 for a missing (``rejection`` None) or refused credential."""
+        if rejection is None:
+            rejection = credentials.Rejection("missing", "credential")
+            message = (
+                "authentication required: send Authorization: Bearer <API key or OAuth "
+                "access token>"
+            )
+            challenge = bearer_challenge(resource_metadata)
+        else:
+            message = rejection.message
+            challenge = bearer_challenge(
+                resource_metadata,
+                error="invalid_token",
+                error_description=f"invalid {rejection.credential}",
+            )
         await in_db_thread(
-            monitoring.note, "auth_failed", address or "unknown", reason=reason, key_prefix=prefix
-        )
-        challenge = 'Bearer realm="mcp"'
-        if reason != "missing":
-            challenge += ', error="invalid_token", error_description="invalid API key"'
-        message = (
-            "authentication required: send Authorization: Bearer <API key>"
-            if reason == "missing"
-            else "invalid API key (unknown, expired or revoked)"
+            monitoring.note,
+            "auth_failed",
+            address or "unknown",
+            reason=rejection.reason,
+            key_prefix=rejection.key_prefix,
+            **({"client_id": rejection.client_id} if rejection.client_id else {}),
         )
         await refuse(
-            _Refusal(401, INVALID_REQUEST, message, reason, challenge), AnonymousUser(), prefix
+            _Refusal(401, INVALID_REQUEST, message, rejection.reason, challenge),
+            AnonymousUser(),
+            rejection.key_prefix,
+            client_id=rejection.client_id,
         )
 
     @staticmethod
@@ -414,7 +471,7 @@ class McpGate:
                 reason=refusal.reason,
                 client_address=caller.client_address,
             )
-        await refuse(refusal, caller.viewer, caller.key_prefix, tool)
+        await refuse(refusal, caller.viewer, caller.key_prefix, tool, caller.client_id)
 
 
 @dataclass

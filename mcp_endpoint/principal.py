@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
+from allauth.idp.oidc.models import Token
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from compliance.access import NarrowedViewer
@@ -15,7 +17,9 @@ class Caller:
     """An authenticated caller of the MCP tools.
 
     ``viewer`` is what the selectors receive: the user narrowed by the key's accounts.
-    ``subject`` names the caller in guard counters (a key's prefix, or ``user:<id>`` over stdio).
+    ``subject`` names the caller in guard counters: a key's prefix, ``oauth:<user id>:<client>``
+    for an OAuth access token (every token of one client for one person shares the counters, as
+    calls with one key do), ``user:<id>`` over stdio.
     """
 
     user: AbstractBaseUser
@@ -25,6 +29,7 @@ class Caller:
     interface: str
     key_prefix: str = ""
     key_id: int | None = None
+    client_id: str = ""
     client_address: str | None = None
     correlation_id: str = ""
 
@@ -48,6 +53,27 @@ class Caller:
         )
 
     @classmethod
+    def for_access_token(
+        cls, token: Token, *, client_address: str | None, correlation_id: str
+    ) -> Caller:
+        """A token acts as its user, with every account the user may see, and only the MCP
+        scopes (``read``, ``scan``) among those granted."""
+        user, client = token.user, token.client
+        if user is None or client is None:
+            raise ValueError("a token without user or client cannot call tools")
+        client_part = client.id if len(client.id) <= 64 else _digest(client.id)
+        return cls(
+            user=user,
+            viewer=NarrowedViewer(user=user, label=str(user.get_username())),
+            scopes=frozenset(token.get_scopes()) & frozenset(ApiKey.ALL_SCOPES),
+            subject=f"oauth:{user.pk}:{client_part}",
+            interface="mcp",
+            client_id=client.id,
+            client_address=client_address,
+            correlation_id=correlation_id,
+        )
+
+    @classmethod
     def for_local_user(cls, user: AbstractBaseUser) -> Caller:
         """A local stdio client runs as the user named on the command line, with every scope:
         whoever can start the command already has the server's shell."""
@@ -59,6 +85,18 @@ class Caller:
             interface="stdio",
         )
 
+    @property
+    def credential(self) -> str:
+        """What the caller presented, in words for messages."""
+        if self.client_id:
+            return "access token"
+        return "API key" if self.key_prefix else "session"
+
     def with_call(self, correlation_id: str) -> Caller:
         """The same caller for one call (stdio serves many calls per process)."""
         return replace(self, correlation_id=correlation_id)
+
+
+def _digest(value: str) -> str:
+    """A short stable name for a long client ID (a metadata document URL), for counter keys."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32]

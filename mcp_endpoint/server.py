@@ -97,6 +97,10 @@ def _error_result(message: str, **data: Any) -> CallToolResult:
     )
 
 
+def missing_scope_message(caller: Caller, scope: str, tool: str) -> str:
+    return f"this {caller.credential} lacks the '{scope}' scope that {tool} needs"
+
+
 def describe_validation_error(tool: str, exc: ValidationError) -> str:
     problems = []
     for error in exc.errors()[:10]:
@@ -187,6 +191,7 @@ def _write_call_audit(
             detail={
                 "tool": tool[:200],
                 "key_prefix": caller.key_prefix,
+                **({"client_id": caller.client_id} if caller.client_id else {}),
                 "arguments": _audit_arguments(arguments),
                 **detail,
             },
@@ -234,9 +239,7 @@ class CallGate:
                     alert="unknown_tool",
                 )
             if spec.scope not in caller.scopes:
-                raise _Denied(
-                    "scope", f"this API key lacks the '{spec.scope}' scope that {tool} needs"
-                )
+                raise _Denied("scope", missing_scope_message(caller, spec.scope, tool))
             if not isinstance(arguments, dict):
                 raise _Denied("schema", f"invalid arguments for {tool}: expected an object")
             try:

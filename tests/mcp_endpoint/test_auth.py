@@ -101,9 +101,10 @@ def test_read_only_key_gets_403_with_a_scope_challenge_for_start_scan(alice_t: U
     status, body, headers = post(tool_call("start_scan"), key=key)
     assert status == 403
     assert headers["www-authenticate"] == (
-        'Bearer realm="mcp", error="insufficient_scope", scope="scan"'
+        'Bearer realm="mcp", error="insufficient_scope", scope="scan", resource_metadata='
+        '"http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp"'
     )
-    assert "lacks the 'scan' scope" in body["error"]["message"]
+    assert body["error"]["message"] == "this API key lacks the 'scan' scope that start_scan needs"
     event = last_event()
     assert (event.event_type, event.target, event.actor) == ("mcp.denied", "start_scan", alice_t)
 

@@ -149,7 +149,11 @@ class Command(BaseCommand):
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         from finops_site.asgi import application
+        from mcp_endpoint.oauth.signing_key import demo_private_key
 
+        if not settings.IDP_OIDC_PRIVATE_KEY:
+            # The demo's own authorization server, so OAuth MCP clients work out of the box.
+            settings.IDP_OIDC_PRIVATE_KEY = demo_private_key(settings.DATA_DIR)
         worker = _start_task_worker()
         self.stdout.write(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
         try:
