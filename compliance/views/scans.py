@@ -1,26 +1,78 @@
+"""Scan pages: the history, one scan with its outcomes and live progress, and "Scan now".
+
+What a scan read or failed to read is shown for the signed-in user's accounts only (see
+:mod:`compliance.scan_status`); starting one goes through the audited action, which scans no
+account the user cannot see.
+"""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST, require_safe
 
-from compliance.views.access import dashboard
+from compliance import roles, scan_status
+from compliance.access import sees_all_accounts
+from compliance.actions import ActionError, do_start_scan
+from compliance.models import Scan
+from compliance.selectors import scoped_accounts
+from compliance.views.access import dashboard, needs
 
 
+@require_safe
 @dashboard
-def scan_list(request: HttpRequest, pk: int = 0) -> HttpResponse:
-    return render(request, "compliance/coming.html", {"page": "scan_list"})
+def scan_list(request: HttpRequest) -> HttpResponse:
+    try:
+        page = scan_status.parse_page(request.GET.get("page"))
+    except scan_status.BadPage as exc:
+        return render(request, "compliance/scans.html", {"error": str(exc)}, status=400)
+    listing = scan_status.scan_page(request.user, page)
+    return render(
+        request,
+        "compliance/scans.html",
+        {"listing": listing, "can_scan": request.user.has_perm(roles.START_SCAN)},
+    )
 
 
+@require_safe
 @dashboard
-def scan_start(request: HttpRequest, pk: int = 0) -> HttpResponse:
-    return render(request, "compliance/coming.html", {"page": "scan_start"})
+def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    scan = get_object_or_404(Scan.objects.select_related("policy"), pk=pk)
+    detail = scan_status.scan_detail(scan, request.user)
+    return render(
+        request,
+        "compliance/scan_detail.html",
+        {
+            "detail": detail,
+            "scan": scan,
+            "active": scan.status in (Scan.Status.QUEUED, Scan.Status.RUNNING),
+            "max_outcome_rows": scan_status.MAX_OUTCOME_ROWS,
+        },
+    )
 
 
+@require_safe
 @dashboard
-def scan_detail(request: HttpRequest, pk: int = 0) -> HttpResponse:
-    return render(request, "compliance/coming.html", {"page": "scan_detail"})
+def scan_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    scan = Scan.objects.filter(pk=pk).first()
+    if scan is None:
+        return JsonResponse({"error": f"scan #{pk} not found"}, status=404)
+    return JsonResponse(scan_status.progress(scan))
 
 
-@dashboard
-def scan_progress(request: HttpRequest, pk: int = 0) -> HttpResponse:
-    return render(request, "compliance/coming.html", {"page": "scan_progress"})
+@require_POST
+@needs(roles.START_SCAN)
+def scan_start(request: HttpRequest) -> HttpResponse:
+    """Queue a scan of the user's accounts (every account for those who see them all)."""
+    user = request.user
+    account_ids: list[str] = []
+    if not sees_all_accounts(user):
+        account_ids = sorted(scoped_accounts(user).values_list("account_id", flat=True))
+    try:
+        scan = do_start_scan(acting=user, interface="web", account_ids=account_ids)
+    except ActionError as exc:
+        messages.error(request, f"The scan was not started: {exc}")
+        return redirect("compliance:scans")
+    messages.success(request, f"Scan #{scan.pk} queued; this page follows its progress.")
+    return redirect("compliance:scan_detail", pk=scan.pk)

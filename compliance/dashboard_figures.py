@@ -1,0 +1,60 @@
+"""The overview's rankings: where compliance is worst, and which violations cost the most.
+
+Built only on the selectors' permission-filtered reads, so a ranking never holds an account,
+a resource or an amount the viewer may not see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from compliance import reports, selectors
+from compliance.access import Viewer
+from compliance.models import Violation
+from compliance.selectors import Breakdown
+
+#: Rows of each "worst" ranking on the overview.
+WORST_ROWS = 5
+#: Violations in the overview's costliest list.
+COSTLIEST_ROWS = 10
+
+
+def worst(rows: list[Breakdown], limit: int = WORST_ROWS) -> list[Breakdown]:
+    """Lowest compliance score first (most violations breaking ties); groups with nothing in
+    scope have no score, so they are not ranked."""
+    scored = [row for row in rows if row.compliance_score is not None]
+    return sorted(scored, key=lambda row: (row.compliance_score, -row.violations, row.key))[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class CostlyViolation:
+    """A violation with its resource's cost in the billing period (``cost_impact_monthly``)."""
+
+    violation: Violation
+    cost_impact_monthly: Decimal
+
+
+def costliest_violations(
+    viewer: Viewer, limit: int = COSTLIEST_ROWS, *, now: datetime | None = None
+) -> list[CostlyViolation]:
+    """The violations on the resources that cost the most in the latest billing period,
+    costliest first (a resource's violations in the listing order). Only resources with a
+    positive cost are ranked; empty when no costs are loaded."""
+    violations = selectors.current_violations(viewer, now=now)
+    arns = set(violations.order_by().values_list("resource__arn", flat=True).distinct())
+    if not arns:
+        return []
+    known = {
+        arn: cost
+        for arn, cost in selectors.resource_costs(viewer, arns).items()
+        if cost is not None and cost > 0
+    }
+    top = sorted(known, key=lambda arn: (-known[arn], arn))[:limit]
+    listed = reports.ordered_violations(violations.filter(resource__arn__in=top))
+    ranked = sorted(
+        (CostlyViolation(v, known[v.resource.arn]) for v in listed),
+        key=lambda row: -row.cost_impact_monthly,
+    )
+    return ranked[:limit]

@@ -1,0 +1,308 @@
+"""Scan pages: history, one scan's outcomes, its progress for the polling script, and "Scan
+now", with what a scan read or failed to read shown for the user's accounts only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from compliance.access import Operator
+from compliance.actions import ActionError, do_import_policy, do_request_scan
+from compliance.models import AuditEvent, AwsAccount, Scan
+from compliance.roles import Role, assign_role
+from tests.compliance.policies import TEST_POLICY
+from tests.conftest import grant
+
+pytestmark = pytest.mark.django_db
+
+A, B = "111111111111", "222222222222"
+
+
+def signed_in(user: User, role: Role | None) -> Client:
+    assign_role(user, role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def outcome(account: str, resource_type: str, count: int, error: str = "") -> dict[str, Any]:
+    return {
+        "account_id": account,
+        "region": "us-east-1",
+        "resource_type": resource_type,
+        "status": "error" if error else "ok",
+        "resource_count": count,
+        "error_code": error,
+        "error_message": f"not allowed in {account}" if error else "",
+        "duration_ms": 40,
+    }
+
+
+@pytest.fixture
+def accounts(db: None) -> dict[str, AwsAccount]:
+    do_import_policy(TEST_POLICY, acting=Operator())
+    return {
+        A: AwsAccount.objects.create(account_id=A, name="prod"),
+        B: AwsAccount.objects.create(account_id=B, name="data"),
+    }
+
+
+@pytest.fixture
+def partial(accounts: dict[str, AwsAccount]) -> Scan:
+    """A partial scan that read 3 resources in A and 7 in B, and failed once in each."""
+    now = timezone.now()
+    return Scan.objects.create(
+        status=Scan.Status.PARTIAL,
+        trigger="task",
+        requested_by="charlie",
+        account_ids=[A, B],
+        created_at=now,
+        started_at=now - timedelta(minutes=2, seconds=5),
+        finished_at=now,
+        progress_done=4,
+        progress_total=4,
+        outcomes=[
+            outcome(A, "ec2:instance", 3),
+            outcome(A, "s3:bucket", 0, "AccessDenied"),
+            outcome(B, "ec2:instance", 7),
+            outcome(B, "sqs:queue", 0, "UnauthorizedOperation"),
+        ],
+        errors=[f"{A} us-east-1 s3:bucket: AccessDenied", f"{B} us-east-1 sqs:queue: ..."],
+    )
+
+
+@pytest.fixture
+def alice_on_a(alice: User, accounts: dict[str, AwsAccount]) -> User:
+    grant(alice, accounts[A])
+    return alice
+
+
+# --- Scan history -------------------------------------------------------------------------------
+
+
+def test_history_needs_a_role(bob: User) -> None:
+    assert signed_in(bob, None).get("/scans/").status_code == 403
+
+
+def test_history_without_scans_says_run_one(alice: User) -> None:
+    response = signed_in(alice, Role.VIEWER).get("/scans/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No scan yet: run one" in html
+    assert 'action="/scans/start"' not in html
+
+
+def test_history_counts_resources_and_failures_in_the_viewers_accounts(
+    alice_on_a: User, partial: Scan
+) -> None:
+    response = signed_in(alice_on_a, Role.VIEWER).get("/scans/")
+    (row,) = response.context["listing"].rows
+    assert (row.scan.pk, row.duration, row.resources_read, row.failed_jobs) == (
+        partial.pk,
+        "2 min 5 s",
+        3,
+        1,
+    )
+    html = response.content.decode()
+    assert f'<a href="/scans/{partial.pk}/">#{partial.pk}</a>' in html
+    assert '<span class="status status-partial">partial</span>' in html
+    assert "<td>charlie</td>" in html
+    assert '<td class="num">3</td>' in html
+    assert B not in html
+
+
+def test_history_of_an_admin_counts_every_account(charlie: User, partial: Scan) -> None:
+    response = signed_in(charlie, Role.ADMIN).get("/scans/")
+    (row,) = response.context["listing"].rows
+    assert (row.resources_read, row.failed_jobs) == (10, 2)
+    assert 'action="/scans/start"' in response.content.decode()
+
+
+def test_history_is_paged_newest_first(alice: User, accounts: dict[str, AwsAccount]) -> None:
+    scans = [Scan.objects.create(status=Scan.Status.QUEUED) for _ in range(26)]
+    client = signed_in(alice, Role.VIEWER)
+    first = client.get("/scans/")
+    assert [r.scan.pk for r in first.context["listing"].rows] == [s.pk for s in scans[:0:-1]]
+    assert 'href="?page=2" rel="next"' in first.content.decode()
+    second = client.get("/scans/?page=2")
+    assert [r.scan.pk for r in second.context["listing"].rows] == [scans[0].pk]
+    assert 'href="?page=1" rel="prev"' in second.content.decode()
+    beyond = client.get("/scans/?page=9")
+    assert beyond.status_code == 200
+    assert "No scans on page 9" in beyond.content.decode()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", "99999999999", "٣"])
+def test_a_bad_page_number_gets_a_clear_message(alice: User, value: str) -> None:
+    response = signed_in(alice, Role.VIEWER).get("/scans/", {"page": value})
+    assert response.status_code == 400
+    assert "page: a whole number from 1 up" in response.content.decode()
+
+
+# --- One scan -----------------------------------------------------------------------------------
+
+
+def test_scan_page_lists_outcomes_and_failures_of_the_viewers_accounts(
+    alice_on_a: User, partial: Scan
+) -> None:
+    response = signed_in(alice_on_a, Role.VIEWER).get(f"/scans/{partial.pk}/")
+    assert response.status_code == 200
+    detail = response.context["detail"]
+    assert detail.failed == [f"{A} us-east-1 s3:bucket: AccessDenied not allowed in {A}"]
+    assert [
+        (o.account_id, o.resource_type, o.status, o.resource_count) for o in detail.outcomes
+    ] == [
+        (A, "s3:bucket", "error", 0),
+        (A, "ec2:instance", "ok", 3),
+    ]
+    assert (detail.accounts, detail.resources_read) == ([A], 3)
+    html = response.content.decode()
+    assert f"<li>{A} us-east-1 s3:bucket: AccessDenied not allowed in {A}</li>" in html
+    assert "<dt>Duration</dt><dd>2 min 5 s</dd>" in html
+    assert B not in html
+    assert "UnauthorizedOperation" not in html
+    # A finished scan needs no polling.
+    assert "scan_progress.js" not in html
+
+
+def test_a_running_scan_page_polls_its_progress(
+    alice: User, accounts: dict[str, AwsAccount]
+) -> None:
+    scan = Scan.objects.create(
+        status=Scan.Status.RUNNING, started_at=timezone.now(), progress_done=1, progress_total=3
+    )
+    html = signed_in(alice, Role.VIEWER).get(f"/scans/{scan.pk}/").content.decode()
+    assert f'data-progress-url="/scans/{scan.pk}/progress"' in html
+    assert '<strong class="status status-running" data-scan-status>running</strong>' in html
+    assert 'max="3" value="1"' in html
+    assert "1 of 3 jobs done" in html
+    assert 'aria-live="polite"' in html
+    assert f'<a href="/scans/{scan.pk}/">Reload</a>' in html
+    assert '<script src="/static/js/scan_progress.js" defer></script>' in html
+
+
+def test_an_unknown_scan_is_404(alice: User) -> None:
+    assert signed_in(alice, Role.VIEWER).get("/scans/999/").status_code == 404
+
+
+def test_progress_answers_json_for_the_polling_script(alice: User, partial: Scan) -> None:
+    client = signed_in(alice, Role.VIEWER)
+    body = client.get(f"/scans/{partial.pk}/progress").json()
+    assert partial.finished_at is not None
+    assert body == {
+        "id": partial.pk,
+        "status": "partial",
+        "progress_done": 4,
+        "progress_total": 4,
+        "finished_at": partial.finished_at.isoformat(),
+        "data_quality": "partial",
+    }
+    missing = client.get("/scans/999/progress")
+    assert (missing.status_code, missing.json()) == (404, {"error": "scan #999 not found"})
+
+
+def test_progress_needs_a_role(bob: User, partial: Scan) -> None:
+    assert signed_in(bob, None).get(f"/scans/{partial.pk}/progress").status_code == 403
+
+
+# --- Scan now -----------------------------------------------------------------------------------
+
+
+def test_scan_now_refuses_get(alice: User) -> None:
+    assert signed_in(alice, Role.ANALYST).get("/scans/start").status_code == 405
+
+
+def test_a_viewer_may_not_start_a_scan(alice_on_a: User) -> None:
+    response = signed_in(alice_on_a, Role.VIEWER).post("/scans/start")
+    assert response.status_code == 403
+    assert not Scan.objects.exists()
+
+
+def test_scan_now_without_the_csrf_token_is_refused(alice_on_a: User) -> None:
+    assign_role(alice_on_a, Role.ANALYST)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice_on_a)
+    assert client.post("/scans/start").status_code == 403
+    assert not Scan.objects.exists()
+
+
+def test_an_analyst_scans_exactly_their_accounts_and_follows_it(alice_on_a: User) -> None:
+    client = signed_in(alice_on_a, Role.ANALYST)
+    response = client.post("/scans/start")
+    scan = Scan.objects.get()
+    assert (response.status_code, response["Location"]) == (302, f"/scans/{scan.pk}/")
+    assert (scan.status, scan.account_ids, scan.trigger, scan.requested_by) == (
+        "queued",
+        [A],
+        "task",
+        "alice",
+    )
+    assert scan.task_id
+    event = AuditEvent.objects.get(event_type=AuditEvent.EventType.SCAN_REQUESTED)
+    assert (event.outcome, event.interface, event.actor_label) == ("success", "web", "alice")
+    followed = client.get(response["Location"]).content.decode()
+    assert f"Scan #{scan.pk} queued" in followed
+    assert "data-progress-url" in followed
+
+
+def test_an_admin_who_sees_every_account_scans_every_account(
+    charlie: User, accounts: dict[str, AwsAccount]
+) -> None:
+    signed_in(charlie, Role.ADMIN).post("/scans/start")
+    assert Scan.objects.get().account_ids == []
+
+
+def test_an_analyst_without_accounts_gets_a_message_not_a_scan(
+    bob: User, accounts: dict[str, AwsAccount]
+) -> None:
+    client = signed_in(bob, Role.ANALYST)
+    response = client.post("/scans/start", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain == [("/scans/", 302)]
+    assert "The scan was not started: account: you may not see any account" in (
+        response.content.decode()
+    )
+    assert not Scan.objects.exists()
+    event = AuditEvent.objects.get(event_type=AuditEvent.EventType.SCAN_REQUESTED)
+    assert (event.outcome, event.actor_label) == ("denied", "bob")
+
+
+# --- The action behind it: a person scans only what they can see ---------------------------------
+
+
+def test_a_person_without_account_ids_scans_their_visible_accounts(alice_on_a: User) -> None:
+    assert do_request_scan(acting=alice_on_a).account_ids == [A]
+
+
+def test_a_person_naming_an_account_they_cannot_see_is_told_the_same_as_for_an_unknown_one(
+    alice_on_a: User,
+) -> None:
+    messages = []
+    for account in (B, "999999999999"):
+        with pytest.raises(ActionError) as refused:
+            do_request_scan(acting=alice_on_a, account_ids=[account])
+        messages.append(str(refused.value).replace(account, "<id>"))
+    assert messages == ["account: not found or not visible to you: <id>"] * 2
+    assert not Scan.objects.exists()
+    denied = AuditEvent.objects.filter(
+        event_type=AuditEvent.EventType.SCAN_REQUESTED, outcome=AuditEvent.Outcome.DENIED
+    )
+    assert denied.count() == 2
+
+
+def test_a_person_may_name_their_own_account(alice_on_a: User) -> None:
+    assert do_request_scan(acting=alice_on_a, account_ids=[A]).account_ids == [A]
+
+
+def test_a_person_who_sees_every_account_and_an_operator_scan_everything(
+    charlie: User, accounts: dict[str, AwsAccount]
+) -> None:
+    assert do_request_scan(acting=charlie).account_ids == []
+    assert do_request_scan(acting=Operator()).account_ids == []
+    with pytest.raises(ActionError, match="not registered: 999999999999"):
+        do_request_scan(acting=Operator(), account_ids=["999999999999"])
