@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from compliance import audit, billing, policy
+from compliance import audit, billing, organizations, policy, retention
 from compliance.access import (
     NarrowedViewer,
     Operator,
@@ -29,6 +29,7 @@ from compliance.access import (
     visible_accounts,
 )
 from compliance.aws import RESOURCE_TYPES, cost_explorer
+from compliance.aws import organizations as aws_organizations
 from compliance.models import (
     MAX_EXEMPTION_LIFETIME,
     AuditEvent,
@@ -52,14 +53,22 @@ class ActionError(ValueError):
 
 
 def _refuse(
-    event_type: AuditEvent.EventType, message: str, *, acting: Viewer, target: str = ""
+    event_type: AuditEvent.EventType | str,
+    message: str,
+    *,
+    acting: Viewer,
+    target: str = "",
+    interface: str = "cli",
+    outcome: AuditEvent.Outcome = AuditEvent.Outcome.DENIED,
 ) -> ActionError:
+    """Audit a refused (or, with ``outcome=error``, failed) action; the error to raise."""
     with transaction.atomic():
         audit.record(
             event_type,
             acting=acting,
             target=target,
-            outcome=AuditEvent.Outcome.DENIED,
+            outcome=outcome,
+            interface=interface,
             detail={"error": message},
         )
     return ActionError(message)
@@ -190,28 +199,56 @@ def do_request_scan(
     acting: Viewer,
     interface: str = "cli",
 ) -> Scan:
-    """Create a queued scan after checking its scope; the caller runs or enqueues it."""
+    """Create a queued scan after checking its scope; the caller runs or enqueues it.
+
+    A person scans only accounts they can see: without ``account_ids``, a person who does not
+    see every account scans exactly their visible accounts (the scan row names them, so it never
+    grows to accounts granted later). An account they cannot see is refused with the words used
+    for an unknown one, so the refusal does not tell which account ids exist. Operators may
+    scan any registered account.
+    """
     try:
         region_list = validate_regions(regions)
         type_list = validate_resource_types(resource_types)
         account_list = sorted(set(account_ids))
-        known = set(
-            AwsAccount.objects.filter(account_id__in=account_list).values_list(
-                "account_id", flat=True
+        if isinstance(acting, Operator):
+            known = set(
+                AwsAccount.objects.filter(account_id__in=account_list).values_list(
+                    "account_id", flat=True
+                )
             )
-        )
-        missing = [a for a in account_list if a not in known]
-        if missing:
-            raise ActionError(
-                f"account: not registered: {', '.join(missing)} (add it with add_account)"
-            )
+            missing = [a for a in account_list if a not in known]
+            if missing:
+                raise ActionError(
+                    f"account: not registered: {', '.join(missing)} (add it with add_account)"
+                )
+        else:
+            visible = visible_accounts(acting)
+            if account_list:
+                seen = set(
+                    visible.filter(account_id__in=account_list).values_list("account_id", flat=True)
+                )
+                missing = [a for a in account_list if a not in seen]
+                if missing:
+                    raise ActionError(
+                        f"account: not found or not visible to you: {', '.join(missing)}"
+                    )
+            elif not sees_all_accounts(acting):
+                account_list = sorted(visible.values_list("account_id", flat=True))
+                if not account_list:
+                    raise ActionError(
+                        "account: you may not see any account, so there is nothing to scan "
+                        "(an admin can grant you accounts)"
+                    )
         if not AwsAccount.objects.filter(enabled=True).exists():
             raise ActionError("account: no AWS account is registered (add one with add_account)")
         active = TaggingPolicy.objects.filter(is_active=True).first()
         if active is None:
             raise ActionError("policy: no tagging policy is active (import one with import_policy)")
     except ActionError as exc:
-        raise _refuse(AuditEvent.EventType.SCAN_REQUESTED, str(exc), acting=acting) from None
+        raise _refuse(
+            AuditEvent.EventType.SCAN_REQUESTED, str(exc), acting=acting, interface=interface
+        ) from None
     with transaction.atomic():
         scan = Scan.objects.create(
             requested_by=viewer_label(acting),
@@ -635,3 +672,151 @@ def _exemption_detail(exemption: Exemption) -> dict[str, object]:
         "owner": exemption.owner.get_username(),
         "expires_at": exemption.expires_at.isoformat(),
     }
+
+
+# --- Account discovery and retention ------------------------------------------------------------
+ACCOUNTS_DISCOVERED = "accounts.discovered"
+RETENTION_PRUNED = "retention.pruned"
+#: What AWS accepts as an external id.
+EXTERNAL_ID_PATTERN = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+
+
+def do_discover_accounts(
+    *,
+    role_name: str,
+    external_id: str = "",
+    regions: Sequence[str] = (),
+    dry_run: bool = False,
+    acting: Viewer,
+) -> organizations.DiscoveryPlan:
+    """Register every active account of the AWS Organization the default credentials
+    administer (management account or delegated administrator), each reached by assuming
+    ``role_name``; update the registered ones; one audit row sums it all up.
+
+    See :func:`compliance.organizations.plan_discovery` for what changes. A dry run lists the
+    organisation and returns the plan, writing nothing. A refusal (bad input, no permission,
+    Organizations refusing the listing) is audited and changes nothing.
+    """
+    target = f"role {role_name}"[:2048]
+    try:
+        if not _may(acting, "compliance.add_awsaccount"):
+            raise ActionError(
+                "accounts: registering accounts needs the 'add AWS account' permission"
+            )
+        if not organizations.ROLE_NAME_PATTERN.fullmatch(role_name):
+            raise ActionError(
+                f"role_name: {role_name[:100]!r} is not an IAM role name (e.g. TagComplianceReader)"
+            )
+        if external_id and not EXTERNAL_ID_PATTERN.fullmatch(external_id):
+            raise ActionError("external_id: 2 to 1224 characters of letters, digits and +=,.@:/-")
+        region_list = validate_regions(regions)
+    except ActionError as exc:
+        raise _refuse(ACCOUNTS_DISCOVERED, str(exc), acting=acting, target=target) from None
+    try:
+        organization = aws_organizations.list_member_accounts()
+    except aws_organizations.OrganizationsError as exc:
+        raise _refuse(
+            ACCOUNTS_DISCOVERED,
+            str(exc),
+            acting=acting,
+            target=target,
+            outcome=AuditEvent.Outcome.ERROR,
+        ) from None
+    if dry_run:
+        return organizations.plan_discovery(
+            organization, role_name=role_name, external_id=external_id, regions=region_list
+        )
+    try:
+        with transaction.atomic():
+            planned = organizations.plan_discovery(
+                organization, role_name=role_name, external_id=external_id, regions=region_list
+            )
+            updated = {u.registration.account_id: u.registration for u in planned.updated}
+            existing = AwsAccount.objects.in_bulk(list(updated), field_name="account_id")
+            for registration in [*planned.added, *updated.values()]:
+                account = organizations.registered_account(
+                    registration, existing.get(registration.account_id)
+                )
+                account.full_clean()
+                account.save()
+            audit.record(
+                ACCOUNTS_DISCOVERED,
+                acting=acting,
+                target=f"organization, from account {organization.caller_account_id}",
+                detail={
+                    "role_name": role_name,
+                    "external_id_set": bool(external_id),
+                    "regions": region_list,
+                    **planned.summary(),
+                },
+            )
+    except ValidationError as exc:
+        message = "; ".join(
+            f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
+        )
+        raise _refuse(ACCOUNTS_DISCOVERED, message, acting=acting, target=target) from None
+    return planned
+
+
+def do_prune(
+    *,
+    scan_days: int,
+    audit_days: int,
+    batch_size: int,
+    dry_run: bool = False,
+    acting: Viewer,
+    now: datetime | None = None,
+    on_batch: retention.OnBatch | None = None,
+) -> retention.PruneCounts:
+    """Delete scans and audit events past their retention, ``batch_size`` rows per transaction
+    (:mod:`compliance.retention` says what is never deleted).
+
+    Unlike other actions this is many transactions, so its one audit row is written after the
+    last batch, with the cutoffs and counts; after a failure, with the counts so far and the
+    error. Written after the cutoff, it is never pruned by the run it records. A dry run
+    counts what would go and writes nothing.
+    """
+    try:
+        if not _may(acting, "compliance.delete_scan"):
+            raise ActionError("retention: pruning needs the 'delete scan' permission")
+        if batch_size < 1:
+            raise ActionError(f"batch_size: at least 1, got {batch_size}")
+        cutoffs = retention.Cutoffs.from_days(
+            now or timezone.now(), scan_days=scan_days, audit_days=audit_days
+        )
+    except (ActionError, ValueError) as exc:
+        raise _refuse(RETENTION_PRUNED, str(exc), acting=acting) from None
+    if dry_run:
+        return retention.count_prunable(cutoffs)
+    detail: dict[str, object] = {
+        "scan_retention_days": scan_days,
+        "audit_retention_days": audit_days,
+        "scans_before": cutoffs.scans_before.isoformat(),
+        "audit_before": cutoffs.audit_before.isoformat(),
+        "batch_size": batch_size,
+    }
+    so_far: dict[str, int] = {}
+
+    def count(batch: retention.Batch) -> None:
+        so_far[batch.table] = batch.total
+        if on_batch is not None:
+            on_batch(batch)
+
+    try:
+        counts = retention.prune(cutoffs, batch_size=batch_size, on_batch=count)
+    except BaseException as exc:
+        with transaction.atomic():
+            audit.record(
+                RETENTION_PRUNED,
+                acting=acting,
+                outcome=AuditEvent.Outcome.ERROR,
+                detail={**detail, "deleted": so_far, "error": str(exc) or type(exc).__name__},
+            )
+        raise
+    with transaction.atomic():
+        audit.record(
+            RETENTION_PRUNED,
+            acting=acting,
+            detail={**detail, "deleted": counts.as_dict(), "kept_scans": counts.kept_scans},
+        )
+    return counts

@@ -13,16 +13,19 @@ from compliance.aws.billing_source import BILLING_IAM_ACTIONS
 from compliance.aws.checklist_checks import CHECKLIST_IAM_ACTIONS
 from compliance.aws.cost_explorer import COST_EXPLORER_IAM_ACTIONS
 from compliance.aws.inventory import required_iam_actions
+from compliance.aws.organizations import ORGANIZATIONS_IAM_ACTIONS
 
 
 def all_iam_actions() -> list[str]:
-    """Scans (session and collectors), bill import from S3, Cost Explorer, checklist checks."""
+    """Scans (session and collectors), bill import from S3, Cost Explorer, checklist checks,
+    account discovery in an organisation."""
     return sorted(
         {
             *required_iam_actions(),
             *BILLING_IAM_ACTIONS,
             *COST_EXPLORER_IAM_ACTIONS,
             *CHECKLIST_IAM_ACTIONS,
+            *ORGANIZATIONS_IAM_ACTIONS,
         }
     )
 
