@@ -32,7 +32,7 @@ from compliance import scans  # noqa: E402
 from compliance.access import Operator  # noqa: E402
 from compliance.actions import do_add_account, do_import_policy, do_request_scan  # noqa: E402
 from compliance.aws.base import JobOutcome, ResourceBatch, ScanPlan  # noqa: E402
-from compliance.models import Resource, Scan  # noqa: E402
+from compliance.models import Resource, Scan, ScanItem  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "compliance" / "sample_data" / "sample_policy.yaml"
 
@@ -70,10 +70,10 @@ def main() -> None:
     operator = Operator()
     do_add_account(account_id=ACCOUNT_ID, name="bench", acting=operator)
     do_import_policy(SAMPLE.read_text(), acting=operator)
-    # Start from an empty inventory without loading it (a cascading ORM delete would hold every
-    # row in memory and spoil the peak-RSS figure).
+    # Start from an empty inventory and staging table without loading them (a cascading ORM
+    # delete would hold every row in memory and spoil the peak-RSS figure).
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {Resource._meta.db_table} CASCADE")
+        cursor.execute(f"TRUNCATE {Resource._meta.db_table}, {ScanItem._meta.db_table} CASCADE")
     scans.collect_inventory = synthetic_inventory(size, 1000)  # type: ignore[attr-defined]
     phases: dict[str, float] = {}
     for phase in ("_collect", "finalise"):

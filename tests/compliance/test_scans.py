@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from compliance import selectors
 from compliance.access import Operator
 from compliance.actions import do_add_account, do_import_policy, do_request_scan
+from compliance.aws.base import DiscoveredResource, JobOutcome
 from compliance.models import (
     AuditEvent,
     ComplianceSnapshot,
@@ -24,7 +25,9 @@ from compliance.models import (
     TagChange,
     Violation,
 )
-from compliance.scans import _collect, execute_scan, finalise
+from compliance.scans import _collect, _outcome_record, execute_scan, finalise
+from compliance.scans.staging import clear as clear_staging
+from compliance.scans.staging import stage
 from tests.compliance.policies import TEST_POLICY
 
 pytestmark = pytest.mark.django_db
@@ -350,3 +353,159 @@ def test_report_after_a_scan_in_every_format(estate: Estate) -> None:
     md = io.StringIO()
     call_command("report", "--format", "markdown", stdout=md)
     assert "Compliance score: 40.0%" in md.getvalue()
+
+
+# --- Finalisation of hand-staged items: the same steps on SQLite (ORM) and PostgreSQL (SQL) ---
+
+QUEUE_US = f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders"
+QUEUE_EU = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:billing"
+GOOD = {"Owner": "ann@example.com", "Environment": "production"}
+BAD = {"Owner": "Bob", "Environment": "prod"}  # invalid_format Owner, invalid_value Environment
+
+
+def queue(arn: str, tags: dict[str, str], account_id: str = ACCOUNT) -> DiscoveredResource:
+    return DiscoveredResource(
+        arn=arn,
+        resource_type="sqs:queue",
+        account_id=account_id,
+        region=arn.split(":")[3],
+        name=arn.rsplit(":", 1)[1],
+        tags=tags,
+    )
+
+
+def finalise_staged(
+    *batches: list[DiscoveredResource], failed_regions: tuple[str, ...] = ()
+) -> Scan:
+    """A scan of sqs:queue in both regions whose collect phase staged ``batches``."""
+    scan = do_request_scan(acting=Operator(), resource_types=["sqs:queue"])
+    for batch in batches:
+        stage(scan, batch)
+    scan.outcomes = [
+        _outcome_record(
+            JobOutcome(ACCOUNT, region, "sqs:queue", "failed" if region in failed_regions else "ok")
+        )
+        for region in REGIONS
+    ]
+    finalise(scan)
+    return scan
+
+
+@pytest.fixture
+def prod_account(db: None) -> None:
+    do_add_account(account_id=ACCOUNT, name="prod", regions=REGIONS, acting=Operator())
+    do_import_policy(TEST_POLICY, acting=Operator())
+
+
+def judged(arn: str) -> tuple[bool | None, int, list[tuple[str, str, int]]]:
+    resource = Resource.objects.get(arn=arn)
+    return (
+        resource.is_compliant,
+        resource.violation_count,
+        sorted(
+            (v.violation_type, v.tag_name, v.policy.version)
+            for v in resource.violations.select_related("policy")
+        ),
+    )
+
+
+def test_finalise_judges_staged_items_and_leaves_out_accounts_not_asked_for(
+    prod_account: None,
+) -> None:
+    stranger = "arn:aws:sqs:us-east-1:999999999999:not-ours"
+    scan = finalise_staged(
+        [queue(QUEUE_US, GOOD), queue(stranger, GOOD, account_id="999999999999")],
+        [queue(QUEUE_EU, BAD)],
+    )
+    assert scan.status == Scan.Status.COMPLETE
+    assert sorted(Resource.objects.values_list("arn", flat=True)) == sorted([QUEUE_EU, QUEUE_US])
+    assert judged(QUEUE_US) == (True, 0, [])
+    assert judged(QUEUE_EU) == (
+        False,
+        2,
+        [("invalid_format", "Owner", 1), ("invalid_value", "Environment", 1)],
+    )
+    assert (scan.total_resources, scan.compliant_resources, scan.violation_count) == (2, 1, 2)
+    eu = Resource.objects.get(arn=QUEUE_EU)
+    assert (eu.region, eu.name, eu.last_seen_scan_id, eu.gone_since) == (
+        "eu-west-1",
+        "billing",
+        scan.pk,
+        None,
+    )
+    assert eu.first_seen_at == eu.last_seen_at == scan.finished_at
+
+
+def test_an_arn_staged_twice_keeps_the_first_sighting(prod_account: None) -> None:
+    scan = do_request_scan(acting=Operator(), resource_types=["sqs:queue"])
+    stage(scan, [queue(QUEUE_US, GOOD), queue(QUEUE_US, BAD)])  # twice in one batch
+    stage(scan, [queue(QUEUE_EU, BAD), queue(QUEUE_US, {})])  # again in a later batch
+    staged = {item.arn: item.tags for item in ScanItem.objects.filter(scan=scan)}
+    assert staged == {QUEUE_US: GOOD, QUEUE_EU: BAD}
+
+
+def test_clearing_staging_keeps_the_items_of_other_scans(prod_account: None) -> None:
+    running = do_request_scan(acting=Operator(), resource_types=["sqs:queue"])
+    stage(running, [queue(QUEUE_US, GOOD), queue(QUEUE_EU, BAD)])
+    finished = do_request_scan(acting=Operator(), resource_types=["sqs:queue"])
+    stage(finished, [queue(QUEUE_US, GOOD)])
+    clear_staging(finished)
+    assert not ScanItem.objects.filter(scan=finished).exists()
+    assert ScanItem.objects.filter(scan=running).count() == 2
+    clear_staging(running)
+    assert not ScanItem.objects.exists()
+
+
+def test_tag_changes_tell_an_empty_value_from_an_absent_key(prod_account: None) -> None:
+    finalise_staged([queue(QUEUE_US, {**GOOD, "Team": ""})])
+    second = finalise_staged([queue(QUEUE_US, {**GOOD, "Environment": "staging", "Team": "x"})])
+    third = finalise_staged([queue(QUEUE_US, {"Owner": "ann@example.com", "Cost": ""})])
+    changes = sorted(
+        (c.scan_id, c.key, c.kind, c.old_value, c.new_value)
+        for c in TagChange.objects.filter(resource__arn=QUEUE_US)
+    )
+    assert changes == [
+        (second.pk, "Environment", "changed", "production", "staging"),
+        (second.pk, "Team", "changed", "", "x"),
+        (third.pk, "Cost", "added", None, ""),
+        (third.pk, "Environment", "removed", "staging", None),
+        (third.pk, "Team", "removed", "x", None),
+    ]
+
+
+def test_a_resource_that_comes_back_is_present_again_and_keeps_its_first_sighting(
+    prod_account: None,
+) -> None:
+    first = finalise_staged([queue(QUEUE_US, GOOD), queue(QUEUE_EU, BAD)])
+    second = finalise_staged([queue(QUEUE_US, GOOD)])
+    eu = Resource.objects.get(arn=QUEUE_EU)
+    assert eu.gone_since == second.finished_at
+    assert not eu.violations.exists()
+    third = finalise_staged([queue(QUEUE_US, GOOD), queue(QUEUE_EU, BAD)])
+    eu.refresh_from_db()
+    assert (eu.gone_since, eu.last_seen_scan_id) == (None, third.pk)
+    assert (eu.first_seen_at, eu.last_seen_at) == (first.finished_at, third.finished_at)
+    # Its violations start again: those of a gone resource were dropped.
+    assert {v.first_detected_at for v in eu.violations.all()} == {third.finished_at}
+    assert third.total_resources == 2
+
+
+def test_unseen_resources_are_judged_by_the_new_policy_and_keep_first_detection(
+    prod_account: None,
+) -> None:
+    first = finalise_staged([queue(QUEUE_US, GOOD), queue(QUEUE_EU, BAD)])
+    relaxed = json.loads(TEST_POLICY)
+    relaxed["required_tags"][1]["allowed_values"].append("prod")
+    do_import_policy(json.dumps(relaxed), acting=Operator())
+    partial = finalise_staged([queue(QUEUE_US, GOOD)], failed_regions=("eu-west-1",))
+    assert partial.status == Scan.Status.PARTIAL
+    # Not seen (its region failed), not gone, and judged with version 2 on its last tags.
+    assert Resource.objects.get(arn=QUEUE_EU).gone_since is None
+    assert judged(QUEUE_EU) == (False, 1, [("invalid_format", "Owner", 2)])
+    kept = Violation.objects.get(resource__arn=QUEUE_EU)
+    assert (kept.first_detected_at, kept.scan_id) == (first.finished_at, partial.pk)
+    assert (partial.total_resources, partial.compliant_resources, partial.violation_count) == (
+        2,
+        1,
+        1,
+    )
