@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres conformance lint typecheck check security run worker clean
+.PHONY: demo test test-postgres conformance e2e lint typecheck check security run worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: $(STAMP)
 	$(PY) manage.py demo
 
+# The browser tests (marker e2e) run in `make e2e` only; see docs/testing.md.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q -m "not e2e"
 
 # The same suite against PostgreSQL (DATABASE_URL defaults to the local test server).
 test-postgres: $(STAMP)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n 2 -q
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n 2 -q -m "not e2e"
 
 # The official MCP conformance suite (server scenarios) against /mcp served by gunicorn, on the
 # Node 22 binary pinned in conformance/package-lock.json; see docs/mcp-conformance.md.
@@ -29,6 +30,15 @@ conformance/node_modules/.package-lock.json: conformance/package-lock.json
 
 conformance: $(STAMP) conformance/node_modules/.package-lock.json
 	$(PY) conformance/run.py
+
+# Browser tests: headless Chromium (Debian's /usr/bin/chromium) signing in through a real OIDC
+# provider (tests/e2e/idp, Node 22 and oidc-provider pinned in its package-lock.json) to the app
+# served by gunicorn, with a task worker and the demo estate in a fake AWS; see docs/testing.md.
+tests/e2e/idp/node_modules/.package-lock.json: tests/e2e/idp/package-lock.json
+	cd tests/e2e/idp && npm ci --no-audit --no-fund --loglevel=error
+
+e2e: $(STAMP) tests/e2e/idp/node_modules/.package-lock.json
+	$(PY) -m pytest tests/e2e -q -p no:xdist -m e2e
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

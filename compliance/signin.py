@@ -65,12 +65,20 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
 
 def idp_groups(sociallogin: SocialLogin) -> list[str]:
-    """The groups the identity provider says the person is in (OIDC claim or SAML attribute)."""
-    value = (sociallogin.account.extra_data or {}).get(settings.SSO_GROUPS_CLAIM)
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(item) for item in value]
+    """The groups the identity provider says the person is in.
+
+    allauth keeps OIDC claims per source (``userinfo``, ``id_token``) and SAML attributes at the
+    top level; the claim is read from the first that has it.
+    """
+    data = sociallogin.account.extra_data or {}
+    sources = [data.get("userinfo"), data.get("id_token"), data]
+    for source in sources:
+        if isinstance(source, dict) and settings.SSO_GROUPS_CLAIM in source:
+            value = source[settings.SSO_GROUPS_CLAIM]
+            if isinstance(value, str):
+                return [value]
+            if isinstance(value, list):
+                return [str(item) for item in value]
     return []
 
 

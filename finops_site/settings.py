@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -173,6 +174,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# WhiteNoise serves /static/ from STATIC_ROOT after `collectstatic` (with long-lived caching
+# headers), and straight from the source folders before it, so a fresh clone serves its styles.
+WHITENOISE_USE_FINDERS = True
+if not STATIC_ROOT.exists():
+    import warnings
+
+    # Before the first collectstatic the folder is absent; WhiteNoise would warn on every start.
+    warnings.filterwarnings("ignore", message=f"No directory at: {STATIC_ROOT}")
 
 # --- Security -------------------------------------------------------------------------------
 # Forwarded headers are believed only from these networks; nothing is trusted for being local.
@@ -203,7 +212,9 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        # Sign-in forms post to allauth, which redirects to the identity provider: browsers
+        # apply form-action to that redirect too.
+        "form-action": [SELF, *sso.form_action_origins()],
     },
 }
 
@@ -330,3 +341,9 @@ RETENTION_SCAN_DAYS = env_int("RETENTION_SCAN_DAYS", 400, minimum=1)
 RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
 # Rows deleted per transaction: short transactions keep every lock short.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1, maximum=100000)
+
+# --- Scan watchdog (compliance/scan_watchdog.py; `manage.py fail_stale_scans`, docs/deployment.md)
+# A scan still "running" this long after it started is taken for lost (its worker was killed)
+# and marked failed, by every scan task before its own scan and by the command (cron). Keep it
+# above the longest scan: scans have no heartbeat yet, so their start is their sign of life.
+SCAN_STALE_AFTER_SECONDS = env_int("SCAN_STALE_AFTER_SECONDS", 3600, minimum=1)

@@ -138,3 +138,15 @@ def role_groups(name: str) -> dict[str, str]:
             )
         mapping[group] = role
     return mapping
+
+
+def form_action_origins() -> list[str]:
+    """The origins of the configured identity providers' sign-in endpoints."""
+    origins = []
+    for name in ("OIDC_ISSUER_URL", "SAML_IDP_SSO_URL", "SAML_IDP_METADATA_URL"):
+        url = env_str(name)
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme and parts.netloc:
+                origins.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(origins))

@@ -160,11 +160,12 @@ def test_with_a_group_mapping_the_idp_decides_at_every_sign_in() -> None:
 )
 def test_an_sso_sign_in_applies_the_mapped_role_and_audits_the_change(alice: User) -> None:
     request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.1")
-    sso_roles(
-        User, request=request, user=alice, sociallogin=_sso_login(alice, {"groups": ["finops"]})
-    )
+    # allauth keeps OIDC claims under "userinfo" and "id_token", SAML attributes at the top.
+    oidc = _sso_login(alice, {"userinfo": {"groups": ["finops"]}, "id_token": {}})
+    sso_roles(User, request=request, user=alice, sociallogin=oidc)
     assert roles.role_of(alice) is roles.Role.ANALYST
-    sso_roles(User, request=request, user=alice, sociallogin=_sso_login(alice, {"groups": "sales"}))
+    saml = _sso_login(alice, {"groups": "sales"})
+    sso_roles(User, request=request, user=alice, sociallogin=saml)
     assert roles.role_of(alice) is None
     changes = _events(EventType.ROLE_CHANGED)
     assert [(e.detail["from"], e.detail["to"]) for e in changes] == [

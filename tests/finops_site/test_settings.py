@@ -175,3 +175,17 @@ def test_idp_groups_map_to_roles(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sso.role_groups("SSO_ROLE_GROUPS") == {"finops-admins": "admin", "FinOps": "viewer"}
     monkeypatch.setenv("SSO_DEFAULT_ROLE", "none")
     assert sso.role_setting("SSO_DEFAULT_ROLE", "viewer") is None
+
+
+def test_sign_in_forms_may_post_on_to_the_identity_providers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from finops_site import sso
+
+    assert sso.form_action_origins() == []
+    monkeypatch.setenv("OIDC_ISSUER_URL", "https://login.example.com/tenant/v2.0")
+    monkeypatch.setenv("SAML_IDP_SSO_URL", "https://idp.example.org:8443/sso")
+    assert sso.form_action_origins() == [
+        "https://idp.example.org:8443",
+        "https://login.example.com",
+    ]
