@@ -147,8 +147,9 @@ def sign_in_hardening(ctx: Context) -> Outcome:
     from allauth.account.adapter import get_adapter
 
     problems = []
-    limits = settings.ACCOUNT_RATE_LIMITS
-    if limits is False or not (limits or {}).get("login_failed"):
+    limits: object = settings.ACCOUNT_RATE_LIMITS  # allauth also takes False: no limits at all
+    login_failed = limits.get("login_failed") if isinstance(limits, dict) else None
+    if not login_failed:
         problems.append("failed sign-ins are not rate-limited (ACCOUNT_RATE_LIMITS login_failed)")
     if get_adapter().is_open_for_signup(None):
         problems.append("anyone can create a local account (sign-up is open)")
@@ -156,7 +157,7 @@ def sign_in_hardening(ctx: Context) -> Outcome:
         return Outcome(Status.FAIL, "; ".join(problems))
     hours = settings.SESSION_COOKIE_AGE / 3600
     evidence = (
-        f"Failed sign-ins limited ({limits['login_failed']}), local sign-up closed, "
+        f"Failed sign-ins limited ({login_failed}), local sign-up closed, "
         f"sessions expire after {hours:g} h"
     )
     if hours > 24:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 from compliance import exports, policy_versions, roles, selectors
@@ -37,7 +37,7 @@ def _rules(row: TaggingPolicy) -> dict[str, Any]:
 
 
 @dashboard
-def policy(request: HttpRequest) -> HttpResponse:
+def policy(request: HttpRequest) -> HttpResponseBase:
     download = request.GET.get("download")
     if download is not None:
         if download != AWS_TAG_POLICY:
