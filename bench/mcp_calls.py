@@ -15,6 +15,13 @@ would make the client process (on the same 2 cores) the bottleneck instead of th
 Every call must be answered 200 without a JSON-RPC or tool error, and the audit log must grow by
 exactly one ``mcp.call`` row per call.
 
+The per-call overhead is reported as counted, not guessed: the server's log lines per call
+(``--log-level`` sets the server's ``LOG_LEVEL``, INFO by default as in production) and, with
+``REDIS_URL`` set, the Redis commands per call (``INFO commandstats`` before and after).
+
+The compliance summary is answered from the figures stored when the scan was finalised
+(``compliance.stored_figures``); ``seed`` stores them for the loaded scan when it has none.
+
   createdb -h 127.0.0.1 -U postgres bench_mcp
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp REDIS_URL=redis://127.0.0.1:6379/3 \
     .venv/bin/python -m bench.mcp_calls --resources 100000 --clients 32 --calls 3000 --seconds 60
@@ -34,6 +41,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -70,7 +78,14 @@ def seed(size: int, *, username: str = USERNAME, scopes: tuple[str, ...] = ("rea
     from compliance import scans
     from compliance.access import Operator
     from compliance.actions import do_add_account, do_import_policy, do_request_scan
-    from compliance.models import AccountAccess, AwsAccount, Scan, TaggingPolicy
+    from compliance.models import (
+        AccountAccess,
+        AwsAccount,
+        ComplianceSnapshot,
+        Scan,
+        TaggingPolicy,
+    )
+    from compliance.stored_figures import store_figures
     from mcp_endpoint.actions import do_create_api_key
 
     call_command("migrate", verbosity=0)
@@ -90,6 +105,13 @@ def seed(size: int, *, username: str = USERNAME, scopes: tuple[str, ...] = ("rea
             f"loaded {scan.total_resources:,} resources in {time.perf_counter() - started:.0f} s",
             file=sys.stderr,
         )
+    last = Scan.objects.filter(status=Scan.Status.COMPLETE).order_by("-pk").first()
+    assert last is not None
+    assert last.finished_at is not None
+    if not ComplianceSnapshot.objects.filter(
+        scan=last, dimension=ComplianceSnapshot.Dimension.VIOLATION_TYPE
+    ).exists():
+        store_figures(last, last.finished_at)
     if connection.vendor == "postgresql":
         # Fresh planner statistics, as autovacuum would have them in steady state after a big
         # scan (without them the planner takes 100,000 rows for one).
@@ -109,7 +131,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    port: int, workers: int, env: dict[str, str], log: Any
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -125,6 +149,7 @@ def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.P
         ],
         cwd=ROOT,
         env=env,
+        stderr=log,
         start_new_session=True,
     )
 
@@ -223,6 +248,22 @@ async def drive(
     return latencies, errors, wall, per_tool
 
 
+def redis_commands() -> dict[str, int]:
+    """Calls per Redis command since the server started (empty without ``REDIS_URL``)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return {}
+    import redis
+
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()}
+
+
+def log_lines(path: Path) -> int:
+    with path.open("rb") as log:
+        return sum(1 for _line in log)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
@@ -243,6 +284,9 @@ def main() -> int:
         help=f"comma-separated, of {list(TOOL_ARGUMENTS)}",
     )
     parser.add_argument("--warmup", type=int, default=32, help="calls before measuring")
+    parser.add_argument(
+        "--log-level", default="", help="the server's LOG_LEVEL (default: as configured, INFO)"
+    )
     args = parser.parse_args()
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -263,7 +307,11 @@ def main() -> int:
 
     port = free_port()
     env = {**os.environ, **BENCH_ENV}
-    server = start_gunicorn(port, args.workers, env)
+    if args.log_level:
+        env["LOG_LEVEL"] = args.log_level
+    server_log = Path(tempfile.mkstemp(prefix="bench-mcp-", suffix=".log")[1])
+    with server_log.open("wb") as log:
+        server = start_gunicorn(port, args.workers, env, log)
     try:
         wait_ready(port, server)
         url = f"http://127.0.0.1:{port}/mcp"
@@ -275,6 +323,7 @@ def main() -> int:
                 print("warm-up errors:", *warm_errors[:5], sep="\n  ", file=sys.stderr)
         audit_before = AuditEvent.objects.filter(event_type="mcp.call").count()
         connection.close()
+        lines_before, redis_before = log_lines(server_log), redis_commands()
         latencies, errors, wall, per_tool = asyncio.run(
             drive(
                 url, key, clients=args.clients, calls=args.calls, seconds=args.seconds, tools=tools
@@ -282,8 +331,10 @@ def main() -> int:
         )
         time.sleep(0.5)  # the last audit rows are committed before the responses; be generous
         audit_after = AuditEvent.objects.filter(event_type="mcp.call").count()
+        lines_after, redis_after = log_lines(server_log), redis_commands()
     finally:
         stop(server)
+        server_log.unlink()
 
     done = len(latencies) + len(errors)
     audit_rows = audit_after - audit_before
@@ -312,6 +363,21 @@ def main() -> int:
         f"audit rows (mcp.call) added: {audit_rows:,} for {done:,} calls "
         f"({'one per call' if audit_rows == done else 'MISMATCH'})"
     )
+    print(
+        f"server log lines per call: {(lines_after - lines_before) / max(done, 1):.2f} "
+        f"(LOG_LEVEL {env.get('LOG_LEVEL', 'INFO')})"
+    )
+    if redis_after:
+        used = {
+            name: redis_after[name] - redis_before.get(name, 0)
+            for name in redis_after
+            if redis_after[name] != redis_before.get(name, 0)
+        }
+        print(
+            f"Redis commands per call: {sum(used.values()) / max(done, 1):.2f} ("
+            + ", ".join(f"{name} {n / max(done, 1):.2f}" for name, n in sorted(used.items()))
+            + ")"
+        )
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, "
         f"Python {platform.python_version()}, load average (1 min) at the end "

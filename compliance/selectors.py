@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from compliance import costs, figures, policy
+from compliance import costs, figures, policy, stored_figures
 from compliance.access import Viewer, sees_all_accounts, visible_accounts
 from compliance.models import (
     AwsAccount,
@@ -189,23 +189,75 @@ class ComplianceSummary:
 
 
 def _breakdown(resources: QuerySet[Resource], group: str, now: datetime) -> list[Breakdown]:
+    counted = figures.count_resources(resources, [group], now=now)
+    return _breakdowns((key, figure) for (key,), figure in counted.items())
+
+
+def _breakdowns(counted: Iterable[tuple[str, figures.Figures]]) -> list[Breakdown]:
     return [
         Breakdown(
             key=key,
-            total_resources=counted.total_resources,
-            in_scope_resources=counted.in_scope_resources,
-            compliant_resources=counted.compliant_resources,
-            violations=counted.violations,
+            total_resources=figure.total_resources,
+            in_scope_resources=figure.in_scope_resources,
+            compliant_resources=figure.compliant_resources,
+            violations=figure.violations,
         )
-        for (key,), counted in figures.count_resources(resources, [group], now=now).items()
+        for key, figure in counted
     ]
 
 
 def compliance_summary(
     viewer: Viewer, where: ResourceFilter | None = None, *, now: datetime | None = None
 ) -> ComplianceSummary:
-    """Every figure of the dashboard and the report, exemptions active at ``now`` applied."""
+    """Every figure of the dashboard and the report, exemptions active at ``now`` applied.
+
+    Answered from the figures stored when the latest scan was finalised while they still hold
+    (see :mod:`compliance.stored_figures`); counted from the current rows otherwise, and for a
+    region or resource type filter, which figures stored per account along one dimension at a
+    time cannot answer. Both give the same figures.
+    """
     now = now or timezone.now()
+    where = where or ResourceFilter()
+    scan = latest_scan()
+    if scan is not None and not (where.regions or where.resource_types):
+        stored = _stored_summary(viewer, where.account_ids, scan, now)
+        if stored is not None:
+            return stored
+    return _live_summary(viewer, where, scan, now)
+
+
+def _stored_summary(
+    viewer: Viewer, account_ids: Sequence[str], scan: Scan, now: datetime
+) -> ComplianceSummary | None:
+    accounts = scoped_accounts(viewer, account_ids)
+    taken_at = stored_figures.stored_at(scan, now)
+    if taken_at is None:
+        return None
+    shown = []
+    for account_id, registered_at in accounts.values_list("account_id", "created_at"):
+        # Registered (again) since: the stored rows under its id are not its resources.
+        if registered_at > taken_at:
+            return None
+        shown.append(account_id)
+    stored = stored_figures.stored_summary(scan, shown)
+    return ComplianceSummary(
+        total_resources=stored.totals.total_resources,
+        in_scope_resources=stored.totals.in_scope_resources,
+        compliant_resources=stored.totals.compliant_resources,
+        violation_count=stored.totals.violations,
+        scan=scan,
+        by_type=_breakdowns(stored.by_type),
+        by_region=_breakdowns(stored.by_region),
+        by_account=_breakdowns(stored.by_account),
+        by_violation_type=stored.by_violation_type,
+        by_tag=stored.by_tag,
+        exempted_violation_count=stored.exempted,
+    )
+
+
+def _live_summary(
+    viewer: Viewer, where: ResourceFilter, scan: Scan | None, now: datetime
+) -> ComplianceSummary:
     resources = present_resources(viewer, where)
     totals = figures.count_resources_total(resources, now=now)
     present = Violation.objects.filter(resource__in=resources)
@@ -215,7 +267,7 @@ def compliance_summary(
         in_scope_resources=totals.in_scope_resources,
         compliant_resources=totals.compliant_resources,
         violation_count=totals.violations,
-        scan=latest_scan(),
+        scan=scan,
         by_type=_breakdown(resources, "resource_type", now),
         by_region=_breakdown(resources, "region", now),
         by_account=_breakdown(resources, "account__account_id", now),

@@ -145,6 +145,53 @@ class Scan(models.Model):
         return (self.compliant_resources or 0) / self.in_scope_resources
 
 
+class ScanPartition(models.Model):
+    """One account x region of a scan fanned out across task workers (``compliance.scans.fanout``).
+
+    The row is what makes the fan-out safe: a partition task claims it (a retry after a crash
+    takes a new ``attempt``, drops what the earlier attempt staged, and the earlier attempt's
+    writes stop counting); its outcomes and counters are kept here as well as on the scan, so a
+    retry can take back what the crashed attempt added; and the last partition to finish is the
+    one that finds every other row ``done`` under the scan's row lock.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="partitions")
+    account_id = models.CharField(max_length=12)
+    #: A region, or ``global`` for the account's global resource types (S3's bucket list).
+    region = models.CharField(max_length=32)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    #: Resource types listed here: the partition's share of ``Scan.progress_total``.
+    jobs = models.PositiveIntegerField(default=0)
+    jobs_done = models.PositiveIntegerField(default=0)
+    resources_seen = models.PositiveIntegerField(default=0)
+    #: Runs started so far; only the latest one's writes count.
+    attempt = models.PositiveIntegerField(default=0)
+    #: The outcomes of this partition's jobs, as in ``Scan.outcomes``.
+    outcomes = models.JSONField(default=list, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    #: ``host:pid`` of the worker process that ran the latest attempt.
+    worker = models.CharField(max_length=128, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["scan_id", "account_id", "region"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scan", "account_id", "region"], name="scan_partition_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["scan", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.region} of scan {self.scan_id} ({self.status})"
+
+
 class ScanItem(models.Model):
     """Staging row: a resource as a running scan saw it, before finalisation makes it current."""
 
@@ -272,6 +319,12 @@ class ComplianceSnapshot(models.Model):
     scan was finalised (``billing_period_start``, ``cost_source`` as in
     ``selectors.cost_attribution``); all of it is null when no costs were loaded then, and on
     every other dimension.
+
+    ``violation_type`` rows (written by :func:`compliance.stored_figures.store_figures`) keep
+    ``violations`` per kind and, in ``exempted``, the violations an active exemption covered;
+    ``key`` empty holds the account's totals over every kind and, on every account alike, which
+    exemptions were active (``exemptions_active``, ``last_exemption_id``), so a reader can tell
+    whether the stored figures still hold. Their resource counts are zero: they count violations.
     """
 
     class Dimension(models.TextChoices):
@@ -279,6 +332,7 @@ class ComplianceSnapshot(models.Model):
         REGION = "region"
         RESOURCE_TYPE = "resource_type"
         TAG_KEY = "tag_key"
+        VIOLATION_TYPE = "violation_type"
 
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="snapshots")
     taken_at = models.DateTimeField()
@@ -306,6 +360,9 @@ class ComplianceSnapshot(models.Model):
     unmatched_resource_spend = models.DecimalField(
         max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
     )
+    exempted = models.PositiveIntegerField(default=0)
+    exemptions_active = models.PositiveIntegerField(null=True, blank=True)
+    last_exemption_id = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["scan_id", "dimension", "account_id", "key"]
