@@ -343,7 +343,14 @@ RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1, maximum=100000)
 
 # --- Scan watchdog (compliance/scan_watchdog.py; `manage.py fail_stale_scans`, docs/deployment.md)
-# A scan still "running" this long after it started is taken for lost (its worker was killed)
-# and marked failed, by every scan task before its own scan and by the command (cron). Keep it
-# above the longest scan: scans have no heartbeat yet, so their start is their sign of life.
+# A scan "running" with no sign of life for this long is taken for lost (its worker was killed):
+# a fanned-out scan is queued again, any other is failed; checked by every scan task before its
+# scan and by the command (cron). Keep it above the longest one-process scan: those have no
+# heartbeat, so their start is their only sign of life.
 SCAN_STALE_AFTER_SECONDS = env_int("SCAN_STALE_AFTER_SECONDS", 3600, minimum=1)
+
+# --- Scan fan-out (compliance/scans/fanout.py; docs/performance.md, "Organisation scans") ------
+# A scan started as a task (dashboard, MCP) that covers more than one account x region is split
+# into one task per account x region, shared by every `manage.py db_worker`; off: one task runs
+# the whole scan, as `manage.py scan` does.
+SCAN_FANOUT = env_bool("SCAN_FANOUT", True)

@@ -9,6 +9,7 @@ one-hour mark.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -26,8 +27,17 @@ USER_AGENT_EXTRA = "finops-tag-compliance"
 #: Adaptive retries back off on throttling per client; enough to ride out a burst. (botocore's
 #: ``max_attempts`` counts retries after the first try: 10 means at most 11 calls.)
 MAX_ATTEMPTS = 10
+#: Every call is bounded: an endpoint that never answers costs at most attempts x (connect +
+#: read timeout) plus the back-off between attempts, then the job fails and the scan goes on.
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60
+#: Environment variables that change those bounds for every client (seconds, at most
+#: ``MAX_TIMEOUT_SECONDS``); ``AWS_MAX_ATTEMPTS`` is boto3's own (total calls, first included).
+CONNECT_TIMEOUT_VARIABLE = "AWS_CLIENT_CONNECT_TIMEOUT_SECONDS"
+READ_TIMEOUT_VARIABLE = "AWS_CLIENT_READ_TIMEOUT_SECONDS"
+ATTEMPTS_VARIABLE = "AWS_MAX_ATTEMPTS"
+MAX_TIMEOUT_SECONDS = 300
+MAX_TOTAL_ATTEMPTS = 20
 #: Where account-level calls go when neither the environment nor the account names a region.
 DEFAULT_REGION = "us-east-1"
 
@@ -44,16 +54,52 @@ class AccountMismatchError(Exception):
     code = "AccountMismatch"
 
 
+def _environment_number(name: str, default: float, *, maximum: float) -> float:
+    """A positive number of the environment, read when a client is made (not at import)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= maximum:
+        raise ValueError(f"{name}: expected a number of seconds above 0, at most {maximum:g}")
+    return value
+
+
+def _environment_retries() -> int:
+    """Retries after the first call: ``AWS_MAX_ATTEMPTS`` (total calls) when set, else ours."""
+    raw = os.environ.get(ATTEMPTS_VARIABLE, "").strip()
+    if not raw:
+        return MAX_ATTEMPTS
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TOTAL_ATTEMPTS:
+        raise ValueError(
+            f"{ATTEMPTS_VARIABLE}: expected a whole number from 1 to {MAX_TOTAL_ATTEMPTS}"
+        )
+    return int(raw) - 1
+
+
 def client_config(
     *,
-    max_attempts: int = MAX_ATTEMPTS,
-    connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
-    read_timeout: int = READ_TIMEOUT_SECONDS,
+    max_attempts: int | None = None,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
 ) -> Config:
+    """Retries, timeouts and User-Agent; what is not given comes from the environment."""
     return Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
+        retries={
+            "mode": "adaptive",
+            "max_attempts": _environment_retries() if max_attempts is None else max_attempts,
+        },
+        connect_timeout=connect_timeout
+        or _environment_number(
+            CONNECT_TIMEOUT_VARIABLE, CONNECT_TIMEOUT_SECONDS, maximum=MAX_TIMEOUT_SECONDS
+        ),
+        read_timeout=read_timeout
+        or _environment_number(
+            READ_TIMEOUT_VARIABLE, READ_TIMEOUT_SECONDS, maximum=MAX_TIMEOUT_SECONDS
+        ),
         user_agent_extra=USER_AGENT_EXTRA,
     )
 
@@ -63,13 +109,14 @@ def client(
     service: str,
     region: str,
     *,
-    max_attempts: int = MAX_ATTEMPTS,
-    connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
-    read_timeout: int = READ_TIMEOUT_SECONDS,
+    max_attempts: int | None = None,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
 ) -> Any:
     """A botocore client with the scanner's retry, timeout and User-Agent settings.
 
     The endpoint is left to boto3, so ``AWS_ENDPOINT_URL`` (and its per-service variants) work.
+    Every AWS client the product makes comes from here, so none waits without a bound.
     """
     config = client_config(
         max_attempts=max_attempts, connect_timeout=connect_timeout, read_timeout=read_timeout
