@@ -266,6 +266,8 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "werkzeug": {"level": "WARNING"},
+        # The SDK logs a line per stateless request ("Terminating session: None").
+        "mcp.server.streamable_http": {"level": "WARNING"},
         # Security events as one JSON object per line (ready for CloudWatch metric filters).
         "security": {"handlers": ["security_json"], "level": "WARNING", "propagate": False},
     },
