@@ -26,7 +26,7 @@ OFFERED_SCOPES: tuple[str, ...] = ("openid", "profile", "email", *MCP_SCOPES)
 DEFAULT_SCOPES: tuple[str, ...] = ("read",)
 
 
-class McpOIDCAdapter(DefaultOIDCAdapter):  # type: ignore[misc]  # allauth is untyped
+class McpOIDCAdapter(DefaultOIDCAdapter):
     scope_display = {
         **DefaultOIDCAdapter.scope_display,
         "read": _("Read tag compliance and cost data of the AWS accounts you may see"),

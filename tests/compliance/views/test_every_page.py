@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -72,11 +73,11 @@ def _person(username: str, role: roles.Role | None, *accounts: str) -> Client:
     return client
 
 
-def _body(response: object) -> str:
-    streaming = getattr(response, "streaming_content", None)
-    if streaming is not None:
-        return b"".join(streaming).decode()
-    return response.content.decode()  # type: ignore[attr-defined]
+def _body(response: HttpResponseBase) -> str:
+    if isinstance(response, StreamingHttpResponse):
+        return b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
+    assert isinstance(response, HttpResponse)
+    return response.content.decode()
 
 
 @pytest.mark.parametrize(("name", "role"), PAGES)
