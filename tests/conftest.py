@@ -35,14 +35,24 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
 
 
+def _csrf(client: Client, url: str) -> dict[str, str]:
+    """The form's CSRF token, for clients that enforce CSRF checks as browsers do."""
+    page = client.get(url)
+    return {"csrfmiddlewaretoken": str(page.context["csrf_token"])} if page.context else {}
+
+
 def sign_in_with_mfa(client: Client, user: User, password: str) -> None:
     """Sign in the way a person does: password, then a TOTP code from their authenticator."""
     secret = generate_totp_secret()
     TOTP.activate(user, secret)
-    response = client.post("/accounts/login/", {"login": user.username, "password": password})
+    response = client.post(
+        "/accounts/login/",
+        {"login": user.username, "password": password, **_csrf(client, "/accounts/login/")},
+    )
     assert (response.status_code, response["Location"]) == (302, "/accounts/2fa/authenticate/")
     code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-    response = client.post("/accounts/2fa/authenticate/", {"code": code})
+    form = _csrf(client, "/accounts/2fa/authenticate/")
+    response = client.post("/accounts/2fa/authenticate/", {"code": code, **form})
     assert response.status_code == 302, response.content[:500]
 
 
