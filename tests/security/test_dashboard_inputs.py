@@ -93,7 +93,7 @@ def test_exports_take_any_filter_cleanly_and_audit_refusals(
     response = analyst.get(f"/resources/export.csv?{urlencode({parameter: value})}")
     assert response.status_code in {200, 400}
     if response.streaming:
-        _assert_clean(b"".join(response.streaming_content).decode())  # type: ignore[arg-type]
+        _assert_clean(b"".join(response.streaming_content).decode())  # type: ignore[attr-defined]
     else:
         # A refusal is plain text, never rendered as a page, so the input may be quoted as is.
         assert response["Content-Type"].startswith("text/plain")
