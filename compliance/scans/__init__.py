@@ -5,7 +5,9 @@ reader looks at, and :func:`finalise` turns them into ``Resource``, ``TagChange`
 and ``ComplianceSnapshot`` rows and flips the scan to complete/partial in a single transaction.
 A scan whose every job failed changes nothing and ends ``failed``.
 
-- this module: claiming and running a scan, the collect phase, failure;
+- this module: claiming and running a scan in one process, the collect phase, failure;
+- ``fanout``: the same scan split into one task per account x region, for any number of
+  task workers, finishing as one scan (its tasks in ``tasks``);
 - ``staging``: writing collected resources to ``ScanItem`` (``COPY`` on PostgreSQL);
 - ``finalisation``: what a scan covers, and making it current;
 - ``merge`` / ``merge_postgres``: staged items into resources, judged, with their violations
@@ -26,7 +28,7 @@ from django.utils import timezone
 from compliance import audit
 from compliance.aws import collect_inventory
 from compliance.aws.base import AccountTarget, JobOutcome, ResourceBatch, ScanPlan
-from compliance.models import AuditEvent, Scan
+from compliance.models import AuditEvent, AwsAccount, Scan
 from compliance.scans.finalisation import (
     SYSTEM,
     ScanNotRunnable,
@@ -43,10 +45,15 @@ __all__ = [
     "ProgressCallback",
     "ScanNotRunnable",
     "_take_snapshots",
+    "claim",
     "describe_failure",
     "execute_scan",
+    "fail",
     "finalise",
+    "refresh_planner_statistics",
+    "run_claimed",
     "scan_scope_filter",
+    "target_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,6 +63,11 @@ ProgressCallback = Callable[[Scan], None]
 
 def execute_scan(scan_id: int, *, on_progress: ProgressCallback | None = None) -> Scan:
     """Run a queued scan to its end; safe to call from any worker (the claim is atomic)."""
+    return run_claimed(claim(scan_id), on_progress=on_progress)
+
+
+def claim(scan_id: int) -> Scan:
+    """Take a queued scan for this process: only one caller ever gets it."""
     claimed = Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(
         status=Scan.Status.RUNNING, started_at=timezone.now()
     )
@@ -63,21 +75,26 @@ def execute_scan(scan_id: int, *, on_progress: ProgressCallback | None = None) -
         raise ScanNotRunnable(f"scan #{scan_id} is not queued")
     scan = Scan.objects.select_related("policy").get(pk=scan_id)
     audit.record(AuditEvent.EventType.SCAN_STARTED, acting=SYSTEM, target=f"scan #{scan.pk}")
+    return scan
+
+
+def run_claimed(scan: Scan, *, on_progress: ProgressCallback | None = None) -> Scan:
+    """Collect and finalise a claimed scan in this process."""
     try:
         _collect(scan, on_progress)
         finalise(scan)
     except BaseException as exc:
-        _fail(scan, exc)
+        fail(scan, exc)
         raise
     finally:
         clear_staging(scan)
-    _refresh_planner_statistics()
+    refresh_planner_statistics()
     if on_progress:
         on_progress(scan)
     return scan
 
 
-def _refresh_planner_statistics() -> None:
+def refresh_planner_statistics() -> None:
     """After a scan has rewritten thousands of rows, PostgreSQL's planner may still think the
     tables are nearly empty (autovacuum runs later) and choose plans that take seconds instead
     of milliseconds; ANALYZE samples the tables, so it stays cheap at any size."""
@@ -88,15 +105,7 @@ def _refresh_planner_statistics() -> None:
 
 
 def _collect(scan: Scan, on_progress: ProgressCallback | None) -> None:
-    targets = [
-        AccountTarget(
-            account_id=account.account_id,
-            role_arn=account.role_arn or None,
-            external_id=account.external_id or None,
-            regions=tuple(account.regions),
-        )
-        for account in accounts_for(scan)
-    ]
+    targets = [target_for(account) for account in accounts_for(scan)]
     events = collect_inventory(
         targets,
         regions=scan.regions or None,
@@ -122,6 +131,16 @@ def _collect(scan: Scan, on_progress: ProgressCallback | None) -> None:
             on_progress(scan)
 
 
+def target_for(account: AwsAccount, regions: tuple[str, ...] | None = None) -> AccountTarget:
+    """How to reach ``account``; ``regions`` replaces its own list of regions when given."""
+    return AccountTarget(
+        account_id=account.account_id,
+        role_arn=account.role_arn or None,
+        external_id=account.external_id or None,
+        regions=tuple(account.regions) if regions is None else regions,
+    )
+
+
 def _outcome_record(outcome: JobOutcome) -> dict[str, Any]:
     return {
         "account_id": outcome.account_id,
@@ -135,7 +154,8 @@ def _outcome_record(outcome: JobOutcome) -> dict[str, Any]:
     }
 
 
-def _fail(scan: Scan, exc: BaseException) -> None:
+def fail(scan: Scan, exc: BaseException) -> None:
+    """Mark a scan that stopped on an exception failed, saying why (the exception's name)."""
     reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
     logger.exception("scan #%s failed", scan.pk)
     with transaction.atomic():
