@@ -101,7 +101,7 @@ def test_exports_take_any_filter_cleanly_and_audit_refusals(
         assert_no_leak(response.content.decode())
     events = before.new_audit_events()
     if response.status_code == 400:
-        assert_refusal_audited(events, {"export.resources"})
+        assert_refusal_audited(events, {"export.resources", "request.refused"})
     else:
         assert [e.event_type for e in events] == ["export.resources"]
 
@@ -207,3 +207,13 @@ def test_spoofed_headers_earn_nothing_on_the_dashboard(
     assert response.status_code in {302, 400}
     if response.status_code == 302:
         assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_nul_character_anywhere_is_refused_and_audited(analyst: Client) -> None:
+    before = Snapshot.take()
+    response = analyst.get("/violations/?region=eu%00west")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    refused = assert_refusal_audited(before.assert_unchanged(), {"request.refused"})
+    assert refused.actor == User.objects.get(username="alice")
+    assert refused.detail == {"reason": "NUL character in the request", "method": "GET"}
