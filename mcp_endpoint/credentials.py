@@ -68,4 +68,6 @@ def _api_key_caller(presented: str, address: str | None, correlation: str) -> Ca
         or key.last_used_from != address
     ):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_from=address)
-    return Caller.for_key(key, client_address=address, correlation_id=correlation)
+    return Caller.for_key(
+        key, account_ids=verdict.account_ids, client_address=address, correlation_id=correlation
+    )

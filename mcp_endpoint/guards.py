@@ -36,17 +36,6 @@ class Refusal(Exception):
         return body
 
 
-def _count(name: str, subject: str, limit: int, window: int, what: str) -> None:
-    verdict = counters.hit(name, subject, limit=limit, window_seconds=window)
-    if not verdict.allowed:
-        raise Refusal(
-            name,
-            f"{what}; resets at {verdict.resets_at:%Y-%m-%dT%H:%M:%SZ} "
-            f"(in {verdict.retry_after_seconds} s)",
-            verdict.resets_at,
-        )
-
-
 def canonical_arguments(arguments: dict[str, Any]) -> str:
     return json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -55,38 +44,43 @@ def check_call(caller: Caller, tool: str, arguments: dict[str, Any]) -> None:
     """Per-key rate limit, hourly budget, then loop detection; raises :class:`Refusal`.
 
     A call refused by a later guard has still used the earlier ones: a client stuck in a loop
-    spends its budget, which is the point of having one.
+    spends its budget, which is the point of having one. The three counters are hit in turn in
+    one step (one Redis round trip).
     """
     per_minute = settings.MCP_RATE_LIMIT_PER_MINUTE
-    _count(
-        "rate_limit",
-        caller.subject,
-        per_minute,
-        60,
-        f"rate limit: at most {per_minute} tool calls per minute for this key "
-        "(MCP_RATE_LIMIT_PER_MINUTE)",
-    )
     per_hour = settings.MCP_MAX_CALLS_PER_HOUR
-    _count(
-        "hourly_budget",
-        caller.subject,
-        per_hour,
-        3600,
-        f"hourly call budget exhausted: at most {per_hour} tool calls per hour for this key "
-        "(MCP_MAX_CALLS_PER_HOUR)",
-    )
     identical = settings.MCP_MAX_IDENTICAL_CALLS
     window = settings.MCP_LOOP_WINDOW_SECONDS
     fingerprint = hashlib.sha256(f"{tool}\0{canonical_arguments(arguments)}".encode()).hexdigest()[
         :32
     ]
-    _count(
-        "loop_detected",
-        f"{caller.subject}:{fingerprint}",
-        identical,
-        window,
-        f"loop detected: {tool} was called with these same arguments {identical} times "
-        f"within {window} s (MCP_MAX_IDENTICAL_CALLS); change the arguments or wait",
+    limits = [
+        (
+            counters.Window("rate_limit", caller.subject, per_minute, 60),
+            f"rate limit: at most {per_minute} tool calls per minute for this key "
+            "(MCP_RATE_LIMIT_PER_MINUTE)",
+        ),
+        (
+            counters.Window("hourly_budget", caller.subject, per_hour, 3600),
+            f"hourly call budget exhausted: at most {per_hour} tool calls per hour for this key "
+            "(MCP_MAX_CALLS_PER_HOUR)",
+        ),
+        (
+            counters.Window("loop_detected", f"{caller.subject}:{fingerprint}", identical, window),
+            f"loop detected: {tool} was called with these same arguments {identical} times "
+            f"within {window} s (MCP_MAX_IDENTICAL_CALLS); change the arguments or wait",
+        ),
+    ]
+    verdicts = counters.hit_in_turn([limit for limit, _what in limits])
+    refused = verdicts[-1]
+    if refused.allowed:
+        return
+    limit, what = limits[len(verdicts) - 1]
+    raise Refusal(
+        limit.name,
+        f"{what}; resets at {refused.resets_at:%Y-%m-%dT%H:%M:%SZ} "
+        f"(in {refused.retry_after_seconds} s)",
+        refused.resets_at,
     )
 
 

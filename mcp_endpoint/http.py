@@ -110,6 +110,15 @@ class _Refusal:
     www_authenticate: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Alert:
+    """A security event to count with a refusal (see :mod:`mcp_endpoint.monitoring`)."""
+
+    kind: str
+    source: str
+    fields: dict[str, Any]
+
+
 _GET_REFUSED = json.dumps(
     {
         "jsonrpc": "2.0",
@@ -127,6 +136,8 @@ _WATCHED_BYTES = 65536
 
 def _protocol_error(status: int, body: bytes) -> _Refusal | None:
     """The SDK's answer as a refusal to audit, when it is an HTTP or JSON-RPC error."""
+    if status < 400 and b'"error"' not in body:
+        return None  # no ``error`` member at all: not worth parsing a tool's answer for
     try:
         answer = json.loads(body) if body and len(body) <= _WATCHED_BYTES else None
     except ValueError:
@@ -161,7 +172,10 @@ def _audit_refusal(
     key_prefix: str,
     client_id: str = "",
     tool: str = "",
+    alert: _Alert | None = None,
 ) -> None:
+    if alert is not None:
+        monitoring.note(alert.kind, alert.source, **alert.fields)
     event = McpEvent.AUTH_FAILED if refusal.status == 401 else McpEvent.DENIED
     with transaction.atomic():
         audit.record(
@@ -199,6 +213,37 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, list[M
             return bytes(body), messages
 
 
+def _host_or_origin_refusal(headers: Headers) -> _Refusal | None:
+    if not _host_allowed(headers.get("host")):
+        return _Refusal(421, INVALID_REQUEST, "Host not allowed (ALLOWED_HOSTS)", "host")
+    origin = headers.get("origin")
+    if origin is not None and origin not in settings.MCP_ALLOWED_ORIGINS:
+        return _Refusal(403, INVALID_REQUEST, "Origin not allowed (MCP_ALLOWED_ORIGINS)", "origin")
+    return None
+
+
+def _admit(
+    presented: str,
+    refused: _Refusal | None,
+    *,
+    resource: str,
+    address: str | None,
+    correlation: str,
+) -> Caller | credentials.Rejection | _Refusal | None:
+    """Who may call, in one database step: the lockdown first (during an incident no key is
+    even looked at), then the Host/Origin verdict ``refused``, then the bearer credential
+    (``None``: none was presented)."""
+    if incident.mcp_locked_down():
+        return _Refusal(503, SERVER_ERROR, incident.LOCKDOWN_MESSAGE, "lockdown")
+    if refused is not None:
+        return refused
+    if not presented:
+        return None
+    return credentials.authenticate(
+        presented, resource=resource, address=address, correlation=correlation
+    )
+
+
 class McpGate:
     """ASGI middleware in front of the SDK app; see the module docstring."""
 
@@ -228,6 +273,7 @@ class McpGate:
             key_prefix: str = "",
             tool: str = "",
             client_id: str = "",
+            alert: _Alert | None = None,
         ) -> None:
             await in_db_thread(
                 _audit_refusal,
@@ -238,6 +284,7 @@ class McpGate:
                 key_prefix=key_prefix,
                 client_id=client_id,
                 tool=tool,
+                alert=alert,
             )
             body = json.dumps(
                 {
@@ -266,42 +313,24 @@ class McpGate:
             await send_with_id({"type": "http.response.body", "body": body})
 
         anonymous = AnonymousUser()
-        if await in_db_thread(incident.mcp_locked_down):
-            # Before authentication: during an incident no key is even looked at.
-            await refuse(
-                _Refusal(503, SERVER_ERROR, incident.LOCKDOWN_MESSAGE, "lockdown"), anonymous
-            )
-            return
-        if not _host_allowed(headers.get("host")):
-            await refuse(
-                _Refusal(421, INVALID_REQUEST, "Host not allowed (ALLOWED_HOSTS)", "host"),
-                anonymous,
-            )
-            return
-        origin = headers.get("origin")
-        if origin is not None and origin not in settings.MCP_ALLOWED_ORIGINS:
-            await refuse(
-                _Refusal(
-                    403, INVALID_REQUEST, "Origin not allowed (MCP_ALLOWED_ORIGINS)", "origin"
-                ),
-                anonymous,
-            )
-            return
-
-        here = metadata.request_for_scope(scope)
-        resource_metadata = metadata.metadata_url(here)
+        refused_before_auth = _host_or_origin_refusal(headers)
+        resource = resource_metadata = ""
+        if refused_before_auth is None:  # Django builds URLs only for an allowed Host
+            here = metadata.request_for_scope(scope)
+            resource, resource_metadata = metadata.resource_url(here), metadata.metadata_url(here)
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            await self._auth_failed(refuse, address, None, resource_metadata)
-            return
         found = await in_db_thread(
-            credentials.authenticate,
-            token.strip(),
-            resource=metadata.resource_url(here),
+            _admit,
+            token.strip() if scheme.lower() == "bearer" else "",
+            refused_before_auth,
+            resource=resource,
             address=address,
             correlation=correlation,
         )
-        if isinstance(found, credentials.Rejection):
+        if isinstance(found, _Refusal):
+            await refuse(found, anonymous)
+            return
+        if not isinstance(found, Caller):
             await self._auth_failed(refuse, address, found, resource_metadata)
             return
         caller = found
@@ -444,34 +473,34 @@ class McpGate:
                 error="invalid_token",
                 error_description=f"invalid {rejection.credential}",
             )
-        await in_db_thread(
-            monitoring.note,
-            "auth_failed",
-            address or "unknown",
-            reason=rejection.reason,
-            key_prefix=rejection.key_prefix,
-            **({"client_id": rejection.client_id} if rejection.client_id else {}),
-        )
         await refuse(
             _Refusal(401, INVALID_REQUEST, message, rejection.reason, challenge),
             AnonymousUser(),
             rejection.key_prefix,
             client_id=rejection.client_id,
+            alert=_Alert(
+                "auth_failed",
+                address or "unknown",
+                {
+                    "reason": rejection.reason,
+                    "key_prefix": rejection.key_prefix,
+                    **({"client_id": rejection.client_id} if rejection.client_id else {}),
+                },
+            ),
         )
 
     @staticmethod
     async def _refused_input(
         refuse: Any, caller: Caller, refusal: _Refusal, tool: str = ""
     ) -> None:
+        alert = None
         if refusal.status != 403:
-            await in_db_thread(
-                monitoring.note,
+            alert = _Alert(
                 "refused_input",
                 caller.subject,
-                reason=refusal.reason,
-                client_address=caller.client_address,
+                {"reason": refusal.reason, "client_address": caller.client_address},
             )
-        await refuse(refusal, caller.viewer, caller.key_prefix, tool, caller.client_id)
+        await refuse(refusal, caller.viewer, caller.key_prefix, tool, caller.client_id, alert)
 
 
 @dataclass

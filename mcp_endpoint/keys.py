@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -58,6 +59,8 @@ class Verdict:
     key: ApiKey | None
     reason: str
     prefix: str = ""
+    #: The accounts the key is narrowed to (empty: every account its user may see).
+    account_ids: frozenset[str] = frozenset()
 
 
 def verify(presented: str, *, now: datetime | None = None) -> Verdict:
@@ -66,7 +69,14 @@ def verify(presented: str, *, now: datetime | None = None) -> Verdict:
     if not match:
         return Verdict(None, "malformed")
     prefix = match.group(1)
-    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    # One query for the key, its user and whether it names accounts: most keys name none, and
+    # then there is no second query for them.
+    key = (
+        ApiKey.objects.select_related("user")
+        .annotate(narrowed=Exists(ApiKey.accounts.through.objects.filter(apikey=OuterRef("pk"))))
+        .filter(prefix=prefix)
+        .first()
+    )
     if key is None:
         # Spend the same work as for a real key: response time does not tell prefixes apart.
         _matches(presented, "0" * 64)
@@ -79,4 +89,5 @@ def verify(presented: str, *, now: datetime | None = None) -> Verdict:
         return Verdict(None, "expired", prefix)
     if not key.user.is_active:
         return Verdict(None, "inactive_user", prefix)
-    return Verdict(key, "ok", prefix)
+    accounts = key.accounts.values_list("account_id", flat=True) if key.narrowed else []
+    return Verdict(key, "ok", prefix, frozenset(accounts))

@@ -34,8 +34,16 @@ class Caller:
     correlation_id: str = ""
 
     @classmethod
-    def for_key(cls, key: ApiKey, *, client_address: str | None, correlation_id: str) -> Caller:
-        account_ids = frozenset(key.accounts.values_list("account_id", flat=True))
+    def for_key(
+        cls,
+        key: ApiKey,
+        *,
+        account_ids: frozenset[str],
+        client_address: str | None,
+        correlation_id: str,
+    ) -> Caller:
+        """``account_ids``: the accounts the key names (empty: all of its user's), as
+        :func:`mcp_endpoint.keys.verify` read them with the key."""
         return cls(
             user=key.user,
             viewer=NarrowedViewer(

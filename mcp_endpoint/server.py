@@ -3,20 +3,27 @@
 A tool call goes: caller -> known tool -> scope -> input schema -> rate limit, hourly budget,
 loop detection -> the tool, under a timeout -> one audit row, whatever the outcome. The gate is
 an SDK server middleware, so the HTTP transport and stdio run exactly the same pipeline.
+
+The checks that need no database run on the event loop; the rest (the lockdown flag, the guard
+counters, the tool, the audit row) runs in one step in a database thread, and on PostgreSQL the
+audit row of a call that ran joins the tool's own transaction: one thread hop and one commit per
+call, not one per stage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import threading
 import time
 import uuid
-from contextvars import ContextVar
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 from django.conf import settings
 from django.db import connection, transaction
 from mcp.server import MCPServer
@@ -51,20 +58,6 @@ _SECRET_NAMES = re.compile(
     r"(secret|token|password|passwd|authorization|api_?key|credential)", re.I
 )
 _KEY_LIKE = re.compile(r"ftc_[a-z2-7]{8}_[A-Za-z0-9_-]{20,}")
-
-
-@dataclass
-class _Running:
-    """One call in flight, shared by the gate and the tool function it lets through."""
-
-    spec: ToolSpec[Any]
-    params: Any
-    caller: Caller
-    outcome: str = AuditEvent.Outcome.SUCCESS
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-_CURRENT: ContextVar[_Running | None] = ContextVar("mcp_endpoint_call", default=None)
 
 
 def redact(value: Any) -> Any:
@@ -112,57 +105,213 @@ def describe_validation_error(tool: str, exc: ValidationError) -> str:
     return f"invalid arguments for {tool}: " + "; ".join(problems)
 
 
-def _run_handler(spec: ToolSpec[Any], call: ToolCall, params: Any) -> dict[str, Any]:
-    """The tool body, in a database thread; on PostgreSQL the timeout also binds the queries."""
+@dataclass
+class _Denied(Exception):
+    limit: str
+    message: str
+    alert: str | None = None
+    refusal: guards.Refusal | None = None
+
+
+#: Who may write a call's audit row: the thread that ran the call, or the gate's timer.
+_RUNNER = "runner"
+_TIMER = "timer"
+
+
+@dataclass
+class _Call:
+    """One ``tools/call`` in flight, from the gate to its audit row.
+
+    Exactly one audit row per call: the database thread running the call writes it, unless the
+    gate stopped waiting (``MCP_TOOL_TIMEOUT_SECONDS``) and wrote the timeout's row itself.
+    Whichever of the two claims the call first writes; the other does not.
+    """
+
+    caller: Caller
+    tool: str
+    arguments: Any
+    spec: ToolSpec[Any] | None = None
+    params: Any = None
+    denied: _Denied | None = None
+    started: float = field(default_factory=time.monotonic)
+    _claimed_by: str = ""
+    _claim_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self, by: str) -> bool:
+        """Whether ``by`` writes the audit row (again ``True`` for the one that already does)."""
+        with self._claim_lock:
+            if not self._claimed_by:
+                self._claimed_by = by
+            return self._claimed_by == by
+
+    def record(self, outcome: str, detail: dict[str, Any]) -> None:
+        """Write the call's audit row, in the transaction open on this thread if there is one."""
+        detail["duration_ms"] = round((time.monotonic() - self.started) * 1000, 1)
+        caller = self.caller
+        with transaction.atomic(savepoint=False):
+            audit.record(
+                McpEvent.CALL if outcome == AuditEvent.Outcome.SUCCESS else McpEvent.DENIED,
+                acting=caller.viewer,
+                target=self.tool[:200],
+                outcome=AuditEvent.Outcome(outcome),
+                interface=caller.interface,
+                correlation_id=caller.correlation_id,
+                client_address=caller.client_address,
+                detail={
+                    "tool": self.tool[:200],
+                    "key_prefix": caller.key_prefix,
+                    **({"client_id": caller.client_id} if caller.client_id else {}),
+                    "arguments": _audit_arguments(self.arguments),
+                    **detail,
+                },
+            )
+
+
+def _checked_input(call: _Call) -> tuple[ToolSpec[Any], Any]:
+    """The tool and its validated input: the checks that need no database. A refusal here is
+    still audited, after the lockdown check, like every other."""
+    tool, arguments = call.tool, call.arguments
+    spec = TOOLS.get(tool)
+    if spec is None:
+        raise _Denied(
+            "unknown_tool",
+            f"unknown tool {tool[:100]!r}; call tools/list for the tools offered",
+            alert="unknown_tool",
+        )
+    if spec.scope not in call.caller.scopes:
+        raise _Denied("scope", missing_scope_message(call.caller, spec.scope, tool))
+    if not isinstance(arguments, dict):
+        raise _Denied("schema", f"invalid arguments for {tool}: expected an object")
+    try:
+        return spec, spec.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        raise _Denied(
+            "schema", describe_validation_error(tool, exc), alert="refused_input"
+        ) from None
+
+
+def _serve_call(call: _Call) -> CallToolResult:
+    """The database part of a call, in one thread: lockdown, guards, the tool, its audit row."""
+    try:
+        if incident.mcp_locked_down():
+            raise _Denied("lockdown", incident.LOCKDOWN_MESSAGE)
+        if call.denied is not None:
+            raise call.denied
+        try:
+            guards.check_call(call.caller, call.tool, call.arguments)
+        except guards.Refusal as refusal:
+            raise _Denied(
+                refusal.limit, refusal.message, alert="budget_exhausted", refusal=refusal
+            ) from None
+    except _Denied as denied:
+        if denied.alert:
+            monitoring.note(
+                denied.alert,
+                call.caller.subject,
+                tool=call.tool[:100],
+                limit=denied.limit,
+                correlation_id=call.caller.correlation_id,
+                client_address=call.caller.client_address,
+            )
+        if call.claim(_RUNNER):
+            call.record(AuditEvent.Outcome.DENIED, {"limit": denied.limit, "error": denied.message})
+        data = denied.refusal.as_dict() if denied.refusal else {"limit": denied.limit}
+        return _error_result(denied.message, **data)
+    return _run_tool(call)
+
+
+@contextmanager
+def _tool_transaction() -> Iterator[None]:
+    """On PostgreSQL the tool runs in a transaction whose statements the tool timeout binds,
+    and which its audit row joins. SQLite takes its write lock when a transaction starts, so
+    there a tool runs outside one and the audit row has its own."""
     if connection.vendor != "postgresql":
-        return spec.handler(call, params)
+        yield
+        return
     with transaction.atomic():
         with connection.cursor() as cursor:
             timeout_ms = int(settings.MCP_TOOL_TIMEOUT_SECONDS * 1000)
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)])
-        return spec.handler(call, params)
+        yield
 
 
-def _tool_function(spec: ToolSpec[Any]) -> Any:
+def _run_tool(call: _Call) -> CallToolResult:
+    assert call.spec is not None  # only calls that passed every check get here
+    spec, caller = call.spec, call.caller
+    tool_call = ToolCall(
+        viewer=caller.viewer, interface=caller.interface, correlation_id=caller.correlation_id
+    )
+    try:
+        with _tool_transaction():
+            try:
+                answer = spec.handler(tool_call, call.params)
+            except SAFE_ERRORS as exc:
+                outcome, detail = AuditEvent.Outcome.DENIED, {"error": str(exc)}
+                result = _error_result(f"{spec.name}: {exc}")
+            else:
+                outcome, detail = AuditEvent.Outcome.SUCCESS, {}
+                result = CallToolResult(
+                    content=[TextContent(type="text", text=json.dumps(answer, default=str))],
+                    structured_content=answer,
+                )
+            if call.claim(_RUNNER):
+                call.record(outcome, detail)
+        return result
+    except Exception:
+        # Sanitised: no trace, path, SQL or secret leaves the server; the log has it all.
+        logger.exception("tool %s failed (correlation id %s)", spec.name, caller.correlation_id)
+    # The transaction rolled back, with the audit row if it was in it: record the failure.
+    if call.claim(_RUNNER):
+        call.record(AuditEvent.Outcome.ERROR, {"error": "internal error"})
+    return _error_result(
+        f"{spec.name} failed with an internal error; the administrator can find it "
+        f"under correlation id {caller.correlation_id}",
+        correlation_id=caller.correlation_id,
+    )
+
+
+async def _within_timeout(call: _Call) -> CallToolResult:
+    """Run the call's database part; past ``MCP_TOOL_TIMEOUT_SECONDS`` answer with a timeout.
+
+    A thread cannot be stopped (on PostgreSQL the statement timeout stops its queries): it
+    finishes on its own and, the timeout's row being written here, writes none. The task is
+    never cancelled from here, so a call whose client went away is still audited.
+    """
+    running = asyncio.ensure_future(in_db_thread(_serve_call, call))
+    timeout = settings.MCP_TOOL_TIMEOUT_SECONDS
+    try:
+        done, _pending = await asyncio.wait({running}, timeout=timeout)
+        if done or not call.claim(_TIMER):
+            return await running
+    finally:
+        if not running.done():
+            running.add_done_callback(_log_late_failure)
+    await in_db_thread(call.record, AuditEvent.Outcome.ERROR, {"error": "timeout"})
+    return _error_result(
+        f"tool timeout: {call.tool} took longer than {timeout} s "
+        "(MCP_TOOL_TIMEOUT_SECONDS); narrow the filters or use a smaller limit",
+        limit="tool_timeout",
+    )
+
+
+def _log_late_failure(task: asyncio.Future[CallToolResult]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a tool call failed after it was answered", exc_info=task.exception())
+
+
+def _refused_outside_gate(spec: ToolSpec[Any]) -> Any:
     async def run(**_validated: Any) -> CallToolResult:
-        running = _CURRENT.get()
-        if running is None or running.spec is not spec:
-            # Only reachable if the gate were bypassed: refuse rather than run unchecked.
-            return _error_result("this tool can only be called through the MCP endpoint")
-        call = ToolCall(
-            viewer=running.caller.viewer,
-            interface=running.caller.interface,
-            correlation_id=running.caller.correlation_id,
-        )
-        try:
-            result = await in_db_thread(_run_handler, spec, call, running.params)
-        except SAFE_ERRORS as exc:
-            running.outcome = AuditEvent.Outcome.DENIED
-            running.detail["error"] = str(exc)
-            return _error_result(f"{spec.name}: {exc}")
-        except Exception:
-            # Sanitised: no trace, path, SQL or secret leaves the server; the log has it all.
-            running.outcome = AuditEvent.Outcome.ERROR
-            running.detail["error"] = "internal error"
-            logger.exception(
-                "tool %s failed (correlation id %s)", spec.name, running.caller.correlation_id
-            )
-            return _error_result(
-                f"{spec.name} failed with an internal error; the administrator can find it "
-                f"under correlation id {running.caller.correlation_id}",
-                correlation_id=running.caller.correlation_id,
-            )
-        text = json.dumps(result, default=str)
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=result
-        )
+        # The call gate answers every tools/call itself; reaching the SDK's tool function means
+        # the gate was bypassed: refuse rather than run unchecked.
+        return _error_result(f"{spec.name} can only be called through the MCP endpoint")
 
     return run
 
 
 def _as_sdk_tool(spec: ToolSpec[Any]) -> Tool:
+    """The tool as ``tools/list`` shows it: name, description, input schema, hints."""
     return Tool(
-        fn=_tool_function(spec),
+        fn=_refused_outside_gate(spec),
         name=spec.name,
         title=None,
         description=spec.description,
@@ -176,30 +325,9 @@ def _as_sdk_tool(spec: ToolSpec[Any]) -> Tool:
     )
 
 
-def _write_call_audit(
-    caller: Caller, tool: str, arguments: Any, outcome: str, detail: dict[str, Any]
-) -> None:
-    with transaction.atomic():
-        audit.record(
-            McpEvent.CALL if outcome == AuditEvent.Outcome.SUCCESS else McpEvent.DENIED,
-            acting=caller.viewer,
-            target=tool[:200],
-            outcome=AuditEvent.Outcome(outcome),
-            interface=caller.interface,
-            correlation_id=caller.correlation_id,
-            client_address=caller.client_address,
-            detail={
-                "tool": tool[:200],
-                "key_prefix": caller.key_prefix,
-                **({"client_id": caller.client_id} if caller.client_id else {}),
-                "arguments": _audit_arguments(arguments),
-                **detail,
-            },
-        )
-
-
 class CallGate:
-    """SDK server middleware: runs every ``tools/call`` through the guards and the audit."""
+    """SDK server middleware: answers every ``tools/call`` itself, through the guards and the
+    audit; other methods go on to the SDK."""
 
     def __init__(self, local_caller: Caller | None = None) -> None:
         self.local_caller = local_caller
@@ -221,86 +349,24 @@ class CallGate:
         caller = self._caller(ctx)
         raw = ctx.params or {}
         name = raw.get("name")
-        arguments = raw.get("arguments") or {}
         tool = name if isinstance(name, str) else repr(name)
         if caller is None:
             # The HTTP gate authenticates before the SDK sees a request; this is a safety net.
             return _error_result("not authenticated")
-        started = time.monotonic()
-        running: _Running | None = None
+        call = _Call(caller=caller, tool=tool, arguments=raw.get("arguments") or {})
         try:
-            if await in_db_thread(incident.mcp_locked_down):
-                raise _Denied("lockdown", incident.LOCKDOWN_MESSAGE)
-            spec = TOOLS.get(tool)
-            if spec is None:
-                raise _Denied(
-                    "unknown_tool",
-                    f"unknown tool {tool[:100]!r}; call tools/list for the tools offered",
-                    alert="unknown_tool",
-                )
-            if spec.scope not in caller.scopes:
-                raise _Denied("scope", missing_scope_message(caller, spec.scope, tool))
-            if not isinstance(arguments, dict):
-                raise _Denied("schema", f"invalid arguments for {tool}: expected an object")
-            try:
-                params = spec.input_model.model_validate(arguments)
-            except ValidationError as exc:
-                raise _Denied(
-                    "schema", describe_validation_error(tool, exc), alert="refused_input"
-                ) from None
-            try:
-                await in_db_thread(guards.check_call, caller, tool, arguments)
-            except guards.Refusal as refusal:
-                raise _Denied(
-                    refusal.limit, refusal.message, alert="budget_exhausted", refusal=refusal
-                ) from None
-            running = _Running(spec=spec, params=params, caller=caller)
-            token = _CURRENT.set(running)
-            try:
-                timeout = settings.MCP_TOOL_TIMEOUT_SECONDS
-                with anyio.fail_after(timeout):
-                    result = await call_next(ctx)
-            except TimeoutError:
-                running.outcome = AuditEvent.Outcome.ERROR
-                running.detail["error"] = "timeout"
-                result = _error_result(
-                    f"tool timeout: {tool} took longer than {timeout} s "
-                    "(MCP_TOOL_TIMEOUT_SECONDS); narrow the filters or use a smaller limit",
-                    limit="tool_timeout",
-                )
-            finally:
-                _CURRENT.reset(token)
-            outcome, detail = running.outcome, running.detail
+            call.spec, call.params = _checked_input(call)
         except _Denied as denied:
-            outcome = AuditEvent.Outcome.DENIED
-            detail = {"limit": denied.limit, "error": denied.message}
-            data = denied.refusal.as_dict() if denied.refusal else {"limit": denied.limit}
-            result = _error_result(denied.message, **data)
-            if denied.alert:
-                await in_db_thread(
-                    monitoring.note,
-                    denied.alert,
-                    caller.subject,
-                    tool=tool[:100],
-                    limit=denied.limit,
-                    correlation_id=caller.correlation_id,
-                    client_address=caller.client_address,
-                )
-        detail["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-        await in_db_thread(_write_call_audit, caller, tool, arguments, outcome, detail)
-        return result
-
-
-@dataclass
-class _Denied(Exception):
-    limit: str
-    message: str
-    alert: str | None = None
-    refusal: guards.Refusal | None = None
+            call.denied = denied
+        return await _within_timeout(call)
 
 
 def build_server(local_caller: Caller | None = None) -> MCPServer[Any]:
-    """A fresh server with every tool; ``local_caller`` is the identity of a stdio session."""
+    """A server with every tool; ``local_caller`` is the identity of a stdio session.
+
+    Built once per process for HTTP (``finops_site.asgi``): it holds no per-caller state, the
+    caller of each call comes with the request (see :class:`CallGate`).
+    """
     return MCPServer(
         "finops-tag-compliance",
         instructions=INSTRUCTIONS,
