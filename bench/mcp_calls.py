@@ -189,6 +189,49 @@ TOOL_ARGUMENTS: dict[str, dict[str, Any]] = {
 CALLS = tuple(TOOL_ARGUMENTS.items())
 
 
+#: Seconds a client keeps an idle connection. Below the server's keep-alive (gunicorn's default,
+#: 2 s): a connection reused just as the server closes it fails with a read error that no
+#: server work caused, a race every HTTP client avoids this way.
+KEEPALIVE_EXPIRY = 1.0
+
+
+def mcp_headers(key: str) -> dict[str, str]:
+    """What an MCP client sends with every call to the stateless endpoint."""
+    return {
+        "authorization": f"Bearer {key}",
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": "2025-06-18",
+    }
+
+
+async def call_tool(
+    client: Any, url: str, request_id: int, name: str, arguments: dict[str, Any]
+) -> tuple[float, str | None]:
+    """One ``tools/call`` POST: its latency, and what went wrong (``None`` when answered 200
+    without a JSON-RPC or tool error)."""
+    import httpx2 as httpx
+
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
+    sent = time.perf_counter()
+    try:
+        response = await client.post(url, content=json.dumps(body))
+        elapsed = time.perf_counter() - sent
+        answer = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError) as exc:
+        return time.perf_counter() - sent, f"{name}: {type(exc).__name__}: {exc}"
+    if answer is None:
+        return elapsed, f"{name}: HTTP {response.status_code} {response.text[:200]}"
+    if "error" in answer or answer.get("result", {}).get("isError"):
+        return elapsed, f"{name}: {json.dumps(answer)[:300]}"
+    return elapsed, None
+
+
 async def drive(
     url: str,
     key: str,
@@ -200,18 +243,16 @@ async def drive(
 ) -> tuple[list[float], list[str], float, dict[str, list[float]]]:
     import httpx2 as httpx
 
-    headers = {
-        "authorization": f"Bearer {key}",
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "mcp-protocol-version": "2025-06-18",
-    }
     counter = itertools.count()
     latencies: list[float] = []
     per_tool: dict[str, list[float]] = {name: [] for name, _ in tools}
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
+    limits = httpx.Limits(
+        max_connections=clients,
+        max_keepalive_connections=clients,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+    async with httpx.AsyncClient(headers=mcp_headers(key), limits=limits, timeout=30) as client:
         started = time.perf_counter()
         deadline = started + seconds
 
@@ -221,24 +262,9 @@ async def drive(
                 if index >= calls:
                     return
                 name, arguments = tools[index % len(tools)]
-                body = {
-                    "jsonrpc": "2.0",
-                    "id": index,
-                    "method": "tools/call",
-                    "params": {"name": name, "arguments": arguments},
-                }
-                sent = time.perf_counter()
-                try:
-                    response = await client.post(url, content=json.dumps(body))
-                    elapsed = time.perf_counter() - sent
-                    answer = response.json() if response.status_code == 200 else None
-                except (httpx.HTTPError, ValueError) as exc:
-                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
-                    continue
-                if answer is None:
-                    errors.append(f"{name}: HTTP {response.status_code} {response.text[:200]}")
-                elif "error" in answer or answer.get("result", {}).get("isError"):
-                    errors.append(f"{name}: {json.dumps(answer)[:300]}")
+                elapsed, error = await call_tool(client, url, index, name, arguments)
+                if error:
+                    errors.append(error)
                 else:
                     latencies.append(elapsed)
                     per_tool[name].append(elapsed)
