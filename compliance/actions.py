@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from compliance import audit, billing, organizations, policy, retention
+from compliance import audit, billing, organizations, policy, resource_costs, retention
 from compliance.access import (
     NarrowedViewer,
     Operator,
@@ -281,7 +281,14 @@ def do_start_scan(
     acting: Viewer,
     interface: str = "cli",
 ) -> Scan:
-    """Queue a scan for the task worker (``manage.py db_worker``)."""
+    """Queue a scan for the task workers (``manage.py db_worker``).
+
+    With ``SCAN_FANOUT`` (the default) the scan is split into one task per account x region,
+    shared by every worker (``compliance.scans.fanout``); without, one task runs it whole.
+    """
+    from django.conf import settings
+
+    from compliance.scans.tasks import start_scan_task
     from compliance.tasks import run_scan_task
 
     scan = do_request_scan(
@@ -292,7 +299,8 @@ def do_start_scan(
         acting=acting,
         interface=interface,
     )
-    result = run_scan_task.enqueue(scan.pk)
+    starter = start_scan_task if settings.SCAN_FANOUT else run_scan_task
+    result = starter.enqueue(scan.pk)
     Scan.objects.filter(pk=scan.pk).update(task_id=str(result.id))
     scan.task_id = str(result.id)
     return scan
@@ -320,6 +328,8 @@ def do_import_costs(
         ) from None
     with transaction.atomic():
         stored = [_store_billing_period(bill, period, acting) for period in bill.periods]
+        # Each resource's cost and the attribution, stored for the pages that show them.
+        resource_costs.refresh_costs()
         audit.record(
             AuditEvent.EventType.COSTS_IMPORTED,
             acting=acting,
@@ -454,6 +464,7 @@ def do_fetch_costs(
             )
             for f in fetched
         )
+        resource_costs.refresh_costs()
         audit.record(
             AuditEvent.EventType.COSTS_FETCHED,
             acting=acting,

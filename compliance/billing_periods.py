@@ -20,7 +20,7 @@ def loaded_periods(viewer: Viewer, account_ids: Sequence[str] = ()) -> list[date
     first."""
     # Imports are few (one per file and period); the lines are many, so each candidate period
     # is checked with one indexed EXISTS instead of a DISTINCT over every line.
-    lines = selectors._visible_cost_lines(viewer, account_ids)
+    lines = selectors.visible_cost_lines(viewer, account_ids)
     starts = {
         start
         for start in BillingImport.objects.filter(status=BillingImport.Status.ACTIVE)
@@ -29,7 +29,7 @@ def loaded_periods(viewer: Viewer, account_ids: Sequence[str] = ()) -> list[date
         if lines.filter(billing_period_start=start).exists()
     }
     starts |= set(
-        selectors._visible_estimates(viewer, account_ids)
+        selectors.visible_estimates(viewer, account_ids)
         .order_by()
         .values_list("period_start", flat=True)
         .distinct()

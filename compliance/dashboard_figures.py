@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from compliance import reports, selectors
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from compliance import reports, resource_costs, selectors
 from compliance.access import Viewer
 from compliance.models import Violation
 from compliance.selectors import Breakdown
@@ -43,14 +46,24 @@ def costliest_violations(
     costliest first (a resource's violations in the listing order). Only resources with a
     positive cost are ranked; empty when no costs are loaded."""
     violations = selectors.current_violations(viewer, now=now)
-    arns = set(violations.order_by().values_list("resource__arn", flat=True).distinct())
-    if not arns:
+    violating = selectors.present_resources(viewer).filter(
+        Exists(Violation.objects.filter(resource_id=OuterRef("pk")).active(now or timezone.now()))
+    )
+    # The stored costs rank in the database; without them, every violating resource is costed.
+    stored = resource_costs.costliest(
+        selectors.cost_scope(viewer), violating, limit, timezone.now()
+    )
+    if stored is not None:
+        known = dict(stored)
+    else:
+        arns = set(violations.order_by().values_list("resource__arn", flat=True).distinct())
+        known = {
+            arn: cost
+            for arn, cost in (selectors.resource_costs(viewer, arns) if arns else {}).items()
+            if cost is not None and cost > 0
+        }
+    if not known:
         return []
-    known = {
-        arn: cost
-        for arn, cost in selectors.resource_costs(viewer, arns).items()
-        if cost is not None and cost > 0
-    }
     top = sorted(known, key=lambda arn: (-known[arn], arn))[:limit]
     listed = reports.ordered_violations(violations.filter(resource__arn__in=top))
     ranked = sorted(

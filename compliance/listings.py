@@ -3,9 +3,10 @@
 The dashboard's Resources page and its CSV export read the same set from here, so an export
 holds exactly the rows the page lists, in the same order. Everything is decided in SQL, so a
 page costs about the same at a thousand resources as at a million: filters on indexed columns,
-the exact count in one query, each resource's monthly cost summed from the latest bill in a
-correlated subquery, and its violations counted with exemptions applied the way
-:mod:`compliance.figures` counts them.
+the exact count in one query, each resource's monthly cost read from the cost stored with it
+(``Resource.monthly_cost``, see :mod:`compliance.resource_costs`; summed from the latest bill
+in a correlated subquery only while the stored costs do not hold), and its violations counted
+with exemptions applied the way :mod:`compliance.figures` counts them.
 
 Accounts are narrowed by :func:`selectors.present_resources`, so no caller can skip the grants.
 """
@@ -35,11 +36,10 @@ from django.db.models import (
 )
 from django.db.models.expressions import Case, Combinable, When
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, NullIf, Reverse, Right, StrIndex, Substr
-from django.db.models.lookups import GreaterThan
+from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
-from compliance import selectors
+from compliance import resource_costs, selectors
 from compliance.access import Viewer, sees_all_accounts, visible_accounts
 from compliance.models import BillingImport, ComplianceSnapshot, CostLine, Resource, Violation
 from compliance.models.costs import MONEY_DIGITS, MONEY_PLACES
@@ -55,8 +55,8 @@ VIOLATION_TYPES: tuple[str, ...] = tuple(Violation.Type.values)
 
 #: Sort keys of the query string -> ORDER BY; the ARN (unique) last, so pages never overlap.
 SORTS: dict[str, tuple[str, ...]] = {
-    "-cost": ("-monthly_cost", "arn"),
-    "cost": ("monthly_cost", "arn"),
+    "-cost": ("-listed_cost", "arn"),
+    "cost": ("listed_cost", "arn"),
     "arn": ("arn",),
     "-arn": ("-arn",),
     "name": ("name", "arn"),
@@ -150,6 +150,11 @@ class LatestBill:
     period_end: datetime
     source_format: str
     currency: str
+    #: Accounts whose resources' stored ``Resource.monthly_cost`` is their cost in this bill,
+    #: and accounts it charges nothing; ``None`` when the stored costs cannot tell (see
+    #: :func:`compliance.resource_costs.listing_accounts`), so each cost is summed per row.
+    stored_accounts: frozenset[str] | None = None
+    free_accounts: frozenset[str] = frozenset()
 
 
 def latest_bill(viewer: Viewer) -> LatestBill | None:
@@ -172,28 +177,22 @@ def latest_bill(viewer: Viewer) -> LatestBill | None:
     newest = next(
         (bill for bill in imports if visible is None or visible & set(bill.account_ids)), None
     )
-    if newest is None or selectors._estimate_period(viewer, (), None, newest) is not None:
+    if newest is None or selectors.estimate_period(viewer, (), None, newest) is not None:
         return None
+    accounts = resource_costs.listing_accounts(
+        selectors.cost_scope(viewer),
+        newest.billing_period_start,
+        newest.source_format,
+        timezone.now(),
+    )
     return LatestBill(
         period_start=newest.billing_period_start,
         period_end=newest.billing_period_end,
         source_format=newest.source_format,
         currency=newest.currency,
+        stored_accounts=frozenset(accounts[0]) if accounts is not None else None,
+        free_accounts=frozenset(accounts[1]) if accounts is not None else frozenset(),
     )
-
-
-def _after_last(arn: Combinable, separator: str) -> Combinable:
-    """The part of ``arn`` after its last ``separator``; NULL when there is none."""
-    position = StrIndex(Reverse(arn), Value(separator))
-    return Case(When(GreaterThan(position, 0), then=Right(arn, position - 1)), default=None)
-
-
-def _resource_part(arn: Combinable) -> Combinable:
-    """The ARN after its fifth colon (``instance/i-0abc``, ``db:orders``, a bucket name)."""
-    rest = arn
-    for _ in range(5):
-        rest = Substr(rest, StrIndex(rest, Value(":")) + 1)
-    return rest
 
 
 def bill_lines(bill: LatestBill, arn: Combinable, account_id: Combinable) -> QuerySet[CostLine]:
@@ -201,12 +200,13 @@ def bill_lines(bill: LatestBill, arn: Combinable, account_id: Combinable) -> Que
     bill uses instead (the keys of :func:`compliance.costs.id_keys`, computed in SQL), within
     its account.
 
-    Unlike the attribution in Python, a bare id that two resources of one account share (a
-    queue and a table both called ``orders``) is not set aside here: finding the other
-    resource would need an index on ARN suffixes. Bills name such resources by ARN, so in
-    practice the two agree.
+    Unlike the attribution (and the stored ``Resource.monthly_cost``), a bare id that two
+    resources of one account share (a queue and a table both called ``orders``) is not set
+    aside here: finding the other resource would need an index on ARN suffixes. Bills name
+    such resources by ARN, so in practice the two agree.
     """
-    keys = [_resource_part(arn), _after_last(arn, "/"), _after_last(arn, ":")]
+    part = resource_costs.resource_part(arn)
+    keys = [part, resource_costs.after_last(part, "/"), resource_costs.after_last(part, ":")]
     matches = Q(resource_id=arn)
     for key in keys:
         matches |= Q(resource_id=NullIf(key, Value("")))
@@ -218,7 +218,16 @@ def bill_lines(bill: LatestBill, arn: Combinable, account_id: Combinable) -> Que
     )
 
 
-def _monthly_cost(bill: LatestBill) -> Coalesce:
+def _monthly_cost(bill: LatestBill) -> Combinable:
+    """Each resource's cost in ``bill``: the stored one where it holds, else summed per row."""
+    if bill.stored_accounts is not None:
+        if not bill.free_accounts:
+            return F("monthly_cost")
+        return Case(
+            When(account__account_id__in=bill.free_accounts, then=Value(Decimal(0))),
+            default=F("monthly_cost"),
+            output_field=_MONEY,
+        )
     lines = (
         bill_lines(bill, OuterRef("arn"), OuterRef("account__account_id"))
         .order_by()
@@ -324,7 +333,7 @@ def listed(
     """``found`` in the listing's order, as dicts of the listing's fields."""
     cost = _monthly_cost(bill) if bill is not None else Value(None, output_field=_MONEY)
     return (
-        found.annotate(counted_violations=_counted_violations(now), monthly_cost=cost)
+        found.annotate(counted_violations=_counted_violations(now), listed_cost=cost)
         .order_by(*SORTS[sort])
         .values(
             "pk",
@@ -336,7 +345,7 @@ def listed(
             "account__name",
             "is_compliant",
             "counted_violations",
-            "monthly_cost",
+            "listed_cost",
             "tags",
             "last_seen_at",
         )
@@ -381,7 +390,7 @@ def _row(values: dict[str, Any]) -> ResourceRow:
         account_name=values["account__name"],
         status=status,
         violations=violations,
-        monthly_cost=values["monthly_cost"],
+        monthly_cost=values["listed_cost"],
         tags=values["tags"] or {},
         last_seen_at=values["last_seen_at"],
     )
@@ -518,5 +527,5 @@ def filter_choices(viewer: Viewer) -> FilterChoices:
         accounts=list(accounts.order_by("account_id").values_list("account_id", "name")),
         regions=found["region"],
         resource_types=found["resource_type"],
-        tag_keys=selectors._required_tags(),
+        tag_keys=selectors.required_tags(),
     )

@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from compliance import costs, figures, policy, stored_figures
+from compliance import resource_costs as stored_costs
 from compliance.access import Viewer, sees_all_accounts, visible_accounts
 from compliance.models import (
     AwsAccount,
@@ -329,7 +330,7 @@ def _as_period(period: date | datetime) -> datetime:
     return datetime(period.year, period.month, period.day, tzinfo=UTC)
 
 
-def _visible_cost_lines(viewer: Viewer, account_ids: Sequence[str] = ()) -> QuerySet[CostLine]:
+def visible_cost_lines(viewer: Viewer, account_ids: Sequence[str] = ()) -> QuerySet[CostLine]:
     """Cost lines of the accounts the viewer may see.
 
     A bill may name accounts that are not registered, or none (billing-account charges): only
@@ -350,7 +351,7 @@ def _period_lines(
     When both a FOCUS and a CUR bill cover a period, the most recently imported format is used
     (both describe the same money; adding them would count it twice).
     """
-    lines = _visible_cost_lines(viewer, account_ids)
+    lines = visible_cost_lines(viewer, account_ids)
     if period is None:
         latest = lines.aggregate(latest=Max("billing_period_start"))["latest"]
         if latest is None:
@@ -396,11 +397,21 @@ def _inventory(resources: QuerySet[Resource]) -> list[costs.InventoryResource]:
     ]
 
 
-def _required_tags() -> list[str]:
+def required_tags() -> list[str]:
     active = active_policy()
     if active is None:
         return []
     return [rule["name"] for rule in active.document.get("required_tags", [])]
+
+
+def cost_scope(viewer: Viewer, account_ids: Sequence[str] = ()) -> stored_costs.Scope:
+    """The accounts whose money the viewer sees (narrowed to ``account_ids``), as
+    :func:`visible_cost_lines` and :func:`visible_estimates` filter them."""
+    accounts = scoped_accounts(viewer, account_ids)
+    return stored_costs.Scope(
+        accounts=frozenset(accounts.values_list("account_id", flat=True)),
+        everything=sees_all_accounts(viewer) and not account_ids,
+    )
 
 
 def cost_attribution(
@@ -413,10 +424,24 @@ def cost_attribution(
     ``period`` is the first day of a billing period (default: the latest one loaded). A region
     filter applies to the bill's region of each charge, a resource-type filter keeps only charges
     on inventory resources of those types.
+
+    Answered from the attribution stored at the last import, fetch or finalisation while it
+    holds (see :mod:`compliance.resource_costs`); computed here otherwise. Both give the same
+    figures.
     """
     where = where or ResourceFilter()
+    stored = stored_costs.attribution(
+        cost_scope(viewer, where.account_ids),
+        _as_period(period) if period is not None else None,
+        regions=where.regions,
+        resource_types=where.resource_types,
+        required_tags=required_tags(),
+        now=timezone.now(),
+    )
+    if stored is not None:
+        return _stored_attribution(viewer, where, stored)
     lines, newest = _period_lines(viewer, where.account_ids, period)
-    estimate_start = _estimate_period(viewer, where.account_ids, period, newest)
+    estimate_start = estimate_period(viewer, where.account_ids, period, newest)
     if estimate_start is not None:
         return _estimated_attribution(viewer, where, estimate_start)
     if where.regions:
@@ -426,7 +451,7 @@ def cost_attribution(
         _charges(lines),
         # No bill loaded: nothing to match, so the inventory is not read at all.
         _inventory(resources) if newest is not None else [],
-        required_tags=_required_tags(),
+        required_tags=required_tags(),
         only_types=where.resource_types,
     )
     currencies = sorted(
@@ -436,6 +461,13 @@ def cost_attribution(
             )
         )
     )
+    return _billed(newest, currencies, result)
+
+
+def _billed(
+    newest: BillingImport | None, currencies: Sequence[str], result: costs.Attribution
+) -> CostAttribution:
+    """The attribution of a bill (``newest``: its newest import in the period), or of no money."""
     return CostAttribution(
         cost_source=newest.source_format if newest else None,
         period_start=newest.billing_period_start if newest else None,
@@ -455,6 +487,15 @@ def cost_attribution(
     )
 
 
+def _stored_attribution(
+    viewer: Viewer, where: ResourceFilter, stored: stored_costs.StoredAttribution
+) -> CostAttribution:
+    money, result = stored.money, stored.attribution
+    if money is not None and money.newest is None:
+        return _estimated_attribution(viewer, where, money.period, result)
+    return _billed(money.newest if money is not None else None, stored.currencies, result)
+
+
 def resource_costs(
     viewer: Viewer, arns: Iterable[str], period: date | datetime | None = None
 ) -> dict[str, Decimal | None]:
@@ -462,16 +503,25 @@ def resource_costs(
 
     Zero for a resource the bill does not charge; ``None`` for every resource when no bill is
     loaded. ARNs the viewer may not see (or that are not in the inventory) are left out.
+    Answered from the stored per-resource costs while they hold, as :func:`cost_attribution`.
     """
     wanted = set(arns)
     resources = present_resources(viewer)
     shown = resources.filter(arn__in=wanted)
+    stored = stored_costs.costs_of(
+        cost_scope(viewer),
+        shown,
+        _as_period(period) if period is not None else None,
+        timezone.now(),
+    )
+    if stored is not None:
+        return stored
     accounts = set(shown.values_list("account__account_id", flat=True))
     lines, newest = _period_lines(viewer, (), period)
-    estimate_start = _estimate_period(viewer, (), period, newest)
+    estimate_start = estimate_period(viewer, (), period, newest)
     if estimate_start is not None:
         inventory = _inventory(resources.filter(account__account_id__in=accounts))
-        figures = _service_costs(_visible_estimates(viewer, ()), estimate_start)
+        figures = _service_costs(visible_estimates(viewer, ()), estimate_start)
         estimated = costs.estimated_charges(
             (f for f in figures if f.account_id in accounts), inventory
         )
@@ -492,13 +542,13 @@ def resource_costs(
 # --- Estimates from Cost Explorer, where no bill covers the period ----------------------------
 
 
-def _visible_estimates(viewer: Viewer, account_ids: Sequence[str]) -> QuerySet[CostExplorerFigure]:
+def visible_estimates(viewer: Viewer, account_ids: Sequence[str]) -> QuerySet[CostExplorerFigure]:
     """Cost Explorer figures exist only for registered accounts: filtered like their resources."""
     accounts = scoped_accounts(viewer, account_ids)
     return CostExplorerFigure.objects.filter(account_id__in=accounts.values("account_id"))
 
 
-def _estimate_period(
+def estimate_period(
     viewer: Viewer,
     account_ids: Sequence[str],
     period: date | datetime | None,
@@ -510,7 +560,7 @@ def _estimate_period(
     period no bill covers: the one asked for, or by default its latest when that is later than
     the latest bill.
     """
-    figures = _visible_estimates(viewer, account_ids)
+    figures = visible_estimates(viewer, account_ids)
     if period is not None:
         start = _as_period(period)
         if newest_bill is None and figures.filter(period_start=start).exists():
@@ -536,26 +586,30 @@ def _service_costs(
 
 
 def _estimated_attribution(
-    viewer: Viewer, where: ResourceFilter, start: datetime
+    viewer: Viewer,
+    where: ResourceFilter,
+    start: datetime,
+    result: costs.Attribution | None = None,
 ) -> CostAttribution:
     """The attribution of a period only Cost Explorer covers (see ``costs.ESTIMATE_METHOD``).
 
     ``untagged_spend`` is Cost Explorer's own cost of resources without each required key,
     exact; only with a resource-type filter, which Cost Explorer's tag groups cannot apply, is
-    it the estimate's.
+    it the estimate's. ``result``: the estimate's attribution, when already stored.
     """
-    figures = _visible_estimates(viewer, where.account_ids).filter(period_start=start)
+    figures = visible_estimates(viewer, where.account_ids).filter(period_start=start)
     if where.regions:
         figures = figures.filter(region__in=where.regions)
-    resources = present_resources(viewer, ResourceFilter(account_ids=where.account_ids))
-    inventory = _inventory(resources)
-    required = _required_tags()
-    result = costs.attribute(
-        costs.estimated_charges(_service_costs(figures, start), inventory),
-        inventory,
-        required_tags=required,
-        only_types=where.resource_types,
-    )
+    required = required_tags()
+    if result is None:
+        resources = present_resources(viewer, ResourceFilter(account_ids=where.account_ids))
+        inventory = _inventory(resources)
+        result = costs.attribute(
+            costs.estimated_charges(_service_costs(figures, start), inventory),
+            inventory,
+            required_tags=required,
+            only_types=where.resource_types,
+        )
     untagged = result.untagged_spend
     if not where.resource_types:
         untagged = dict.fromkeys(sorted(required), Decimal(0))

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from compliance.models.costs import MONEY_DIGITS, MONEY_PLACES
 from compliance.models.exemptions import ViolationQuerySet
@@ -232,6 +232,15 @@ class Resource(models.Model):
     is_compliant = models.BooleanField(null=True)
     #: Violations the policy found at the last finalisation, exempted ones included.
     violation_count = models.PositiveIntegerField(default=0)
+    #: Its cost in its account's latest money (the latest bill, or a Cost Explorer estimate
+    #: for a later period), exact, as ``compliance.costs.attribute`` matches the charges; zero
+    #: when that money does not charge it, null when its account has none. Written by
+    #: ``compliance.resource_costs.refresh_costs`` at every import, fetch and finalisation.
+    monthly_cost = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
+    )
+    #: First day of the billing period ``monthly_cost`` belongs to.
+    cost_period_start = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["arn"]
@@ -239,6 +248,51 @@ class Resource(models.Model):
             models.Index(fields=["account", "region", "resource_type"]),
             models.Index(fields=["resource_type"]),
             models.Index(fields=["gone_since", "is_compliant"]),
+            # The resources list: its default order (highest cost first), each other order,
+            # and the account filter, over present resources only.
+            models.Index(
+                F("monthly_cost").desc(),
+                "arn",
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_cost",
+            ),
+            # The list's exact count, by account, region or type and compliance, from the
+            # index alone (and few pages of it: no ARN in these).
+            models.Index(
+                fields=["account", "is_compliant"],
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_acct",
+            ),
+            models.Index(
+                fields=["region", "is_compliant", "account"],
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_region_n",
+            ),
+            models.Index(
+                fields=["resource_type", "is_compliant", "account"],
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_type_n",
+            ),
+            models.Index(
+                fields=["resource_type", "arn"],
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_type",
+            ),
+            models.Index(
+                fields=["region", "arn"],
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_region",
+            ),
+            models.Index(
+                fields=["name", "arn"],
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_name",
+            ),
+            models.Index(
+                fields=["-last_seen_at", "arn"],
+                condition=Q(gone_since__isnull=True),
+                name="resource_present_seen",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -412,3 +466,94 @@ class AccountAccess(models.Model):
     def __str__(self) -> str:
         who = f"user {self.user}" if self.user_id else f"group {self.group}"
         return f"{who} -> {self.account}"
+
+
+class AttributedCost(models.Model):
+    """One cell of the cost attribution as last computed (``compliance.resource_costs``).
+
+    Each account's latest money is attributed once, when a bill is imported, Cost Explorer is
+    fetched or a scan is finalised, so a page sums a handful of these rows instead of matching
+    the whole inventory against the bill. Three kinds of rows:
+
+    - ``split``: the four buckets of the charges of one account (the bill's), region, service,
+      resource type (or ``costs.NO_RESOURCE`` / ``costs.NOT_IN_INVENTORY``), charge category
+      and import; every charge lands in one, so each breakdown is a sum of these;
+    - ``untagged``: spend (``amount``) of resources violating ``tag_key``, per account, region,
+      resource type and import, as ``costs.Attribution.untagged_spend`` counts it;
+    - ``at_stake``: monthly cost (``amount``) of the resources breaking a rule, per resource
+      account, region and type; ``tag_key`` or ``violation_type`` empty stand for any, so the
+      cost of the resources matching a narrowing is one row, each resource counted once.
+    """
+
+    class Kind(models.TextChoices):
+        SPLIT = "split"
+        UNTAGGED = "untagged"
+        AT_STAKE = "at_stake"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    account_id = models.CharField(max_length=256, blank=True)
+    period_start = models.DateTimeField()
+    #: ``focus`` or ``cur`` (the import's format), or ``estimate`` (Cost Explorer).
+    cost_source = models.CharField(max_length=8)
+    billing_import = models.ForeignKey(
+        "compliance.BillingImport",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    currency = models.CharField(max_length=8, blank=True)
+    region = models.CharField(max_length=64, blank=True)
+    service = models.CharField(max_length=256, blank=True)
+    resource_type = models.CharField(max_length=64, blank=True)
+    charge_category = models.CharField(max_length=16, blank=True)
+    tag_key = models.CharField(max_length=128, blank=True)
+    violation_type = models.CharField(max_length=24, blank=True)
+    attributable = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    attribution_gap = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    unattributable = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    unmatched_resource = models.DecimalField(
+        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0)
+
+    class Meta:
+        ordering = ["kind", "account_id", "id"]
+        indexes = [models.Index(fields=["kind", "period_start", "account_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.account_id} {self.period_start:%Y-%m} {self.cost_source}"
+
+
+class CostAttributionState(models.Model):
+    """What the stored attribution (``AttributedCost``, ``Resource.monthly_cost``) was computed
+    from, so that a reader can tell whether it still holds. One row.
+
+    Database triggers (migration 0013) add one to ``changes`` whenever a row it depends on is
+    written: resources (created, deleted, gone, moved), violations, bill lines, Cost Explorer
+    figures, accounts. A finalisation, an import and a fetch recompute in the same transaction,
+    so ``changes`` moves past ``computed_changes`` only through writes outside them. Exemptions
+    apply by the clock, so which were active is kept instead.
+    """
+
+    computed_at = models.DateTimeField()
+    changes = models.BigIntegerField(default=0)
+    computed_changes = models.BigIntegerField(default=0)
+    exemptions_active = models.PositiveIntegerField(default=0)
+    last_exemption_id = models.BigIntegerField(default=0)
+    #: Account id (the bill's, registered or not) -> its latest money: ``bill`` [period start,
+    #: format of its newest import then] or null, ``estimate`` period start or null.
+    money = models.JSONField(default=dict)
+    #: [bill account, resource account] of charges matched by ARN to another account's resource.
+    cross_account = models.JSONField(default=list)
+    #: False when the estimate could not be stored exactly (see ``compliance.resource_costs``).
+    estimates_stored = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"cost attribution of {self.computed_at:%Y-%m-%d %H:%M}"
