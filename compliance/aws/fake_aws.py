@@ -4,6 +4,7 @@ separate endpoint rather than in-process mocking."""
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,9 @@ def moto_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run moto on ``host`` (a free port by default) and point the AWS environment at it.
 
     The previous environment is restored on exit, so nothing outside the block talks to it.
+    moto keeps its state per process, shared with in-process mocks: it is reset on entry (no
+    leftovers from earlier use in the process) and on exit (nothing created here outlives the
+    block, and backends are built again under the restored environment).
     """
     saved = {name: os.environ.get(name) for name in [*FAKE_ENVIRONMENT, "AWS_ENDPOINT_URL"]}
     saved.update({name: os.environ.get(name) for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN")})
@@ -31,10 +35,12 @@ def moto_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.update(FAKE_ENVIRONMENT)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    endpoint = ""
     try:
         server.start()
         bound_host, bound_port = server.get_host_and_port()
         endpoint = f"http://{bound_host}:{bound_port}"
+        _reset(endpoint)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         yield endpoint
     finally:
@@ -43,4 +49,15 @@ def moto_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        server.stop()
+        try:
+            if endpoint:
+                _reset(endpoint)
+        finally:
+            server.stop()
+
+
+def _reset(endpoint: str) -> None:
+    # The http:// URL of the moto server started above, never user input.
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # nosec B310
+        response.read()
