@@ -28,7 +28,9 @@ from tests.compliance.billing.bills import (
 )
 from tests.conftest import grant
 
-pytestmark = pytest.mark.django_db
+# The checklist run in the estate serves requests through the ASGI app, which closes the
+# connection at the end of each request: tests run outside a wrapping transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 #: Every page of the dashboard with the role it needs (resource and scan pages get their pk).
 PAGES = [
