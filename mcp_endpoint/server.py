@@ -236,7 +236,8 @@ def _tool_transaction() -> Iterator[None]:
 
 
 def _run_tool(call: _Call) -> CallToolResult:
-    assert call.spec is not None  # only calls that passed every check get here
+    if call.spec is None:  # only calls that passed every check get here
+        raise RuntimeError("tool call without a checked tool")
     spec, caller = call.spec, call.caller
     tool_call = ToolCall(
         viewer=caller.viewer, interface=caller.interface, correlation_id=caller.correlation_id
