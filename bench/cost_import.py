@@ -30,26 +30,10 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from bench.focus import FOCUS_HEADER  # noqa: E402
 from compliance.models import BillingImport, CostLine  # noqa: E402
 
-HEADER = [
-    "BillingAccountId",
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "SubAccountId",
-    "RegionId",
-    "ServiceName",
-    "ResourceId",
-    "ChargeCategory",
-    "BilledCost",
-    "EffectiveCost",
-    "ListCost",
-    "BillingCurrency",
-    "ChargeDescription",
-    "x_UsageType",
-]
+HEADER = [*FOCUS_HEADER, "x_UsageType"]
 ACCOUNTS = [f"{100000000000 + i}" for i in range(5)]
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 SERVICES = ["Amazon EC2", "Amazon S3", "Amazon RDS", "AWS Lambda", "Amazon DynamoDB"]

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.focus import FOCUS_HEADER
+
 PAGES = {
     "overview": "/",
     "resources, filtered": "/resources/?region=eu-west-1&compliance=noncompliant&sort=-cost",
@@ -38,24 +40,6 @@ PAGES = {
     "violations": "/violations/",
     "costs": "/costs/",
 }
-
-FOCUS_HEADER = [
-    "BillingAccountId",
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "SubAccountId",
-    "RegionId",
-    "ServiceName",
-    "ResourceId",
-    "ChargeCategory",
-    "BilledCost",
-    "EffectiveCost",
-    "ListCost",
-    "BillingCurrency",
-    "ChargeDescription",
-]
 
 
 def write_bill(path: Path, size: int) -> None:

@@ -6,8 +6,11 @@ per-account grants.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, PermissionsMixin
@@ -44,7 +47,46 @@ class NarrowedViewer:
 Viewer: TypeAlias = AbstractBaseUser | AnonymousUser | Operator | NarrowedViewer
 
 
+T = TypeVar("T")
+
+#: Within :func:`one_answer`: what each viewer may see, read once.
+_answering: ContextVar[dict[Hashable, Any] | None] = ContextVar("answering", default=None)
+
+
+@contextmanager
+def one_answer() -> Iterator[None]:
+    """Within, whether a viewer sees every account and which accounts it sees are read from
+    the database once, however many selectors ask: for the span of one page or tool call,
+    which changes no grant. Outside, every call reads them afresh."""
+    token = _answering.set({})
+    try:
+        yield
+    finally:
+        _answering.reset(token)
+
+
+def _viewer_key(viewer: Viewer) -> Hashable:
+    if isinstance(viewer, Operator | NarrowedViewer):
+        return viewer  # frozen dataclasses: equal when they see the same
+    return (type(viewer), viewer.pk, viewer.is_authenticated, viewer.is_active)
+
+
+def _once(question: str, viewer: Viewer, answer: Callable[[], T]) -> T:
+    memo = _answering.get()
+    if memo is None:
+        return answer()
+    key = (question, _viewer_key(viewer))
+    if key not in memo:
+        memo[key] = answer()
+    found: T = memo[key]
+    return found
+
+
 def sees_all_accounts(viewer: Viewer) -> bool:
+    return _once("all", viewer, lambda: _sees_all_accounts(viewer))
+
+
+def _sees_all_accounts(viewer: Viewer) -> bool:
     if isinstance(viewer, Operator):
         return True
     if isinstance(viewer, NarrowedViewer):
@@ -55,6 +97,17 @@ def sees_all_accounts(viewer: Viewer) -> bool:
 
 
 def visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:
+    if _answering.get() is None or sees_all_accounts(viewer):
+        return _visible_accounts(viewer)
+    ids = _once(
+        "visible",
+        viewer,
+        lambda: frozenset(_visible_accounts(viewer).values_list("pk", flat=True)),
+    )
+    return AwsAccount.objects.filter(pk__in=ids)
+
+
+def _visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:
     if isinstance(viewer, NarrowedViewer):
         own = visible_accounts(viewer.user)
         if viewer.account_ids is None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -211,35 +212,24 @@ def do_request_scan(
         region_list = validate_regions(regions)
         type_list = validate_resource_types(resource_types)
         account_list = sorted(set(account_ids))
-        if isinstance(acting, Operator):
-            known = set(
-                AwsAccount.objects.filter(account_id__in=account_list).values_list(
-                    "account_id", flat=True
-                )
+        visible = visible_accounts(acting)  # every registered account, for an operator
+        if account_list:
+            seen = set(
+                visible.filter(account_id__in=account_list).values_list("account_id", flat=True)
             )
-            missing = [a for a in account_list if a not in known]
-            if missing:
+            if missing := [a for a in account_list if a not in seen]:
                 raise ActionError(
                     f"account: not registered: {', '.join(missing)} (add it with add_account)"
+                    if isinstance(acting, Operator)
+                    else f"account: not found or not visible to you: {', '.join(missing)}"
                 )
-        else:
-            visible = visible_accounts(acting)
-            if account_list:
-                seen = set(
-                    visible.filter(account_id__in=account_list).values_list("account_id", flat=True)
+        elif not sees_all_accounts(acting):
+            account_list = sorted(visible.values_list("account_id", flat=True))
+            if not account_list:
+                raise ActionError(
+                    "account: you may not see any account, so there is nothing to scan "
+                    "(an admin can grant you accounts)"
                 )
-                missing = [a for a in account_list if a not in seen]
-                if missing:
-                    raise ActionError(
-                        f"account: not found or not visible to you: {', '.join(missing)}"
-                    )
-            elif not sees_all_accounts(acting):
-                account_list = sorted(visible.values_list("account_id", flat=True))
-                if not account_list:
-                    raise ActionError(
-                        "account: you may not see any account, so there is nothing to scan "
-                        "(an admin can grant you accounts)"
-                    )
         if not AwsAccount.objects.filter(enabled=True).exists():
             raise ActionError("account: no AWS account is registered (add one with add_account)")
         active = TaggingPolicy.objects.filter(is_active=True).first()
@@ -286,8 +276,6 @@ def do_start_scan(
     With ``SCAN_FANOUT`` (the default) the scan is split into one task per account x region,
     shared by every worker (``compliance.scans.fanout``); without, one task runs it whole.
     """
-    from django.conf import settings
-
     from compliance.scans.tasks import start_scan_task
     from compliance.tasks import run_scan_task
 
@@ -630,6 +618,7 @@ def do_create_exemption(
             created_by=viewer_label(acting),
             expires_at=expires_at,
         )
+        _refresh_figures_for_exemptions(at_expiry=expires_at)
         audit.record(
             AuditEvent.EventType.EXEMPTION_CREATED,
             acting=acting,
@@ -664,6 +653,7 @@ def do_remove_exemption(exemption_id: int, *, acting: Viewer, interface: str = "
     with transaction.atomic():
         detail = _exemption_detail(exemption)
         exemption.delete()
+        _refresh_figures_for_exemptions()
         audit.record(
             AuditEvent.EventType.EXEMPTION_REMOVED,
             acting=acting,
@@ -671,6 +661,17 @@ def do_remove_exemption(exemption_id: int, *, acting: Viewer, interface: str = "
             interface=interface,
             detail=detail,
         )
+
+
+def _refresh_figures_for_exemptions(*, at_expiry: datetime | None = None) -> None:
+    """Queue the refresh of the stored figures that exemptions change, in the caller's
+    transaction (a worker sees it only once the change is committed): now, and again at
+    ``at_expiry`` when the exemption stops by itself."""
+    from compliance.tasks import refresh_stored_figures_task  # that module imports the scans
+
+    refresh_stored_figures_task.enqueue()
+    if at_expiry is not None:
+        refresh_stored_figures_task.using(run_after=at_expiry).enqueue()
 
 
 def _exemption_detail(exemption: Exemption) -> dict[str, object]:
@@ -733,21 +734,14 @@ def do_discover_accounts(
             target=target,
             outcome=AuditEvent.Outcome.ERROR,
         ) from None
-    if dry_run:
-        return organizations.plan_discovery(
-            organization, role_name=role_name, external_id=external_id, regions=region_list
-        )
     try:
         with transaction.atomic():
             planned = organizations.plan_discovery(
                 organization, role_name=role_name, external_id=external_id, regions=region_list
             )
-            updated = {u.registration.account_id: u.registration for u in planned.updated}
-            existing = AwsAccount.objects.in_bulk(list(updated), field_name="account_id")
-            for registration in [*planned.added, *updated.values()]:
-                account = organizations.registered_account(
-                    registration, existing.get(registration.account_id)
-                )
+            if dry_run:
+                return planned
+            for account in organizations.registered_accounts(planned):
                 account.full_clean()
                 account.save()
             audit.record(

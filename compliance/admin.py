@@ -32,6 +32,7 @@ from compliance.models import (
     Exemption,
     Resource,
     Scan,
+    ScanPartition,
     TaggingPolicy,
     Violation,
 )
@@ -227,6 +228,37 @@ class TaggingPolicyAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/compliance/taggingpolicy/import.html", context)
 
 
+class ReadOnlyInline(admin.TabularInline[Any, Any]):
+    """Rows shown under their parent, never added, changed or deleted in the admin."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ScanPartitionInline(ReadOnlyInline):
+    """A fanned-out scan's account x region tasks: who ran them, how far they got."""
+
+    model = ScanPartition
+    fields = readonly_fields = (
+        "account_id",
+        "region",
+        "status",
+        "jobs_done",
+        "jobs",
+        "resources_seen",
+        "attempt",
+        "worker",
+        "started_at",
+        "finished_at",
+    )
+
+
 @admin.register(Scan)
 class ScanAdmin(ReadOnlyAdmin):
     list_display = [
@@ -243,26 +275,18 @@ class ScanAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "trigger"]
     readonly_fields = [f.name for f in Scan._meta.fields]
+    inlines = [ScanPartitionInline]
 
 
-class ViolationInline(admin.TabularInline[Violation, Resource]):
+class ViolationInline(ReadOnlyInline):
     model = Violation
-    fields = ["violation_type", "tag_name", "current_value", "expected", "first_detected_at"]
-    readonly_fields = [
+    fields = readonly_fields = (
         "violation_type",
         "tag_name",
         "current_value",
         "expected",
         "first_detected_at",
-    ]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    )
 
 
 @admin.register(Resource)

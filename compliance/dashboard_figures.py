@@ -45,14 +45,13 @@ def costliest_violations(
     """The violations on the resources that cost the most in the latest billing period,
     costliest first (a resource's violations in the listing order). Only resources with a
     positive cost are ranked; empty when no costs are loaded."""
+    now = now or timezone.now()
     violations = selectors.current_violations(viewer, now=now)
     violating = selectors.present_resources(viewer).filter(
-        Exists(Violation.objects.filter(resource_id=OuterRef("pk")).active(now or timezone.now()))
+        Exists(Violation.objects.filter(resource_id=OuterRef("pk")).active(now))
     )
     # The stored costs rank in the database; without them, every violating resource is costed.
-    stored = resource_costs.costliest(
-        selectors.cost_scope(viewer), violating, limit, timezone.now()
-    )
+    stored = resource_costs.costliest(selectors.cost_scope(viewer), violating, limit, now)
     if stored is not None:
         known = dict(stored)
     else:

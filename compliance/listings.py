@@ -40,7 +40,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from compliance import resource_costs, selectors
-from compliance.access import Viewer, sees_all_accounts, visible_accounts
+from compliance.access import Viewer
 from compliance.models import BillingImport, ComplianceSnapshot, CostLine, Resource, Violation
 from compliance.models.costs import MONEY_DIGITS, MONEY_PLACES
 from compliance.models.exemptions import exemptions_apply, still_violating
@@ -166,21 +166,18 @@ def latest_bill(viewer: Viewer) -> LatestBill | None:
     imported format), found from the imports' own account lists: a handful of rows, where the
     maximum over the cost lines of the viewer's accounts reads most of them.
     """
-    visible = (
-        None
-        if sees_all_accounts(viewer)
-        else set(visible_accounts(viewer).values_list("account_id", flat=True))
-    )
+    scope = selectors.cost_scope(viewer)
     imports = BillingImport.objects.filter(status=BillingImport.Status.ACTIVE).order_by(
         "-billing_period_start", "-imported_at", "-id"
     )
     newest = next(
-        (bill for bill in imports if visible is None or visible & set(bill.account_ids)), None
+        (bill for bill in imports if scope.everything or scope.accounts & set(bill.account_ids)),
+        None,
     )
     if newest is None or selectors.estimate_period(viewer, (), None, newest) is not None:
         return None
     accounts = resource_costs.listing_accounts(
-        selectors.cost_scope(viewer),
+        scope,
         newest.billing_period_start,
         newest.source_format,
         timezone.now(),
@@ -505,8 +502,10 @@ def filter_choices(viewer: Viewer) -> FilterChoices:
     of rows, where a DISTINCT over the inventory would read every resource); an estate never
     snapshotted (no finished scan yet) falls back to the inventory itself.
     """
-    accounts = selectors.scoped_accounts(viewer)
-    account_ids = list(accounts.values_list("account_id", flat=True))
+    accounts = list(
+        selectors.scoped_accounts(viewer).order_by("account_id").values_list("account_id", "name")
+    )
+    account_ids = [account_id for account_id, _name in accounts]
     scan = selectors.latest_scan()
     snapshot = ComplianceSnapshot.objects.filter(scan=scan, account_id__in=account_ids)
     found: dict[str, list[str]] = {}
@@ -524,7 +523,7 @@ def filter_choices(viewer: Viewer) -> FilterChoices:
         )
         found[column] = sorted(values)
     return FilterChoices(
-        accounts=list(accounts.order_by("account_id").values_list("account_id", "name")),
+        accounts=accounts,
         regions=found["region"],
         resource_types=found["resource_type"],
         tag_keys=selectors.required_tags(),

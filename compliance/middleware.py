@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from compliance import audit, network
+from compliance import network
 from compliance.models import AuditEvent
 
 
@@ -30,16 +28,13 @@ class RefuseNulCharacters:
             if query is not None
             for key, values in query.lists()
         ):
-            with transaction.atomic():
-                audit.record(
-                    "request.refused",
-                    acting=getattr(request, "user", None) or AnonymousUser(),
-                    target=audit.storable(request.path[:2048]),
-                    outcome=AuditEvent.Outcome.DENIED,
-                    interface="web",
-                    client_address=network.request_client_address(request),
-                    detail={"reason": "NUL character in the request", "method": request.method},
-                )
+            network.record_web_event(
+                "request.refused",
+                request,
+                target=request.path,
+                outcome=AuditEvent.Outcome.DENIED,
+                detail={"reason": "NUL character in the request", "method": request.method},
+            )
             return HttpResponseBadRequest(
                 "Bad request: NUL characters are not accepted.", content_type="text/plain"
             )

@@ -49,6 +49,8 @@ class Update:
     registration: Registration
     #: The fields that change, each as ``[before, after]`` (the external id only as set/unset).
     changes: dict[str, list[Any]]
+    #: The registered row, as the plan read it.
+    account: AwsAccount
 
 
 @dataclass
@@ -123,7 +125,7 @@ def plan_discovery(
         if existing is None:
             plan.added.append(wanted)
         elif changes := _changes(existing, wanted):
-            plan.updated.append(Update(wanted, changes))
+            plan.updated.append(Update(wanted, changes, existing))
         else:
             plan.unchanged.append(member.account_id)
     listed = {member.account_id for member in organization.accounts}
@@ -143,11 +145,14 @@ def _changes(existing: AwsAccount, wanted: Registration) -> dict[str, list[Any]]
     return changes
 
 
-def registered_account(registration: Registration, existing: AwsAccount | None) -> AwsAccount:
-    """The account row to save for ``registration`` (validated by the caller)."""
-    account = existing or AwsAccount(account_id=registration.account_id)
-    account.name = registration.name
-    account.role_arn = registration.role_arn
-    account.external_id = registration.external_id
-    account.regions = list(registration.regions)
-    return account
+def registered_accounts(plan: DiscoveryPlan) -> list[AwsAccount]:
+    """The account rows to save for ``plan``: new ones, and the updated ones changed (both to be
+    validated by the caller)."""
+    rows = [(r, AwsAccount(account_id=r.account_id)) for r in plan.added]
+    rows += [(u.registration, u.account) for u in plan.updated]
+    for registration, account in rows:
+        account.name = registration.name
+        account.role_arn = registration.role_arn
+        account.external_id = registration.external_id
+        account.regions = list(registration.regions)
+    return [account for _, account in rows]

@@ -35,6 +35,7 @@ from compliance.models import (
     AuditEvent,
     ComplianceSnapshot,
     Resource,
+    RuleSnapshot,
     Scan,
     ScanItem,
     TagChange,
@@ -48,6 +49,7 @@ _SCAN_ROWS: tuple[tuple[str, type[models.Model]], ...] = (
     ("scan_items", ScanItem),
     ("tag_changes", TagChange),
     ("snapshots", ComplianceSnapshot),
+    ("snapshots", RuleSnapshot),  # counted with the other snapshots
 )
 #: Scans past these statuses are done; queued and running ones are never pruned.
 _DONE = (Scan.Status.COMPLETE, Scan.Status.PARTIAL, Scan.Status.FAILED)
@@ -142,7 +144,8 @@ def count_prunable(cutoffs: Cutoffs) -> PruneCounts:
     scans = prunable_scans(cutoffs.scans_before)
     counts = PruneCounts(scans=scans.count(), kept_scans=protected_scan_ids())
     for name, model in _SCAN_ROWS:
-        setattr(counts, name, model._default_manager.filter(scan__in=scans).count())
+        found = model._default_manager.filter(scan__in=scans).count()
+        setattr(counts, name, getattr(counts, name) + found)
     counts.audit_events = AuditEvent.objects.filter(occurred_at__lt=cutoffs.audit_before).count()
     return counts
 

@@ -85,17 +85,10 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
 }
 
 
-def _permissions(names: list[str]) -> list[Permission] | None:
+def _permissions(names: list[str], existing: dict[str, Permission]) -> list[Permission] | None:
     """The permissions named, or None while some do not exist yet."""
-    wanted = {tuple(name.split(".", 1)) for name in names}
-    found = [
-        p
-        for p in Permission.objects.select_related("content_type")
-        if (p.content_type.app_label, p.codename) in wanted
-    ]
-    if len(found) != len(wanted):
-        return None
-    return found
+    found = [existing[name] for name in names if name in existing]
+    return found if len(found) == len(set(names)) else None
 
 
 def ensure_roles(**_: Any) -> None:
@@ -105,9 +98,13 @@ def ensure_roles(**_: Any) -> None:
     signal, so early calls can find some permissions missing: they change nothing, and the call
     after the last app's signal completes the groups.
     """
+    existing = {
+        f"{p.content_type.app_label}.{p.codename}": p
+        for p in Permission.objects.select_related("content_type")
+    }
     with transaction.atomic():
         for role, names in ROLE_PERMISSIONS.items():
-            permissions = _permissions(names)
+            permissions = _permissions(names, existing)
             if permissions is None:
                 return
             group, _created = Group.objects.get_or_create(name=role.value)

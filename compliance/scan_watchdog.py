@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,10 +40,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from compliance import audit
-from compliance.models import AuditEvent, Scan
-from compliance.models.inventory import ScanPartition
+from compliance.models import AuditEvent, Scan, ScanPartition
 from compliance.scans import fanout
-from compliance.scans.finalisation import SYSTEM
+from compliance.scans.finalisation import SYSTEM, ScanNotRunnable
 from compliance.scans.staging import clear as clear_staging
 
 logger = logging.getLogger(__name__)
@@ -93,13 +93,10 @@ def fail_stale_scans(now: datetime | None = None) -> StaleScans:
         since = _last_sign_of_life(scan, partitions)
         if since >= cutoff:
             continue
-        lost = [
-            p
-            for p in partitions
-            if p.status != ScanPartition.Status.DONE and p.attempt >= MAX_PARTITION_ATTEMPTS
-        ]
+        unfinished = [p for p in partitions if p.status != ScanPartition.Status.DONE]
+        lost = [p for p in unfinished if p.attempt >= MAX_PARTITION_ATTEMPTS]
         if partitions and not lost:
-            queued = fanout.requeue_unfinished(scan.pk)
+            queued = fanout.requeue(scan.pk, unfinished)
             logger.warning(
                 "scan #%s: no sign of life since %s; %s task(s) queued again",
                 scan.pk,
@@ -130,6 +127,18 @@ def _last_sign_of_life(scan: Scan, partitions: list[ScanPartition]) -> datetime:
         queued = DBTaskResult.objects.filter(pk__in=task_ids).values_list("enqueued_at", flat=True)
         moments += list(queued)
     return max(moments)
+
+
+def run_guarded(scan_id: int, step: Callable[[], str]) -> str:
+    """Run one step of the scan ``scan_id`` in a task; if it raises, the scan does not stay
+    running (:func:`record_interrupted_scan`), unless it was not this task's scan to run."""
+    try:
+        return step()
+    except ScanNotRunnable:
+        raise  # claimed by another worker, or already ended: not this task's scan to fail
+    except BaseException as error:
+        record_interrupted_scan(scan_id, error)
+        raise
 
 
 def record_interrupted_scan(scan_id: int, error: BaseException) -> bool:

@@ -227,11 +227,13 @@ def compliance_summary(
     return _live_summary(viewer, where, scan, now)
 
 
-def _stored_summary(
-    viewer: Viewer, account_ids: Sequence[str], scan: Scan, now: datetime
-) -> ComplianceSummary | None:
+def stored_figure_accounts(
+    viewer: Viewer, account_ids: Sequence[str], taken_at: datetime | None
+) -> list[str] | None:
+    """The viewer's accounts (narrowed to ``account_ids``, refused as :func:`scoped_accounts`
+    refuses) when figures stored at ``taken_at`` hold for each of them; ``None`` when they do
+    not (or none were stored: ``taken_at`` ``None``), and the answer must be counted live."""
     accounts = scoped_accounts(viewer, account_ids)
-    taken_at = stored_figures.stored_at(scan, now)
     if taken_at is None:
         return None
     shown = []
@@ -240,6 +242,15 @@ def _stored_summary(
         if registered_at > taken_at:
             return None
         shown.append(account_id)
+    return shown
+
+
+def _stored_summary(
+    viewer: Viewer, account_ids: Sequence[str], scan: Scan, now: datetime
+) -> ComplianceSummary | None:
+    shown = stored_figure_accounts(viewer, account_ids, stored_figures.stored_at(scan, now))
+    if shown is None:
+        return None
     stored = stored_figures.stored_summary(scan, shown)
     return ComplianceSummary(
         total_resources=stored.totals.total_resources,

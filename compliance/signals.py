@@ -19,27 +19,17 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from compliance import audit, network, roles, signin
+from compliance import roles, signin
 from compliance.models import AuditEvent
+from compliance.network import record_web_event
 
 EventType = AuditEvent.EventType
 _FIRST_SSO_SIGN_IN = "_compliance_first_sso_sign_in"
 
 
-def _address(request: HttpRequest | None) -> str | None:
-    return network.request_client_address(request) if request is not None else None
-
-
 @receiver(user_logged_in, dispatch_uid="compliance.audit_login")
 def audit_login(sender: Any, request: HttpRequest | None, user: AbstractBaseUser, **_: Any) -> None:
-    with transaction.atomic():
-        audit.record(
-            EventType.LOGIN,
-            acting=user,
-            target=user.get_username(),
-            interface="web",
-            client_address=_address(request),
-        )
+    record_web_event(EventType.LOGIN, request, acting=user, target=user.get_username())
 
 
 @receiver(user_login_failed, dispatch_uid="compliance.audit_login_failed")
@@ -48,16 +38,14 @@ def audit_login_failed(
 ) -> None:
     # Django has already replaced the password in ``credentials`` with stars.
     username = str(credentials.get("username") or credentials.get("email") or "")[:150]
-    with transaction.atomic():
-        audit.record(
-            EventType.LOGIN_FAILED,
-            acting=AnonymousUser(),
-            target=username,
-            outcome=AuditEvent.Outcome.DENIED,
-            interface="web",
-            client_address=_address(request),
-            detail={"method": "password"},
-        )
+    record_web_event(
+        EventType.LOGIN_FAILED,
+        request,
+        acting=AnonymousUser(),
+        target=username,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={"method": "password"},
+    )
 
 
 @receiver(user_logged_out, dispatch_uid="compliance.audit_logout")
@@ -66,14 +54,7 @@ def audit_logout(
 ) -> None:
     if user is None:
         return
-    with transaction.atomic():
-        audit.record(
-            EventType.LOGOUT,
-            acting=user,
-            target=user.get_username(),
-            interface="web",
-            client_address=_address(request),
-        )
+    record_web_event(EventType.LOGOUT, request, acting=user, target=user.get_username())
 
 
 @receiver(user_signed_up, dispatch_uid="compliance.note_first_sso_sign_in")
@@ -98,12 +79,11 @@ def sso_roles(sender: Any, request: HttpRequest, user: AbstractBaseUser, **kwarg
         return
     with transaction.atomic():
         roles.assign_role(user, role)
-        audit.record(
+        record_web_event(
             EventType.ROLE_CHANGED,
+            request,
             acting=user,
             target=user.get_username(),
-            interface="web",
-            client_address=_address(request),
             detail={
                 "from": before.value if before else None,
                 "to": role.value if role else None,
@@ -118,16 +98,11 @@ def sso_roles(sender: Any, request: HttpRequest, user: AbstractBaseUser, **kwarg
 def audit_mfa_change(
     sender: Any, request: HttpRequest, user: AbstractBaseUser, authenticator: Any, **kwargs: Any
 ) -> None:
-    added = kwargs.get("signal") is authenticator_added
-    with transaction.atomic():
-        audit.record(
-            EventType.MFA_CHANGED,
-            acting=user,
-            target=user.get_username(),
-            interface="web",
-            client_address=_address(request),
-            detail={
-                "authenticator": str(authenticator.type),
-                "change": "added" if added else "removed",
-            },
-        )
+    change = "added" if kwargs.get("signal") is authenticator_added else "removed"
+    record_web_event(
+        EventType.MFA_CHANGED,
+        request,
+        acting=user,
+        target=user.get_username(),
+        detail={"authenticator": str(authenticator.type), "change": change},
+    )

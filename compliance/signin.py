@@ -22,10 +22,9 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest
 
-from compliance import audit, network, roles
+from compliance import network, roles
 from compliance.models import AuditEvent
 
 
@@ -52,16 +51,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         exception: Any = None,
         extra_context: Any = None,
     ) -> None:
-        with transaction.atomic():
-            audit.record(
-                AuditEvent.EventType.LOGIN_FAILED,
-                acting=AnonymousUser(),
-                target=str(getattr(provider, "id", "")),
-                outcome=AuditEvent.Outcome.DENIED,
-                interface="web",
-                client_address=network.request_client_address(request),
-                detail={"method": "sso", "error": str(error or "")[:200]},
-            )
+        network.record_web_event(
+            AuditEvent.EventType.LOGIN_FAILED,
+            request,
+            acting=AnonymousUser(),
+            target=str(getattr(provider, "id", "")),
+            outcome=AuditEvent.Outcome.DENIED,
+            detail={"method": "sso", "error": str(error or "")[:200]},
+        )
 
 
 def idp_groups(sociallogin: SocialLogin) -> list[str]:

@@ -21,69 +21,131 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, CharField, Count, Exists, F, Max, OuterRef, Sum, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Sum, When
 
 from compliance.figures import Figures
-from compliance.models import AwsAccount, ComplianceSnapshot, Exemption, Resource, Scan, Violation
+from compliance.models import (
+    AwsAccount,
+    ComplianceSnapshot,
+    Resource,
+    RuleSnapshot,
+    Scan,
+    Violation,
+)
+from compliance.resource_costs.latest_money import active_exemptions
 
 Dimension = ComplianceSnapshot.Dimension
 
 
 def store_figures(scan: Scan, now: datetime) -> None:
-    """Store the violations per account and kind, exempted ones apart, as of ``now``.
+    """Store the violations per account, rule and kind, exempted ones apart, as of ``now``.
 
     Called by the finalisation in its transaction, after the resources and violations are
     current, with the instant it finalises at (exemptions active then are applied, as in every
-    other snapshot row). Replaces what an earlier call stored for the same scan.
+    other snapshot row), and again when exemptions change. Replaces what an earlier call stored
+    for the same scan.
     """
-    present = Violation.objects.filter(resource__gone_since__isnull=True)
-    counted: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for column, violations in ((0, present.active(now)), (1, present.exempted(now))):
-        for account_id, violation_type, n in (
-            violations.values_list("resource__account__account_id", "violation_type")
-            .annotate(n=Count("id"))
-            .order_by()
-        ):
-            counted[(account_id, violation_type)][column] += n
-            counted[(account_id, "")][column] += n
-
-    exemptions = Exemption.objects.active(now).count()
-    last_exemption = Exemption.objects.aggregate(last=Max("id"))["last"] or 0
-    # Every account with present resources gets its totals row, violations or not: those rows
-    # also say that the figures were stored, and under which exemptions.
-    with_resources = AwsAccount.objects.filter(
-        Exists(Resource.objects.filter(account=OuterRef("pk"), gone_since__isnull=True))
-    ).values_list("account_id", flat=True)
-    for account_id in with_resources:
-        counted.setdefault((account_id, ""), [0, 0])
+    rules = store_rule_figures(scan, now)
+    exemptions, last_exemption = active_exemptions(now)
 
     ComplianceSnapshot.objects.filter(scan=scan, dimension=Dimension.VIOLATION_TYPE).delete()
+    # The kinds' rows are the rule rows over every tag.
     ComplianceSnapshot.objects.bulk_create(
         ComplianceSnapshot(
             scan=scan,
             taken_at=now,
-            account_id=account_id,
+            account_id=rule.account_id,
             dimension=Dimension.VIOLATION_TYPE,
-            key=violation_type,
+            key=rule.violation_type,
             total_resources=0,
             in_scope=0,
             compliant=0,
-            violations=violations,
-            exempted=exempted,
-            exemptions_active=exemptions if not violation_type else None,
-            last_exemption_id=last_exemption if not violation_type else None,
+            violations=rule.violations,
+            exempted=rule.exempted,
+            exemptions_active=exemptions if not rule.violation_type else None,
+            last_exemption_id=last_exemption if not rule.violation_type else None,
         )
-        for (account_id, violation_type), (violations, exempted) in sorted(counted.items())
+        for rule in rules
+        if not rule.tag_name
     )
+
+
+#: The groupings a rule row is counted at: both of (tag, kind), either, or neither.
+_RULE_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("tag_name", "violation_type"),
+    ("tag_name",),
+    ("violation_type",),
+    (),
+)
+
+
+def store_rule_figures(scan: Scan, now: datetime) -> list[RuleSnapshot]:
+    """Store, as of ``now``, the violations and affected resources per account of every rule,
+    of every tag and of every kind, and the exempted violations of each (``RuleSnapshot``);
+    replaces what was stored for ``scan`` before. Returns the rows."""
+    rows = _rule_rows(scan, now)
+    RuleSnapshot.objects.filter(scan=scan).delete()
+    RuleSnapshot.objects.bulk_create(rows, batch_size=1000)
+    return rows
+
+
+def _rule_rows(scan: Scan, now: datetime) -> list[RuleSnapshot]:
+    present = Violation.objects.filter(resource__gone_since__isnull=True)
+    exemptions, last_exemption = active_exemptions(now)
+
+    def new_row(account_id: str, tag: str = "", kind: str = "") -> RuleSnapshot:
+        return RuleSnapshot(
+            scan=scan,
+            taken_at=now,
+            exemptions_active=exemptions,
+            last_exemption_id=last_exemption,
+            account_id=account_id,
+            tag_name=tag,
+            violation_type=kind,
+        )
+
+    # Every account with present resources gets its totals rows, violations or not: those rows
+    # also say that the figures were stored, and under which exemptions.
+    with_resources = AwsAccount.objects.filter(
+        Exists(Resource.objects.filter(account=OuterRef("pk"), gone_since__isnull=True))
+    ).values_list("account_id", flat=True)
+    rows = {(account_id, "", ""): new_row(account_id) for account_id in with_resources}
+
+    def row(account_id: str, tag: str, kind: str) -> RuleSnapshot:
+        key = (account_id, tag, kind)
+        if key not in rows:
+            rows[key] = new_row(account_id, tag, kind)
+        return rows[key]
+
+    for group in _RULE_GROUPS:
+        # A resource counts once per row: distinct within an account, and no resource is in two.
+        for account_id, *keys, n, resources in (
+            present.active(now)
+            .values_list("resource__account__account_id", *group)
+            .annotate(n=Count("id"), resources=Count("resource_id", distinct=True))
+            .order_by()
+        ):
+            named = dict(zip(group, keys, strict=True))
+            counted = row(account_id, named.get("tag_name", ""), named.get("violation_type", ""))
+            counted.violations, counted.resources = n, resources
+    for account_id, tag, kind, n in (
+        present.exempted(now)
+        .values_list("resource__account__account_id", "tag_name", "violation_type")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        for tag_key, kind_key in {(tag, kind), (tag, ""), ("", kind), ("", "")}:
+            row(account_id, tag_key, kind_key).exempted += n
+    return [rows[key] for key in sorted(rows)]
 
 
 def stored_at(scan: Scan, now: datetime) -> datetime | None:
     """When the figures of ``scan`` were stored, if they still hold at ``now``; else ``None``.
 
     They hold when the exemptions active at ``now`` are exactly those active then: none has
-    been created since (no active one is newer than the newest then), and none has expired or
-    been removed (as many are active as then). Exemptions are never edited, only created and
-    removed. A ``now`` before the figures were stored is answered live.
+    been created since (no active one is newer than the newest active then), and none has
+    expired or been removed (as many are active as then). Exemptions are never edited, only
+    created and removed. A ``now`` before the figures were stored is answered live.
     """
     stored = (
         ComplianceSnapshot.objects.filter(scan=scan, dimension=Dimension.VIOLATION_TYPE, key="")
@@ -92,10 +154,24 @@ def stored_at(scan: Scan, now: datetime) -> datetime | None:
     )
     if stored is None or now < stored["taken_at"]:
         return None
-    active = Exemption.objects.active(now).aggregate(n=Count("id"), last=Max("id"))
-    if active["n"] != stored["exemptions_active"]:
+    active, last = active_exemptions(now)
+    if active != stored["exemptions_active"] or last > (stored["last_exemption_id"] or 0):
         return None
-    if (active["last"] or 0) > (stored["last_exemption_id"] or 0):
+    taken_at: datetime = stored["taken_at"]
+    return taken_at
+
+
+def rules_stored_at(scan: Scan, now: datetime) -> datetime | None:
+    """When the rule figures of ``scan`` were stored, if they still hold at ``now`` (as
+    :func:`stored_at` says of the summary's); else ``None``, also for a scan without them."""
+    stored = (
+        RuleSnapshot.objects.filter(scan=scan)
+        .values("taken_at", "exemptions_active", "last_exemption_id")
+        .first()
+    )
+    if stored is None or now < stored["taken_at"]:
+        return None
+    if active_exemptions(now) != (stored["exemptions_active"], stored["last_exemption_id"]):
         return None
     taken_at: datetime = stored["taken_at"]
     return taken_at

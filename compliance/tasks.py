@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+from django.utils import timezone
 from django_tasks import task
 
-from compliance import scan_watchdog
-from compliance.scans import ScanNotRunnable, execute_scan
+from compliance import scan_watchdog, selectors
+from compliance.models import AwsAccount
+from compliance.resource_costs import refresh_costs
+from compliance.scans import execute_scan
+from compliance.stored_figures import store_rule_figures
 
 
 @task()
@@ -16,11 +21,26 @@ def run_scan_task(scan_id: int) -> str:
     worker that comes back after a crash cleans up before its first scan.
     """
     scan_watchdog.fail_stale_scans()
-    try:
-        scan = execute_scan(scan_id)
-    except ScanNotRunnable:
-        raise  # claimed by another worker, or already ended: not this task's scan to fail
-    except BaseException as error:
-        scan_watchdog.record_interrupted_scan(scan_id, error)
-        raise
-    return scan.status
+    return scan_watchdog.run_guarded(scan_id, lambda: execute_scan(scan_id).status)
+
+
+@task()
+def refresh_stored_figures_task() -> str:
+    """Store again the figures that depend on which exemptions are active and are not history:
+    the latest scan's violations per rule (the violations page) and the stored costs (their
+    gap and cost at stake).
+
+    Queued with every exemption created or removed, and for an exemption's expiry; until it
+    has run, those figures are counted live (the stored ones say which exemptions they were
+    made under). The summary's figures are the latest scan's snapshots, kept as they were:
+    they are counted live until the next scan. Holds the accounts' row locks, as a
+    finalisation does.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        list(AwsAccount.objects.select_for_update().order_by("account_id").values_list("pk"))
+        scan = selectors.latest_scan()
+        if scan is not None:
+            store_rule_figures(scan, now)
+        refresh_costs(now)
+    return f"figures stored for scan #{scan.pk}" if scan is not None else "no finished scan"

@@ -2,10 +2,12 @@
 
 Counts come from :func:`selectors.current_violations` and :func:`selectors.exempted_violations`
 with one ``now``, so an exempted violation is left out of every figure here exactly as
-:mod:`compliance.figures` leaves it out, and shown apart. The money is each affected resource's
-cost in the latest billing period, from :func:`selectors.resource_costs`: the same figure as the
-report's ``cost_impact_monthly``, summed from the costs at stake stored with each resource's
-cost (:mod:`compliance.resource_costs`) while they hold.
+:mod:`compliance.figures` leaves it out, and shown apart; or, while they hold, from the same
+counts stored per account for the latest scan (``RuleSnapshot``), so the page reads no
+violation. The money is each affected resource's cost in the latest billing period, from
+:func:`selectors.resource_costs`: the same figure as the report's ``cost_impact_monthly``,
+summed from the costs at stake stored with each resource's cost
+(:mod:`compliance.resource_costs`) while they hold.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from compliance import resource_costs, selectors
+from compliance import resource_costs, selectors, stored_figures
 from compliance.access import Viewer
-from compliance.models import Violation
+from compliance.models import RuleSnapshot, Violation
 from compliance.selectors import ResourceFilter
 
 Rule = tuple[str, str]
@@ -64,6 +66,16 @@ def _narrowed(
     return violations
 
 
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """Per rule, the violations that count and the resources breaking it (rules with any);
+    per rule, the exempted violations (rules with any); the resources with any violation."""
+
+    active: dict[Rule, tuple[int, int]]
+    exempted: dict[Rule, int]
+    affected: int
+
+
 def violations_by_rule(
     viewer: Viewer,
     where: ResourceFilter | None = None,
@@ -73,27 +85,16 @@ def violations_by_rule(
     now: datetime | None = None,
 ) -> RuleBreakdown:
     """Every rule broken in the viewer's accounts, highest cost at stake first, then most
-    violations (then by tag key and type, so the order is stable)."""
-    now = now or timezone.now()
-    active = _narrowed(
-        selectors.current_violations(viewer, where, now=now), violation_type, tag_name
-    )
-    exempted = _narrowed(
-        selectors.exempted_violations(viewer, where, now=now), violation_type, tag_name
-    )
-    counted = {
-        (row["tag_name"], row["violation_type"]): row
-        for row in active.values("tag_name", "violation_type")
-        .annotate(n=Count("id"), resources=Count("resource_id", distinct=True))
-        .order_by()
-    }
-    exempted_counts: dict[Rule, int] = {
-        (row["tag_name"], row["violation_type"]): row["n"]
-        for row in exempted.values("tag_name", "violation_type").annotate(n=Count("id")).order_by()
-    }
+    violations (then by tag key and type, so the order is stable).
 
+    Counted from the figures stored for the latest scan while they hold (see
+    :mod:`compliance.stored_figures`), from the current rows otherwise and for a region or
+    resource type filter; both give the same figures."""
+    now = now or timezone.now()
     where = where or ResourceFilter()
-    affected = active.order_by().values("resource_id").distinct().count()
+    counts = _stored_counts(viewer, where, violation_type, tag_name, now)
+    if counts is None:
+        counts = _live_counts(viewer, where, violation_type, tag_name, now)
     stored = resource_costs.rule_costs(
         selectors.cost_scope(viewer),
         where.account_ids or None,
@@ -103,17 +104,21 @@ def violations_by_rule(
         tag_name=tag_name,
         now=now,
     )
-    money = _stored_money(stored, affected) if stored is not None else _live_money(viewer, active)
+    money = (
+        _stored_money(stored, counts.affected)
+        if stored is not None
+        else _live_money(viewer, _active(viewer, where, violation_type, tag_name, now))
+    )
     rules = [
         RuleFigures(
             tag_name=rule[0],
             violation_type=rule[1],
-            violations=counted[rule]["n"] if rule in counted else 0,
-            resources=counted[rule]["resources"] if rule in counted else 0,
-            exempted=exempted_counts.get(rule, 0),
+            violations=counts.active.get(rule, (0, 0))[0],
+            resources=counts.active.get(rule, (0, 0))[1],
+            exempted=counts.exempted.get(rule, 0),
             cost_at_stake=money.by_rule(rule),
         )
-        for rule in set(counted) | set(exempted_counts)
+        for rule in set(counts.active) | set(counts.exempted)
     ]
     rules.sort(
         key=lambda r: (
@@ -125,10 +130,106 @@ def violations_by_rule(
     )
     return RuleBreakdown(
         rules=rules,
-        violations=sum(row["n"] for row in counted.values()),
-        affected_resources=affected,
-        exempted_violations=sum(exempted_counts.values()),
+        violations=sum(n for n, _ in counts.active.values()),
+        affected_resources=counts.affected,
+        exempted_violations=sum(counts.exempted.values()),
         cost_at_stake=money.total,
+    )
+
+
+def _active(
+    viewer: Viewer, where: ResourceFilter, violation_type: str, tag_name: str, now: datetime
+) -> QuerySet[Violation]:
+    return _narrowed(selectors.current_violations(viewer, where, now=now), violation_type, tag_name)
+
+
+def _live_counts(
+    viewer: Viewer, where: ResourceFilter, violation_type: str, tag_name: str, now: datetime
+) -> _Counts:
+    active = _active(viewer, where, violation_type, tag_name, now)
+    exempted = _narrowed(
+        selectors.exempted_violations(viewer, where, now=now), violation_type, tag_name
+    )
+    return _Counts(
+        active={
+            (row["tag_name"], row["violation_type"]): (row["n"], row["resources"])
+            for row in active.values("tag_name", "violation_type")
+            .annotate(n=Count("id"), resources=Count("resource_id", distinct=True))
+            .order_by()
+        },
+        exempted={
+            (row["tag_name"], row["violation_type"]): row["n"]
+            for row in exempted.values("tag_name", "violation_type")
+            .annotate(n=Count("id"))
+            .order_by()
+        },
+        affected=active.order_by().values("resource_id").distinct().count(),
+    )
+
+
+def _stored_rows(
+    viewer: Viewer, where: ResourceFilter, now: datetime
+) -> QuerySet[RuleSnapshot] | None:
+    """The latest scan's rule rows (``RuleSnapshot``) of the viewer's accounts, or ``None``
+    when they cannot answer: a region or type filter, no stored figures, or ones that no
+    longer hold."""
+    scan = selectors.latest_scan()
+    if scan is None or where.regions or where.resource_types:
+        return None
+    accounts = selectors.stored_figure_accounts(
+        viewer, where.account_ids, stored_figures.rules_stored_at(scan, now)
+    )
+    if accounts is None:
+        return None
+    return RuleSnapshot.objects.filter(scan=scan, account_id__in=accounts)
+
+
+def _affected(rows: QuerySet[RuleSnapshot], violation_type: str, tag_name: str) -> int:
+    found = rows.filter(tag_name=tag_name, violation_type=violation_type).aggregate(
+        n=Sum("resources")
+    )
+    return int(found["n"] or 0)
+
+
+def stored_affected_resources(
+    viewer: Viewer,
+    where: ResourceFilter,
+    *,
+    violation_type: str = "",
+    tag_name: str = "",
+    now: datetime | None = None,
+) -> int | None:
+    """How many present resources have a violation that counts of ``violation_type`` on
+    ``tag_name`` (either empty: any), from the stored rule figures; ``None`` when they cannot
+    answer (see :func:`violations_by_rule`) and the caller must count."""
+    rows = _stored_rows(viewer, where, now or timezone.now())
+    return None if rows is None else _affected(rows, violation_type, tag_name)
+
+
+def _stored_counts(
+    viewer: Viewer, where: ResourceFilter, violation_type: str, tag_name: str, now: datetime
+) -> _Counts | None:
+    rows = _stored_rows(viewer, where, now)
+    if rows is None:
+        return None
+    rules = rows.exclude(tag_name="").exclude(violation_type="")
+    if tag_name:
+        rules = rules.filter(tag_name=tag_name)
+    if violation_type:
+        rules = rules.filter(violation_type=violation_type)
+    active: dict[Rule, tuple[int, int]] = {}
+    exempted: dict[Rule, int] = {}
+    for tag, kind, n, resources, exempt in (
+        rules.values_list("tag_name", "violation_type")
+        .annotate(n=Sum("violations"), resources=Sum("resources"), exempt=Sum("exempted"))
+        .order_by()
+    ):
+        if n:
+            active[(tag, kind)] = (int(n), int(resources))
+        if exempt:
+            exempted[(tag, kind)] = int(exempt)
+    return _Counts(
+        active=active, exempted=exempted, affected=_affected(rows, violation_type, tag_name)
     )
 
 

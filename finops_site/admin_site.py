@@ -13,12 +13,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from compliance import audit, network, signin
+from compliance import network, signin
 from compliance.models import AuditEvent
 
 
@@ -40,16 +39,14 @@ class AdminSite(admin.AdminSite):
         user = request.user
         if user.is_authenticated and user.is_active and user.is_staff:
             # Signed in, staff, but not strongly enough (has_permission said no).
-            with transaction.atomic():
-                audit.record(
-                    AuditEvent.EventType.ADMIN_REFUSED,
-                    acting=user,
-                    target=request.path[:2048],
-                    outcome=AuditEvent.Outcome.DENIED,
-                    interface="web",
-                    client_address=network.request_client_address(request),
-                    detail={"reason": "sign-in without SSO or a second factor"},
-                )
+            network.record_web_event(
+                AuditEvent.EventType.ADMIN_REFUSED,
+                request,
+                acting=user,
+                target=request.path,
+                outcome=AuditEvent.Outcome.DENIED,
+                detail={"reason": "sign-in without SSO or a second factor"},
+            )
             return render(request, "admin/strong_sign_in_required.html", status=403)
         next_url = request.GET.get("next", "")
         if not url_has_allowed_host_and_scheme(

@@ -19,7 +19,6 @@ from mcp_endpoint.principal import Caller
 
 #: ``last_used_at`` is written at most this often per key, not on every call.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-API_KEY_MARKER = "ftc_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,7 @@ def authenticate(
     ``resource`` is the canonical URL of ``/mcp`` as this request reached it: an access token
     must have been issued for it.
     """
-    if presented.startswith(API_KEY_MARKER):
+    if presented.startswith(keys.KEY_MARKER):
         return _api_key_caller(presented, address, correlation)
     verdict = access_tokens.verify(presented, resource=resource)
     if verdict.token is None:

@@ -23,6 +23,8 @@ from django.utils.crypto import salted_hmac
 from mcp_endpoint.models import ApiKey
 
 KEY_SALT = "mcp_endpoint.ApiKey"
+#: How every key starts: what tells an API key from an OAuth access token at ``/mcp``.
+KEY_MARKER = "ftc_"
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 KEY_PATTERN = re.compile(r"^(ftc_[a-z2-7]{8})_([A-Za-z0-9_-]{43})$")
 PREFIX_PATTERN = re.compile(r"^ftc_[a-z2-7]{8}$")
@@ -30,7 +32,7 @@ PREFIX_PATTERN = re.compile(r"^ftc_[a-z2-7]{8}$")
 
 def new_key() -> tuple[str, str]:
     """A fresh ``(prefix, full key)``."""
-    prefix = "ftc_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    prefix = KEY_MARKER + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
     return prefix, f"{prefix}_{secrets.token_urlsafe(32)}"
 
 

@@ -34,6 +34,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ValidationError
 
 from compliance import audit, incident
+from compliance.access import one_answer
 from compliance.models import AuditEvent
 from mcp_endpoint import guards, monitoring
 from mcp_endpoint.db import in_db_thread
@@ -243,7 +244,7 @@ def _run_tool(call: _Call) -> CallToolResult:
         viewer=caller.viewer, interface=caller.interface, correlation_id=caller.correlation_id
     )
     try:
-        with _tool_transaction():
+        with _tool_transaction(), one_answer():
             try:
                 answer = spec.handler(tool_call, call.params)
             except SAFE_ERRORS as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import hypothesis
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
 from django.contrib.auth.models import Permission, User
@@ -13,6 +14,13 @@ from django.test import Client
 
 from compliance.access import Operator
 from compliance.models import AccountAccess, AwsAccount
+
+# The property tests share two cores with a second test worker, PostgreSQL and Redis: how fast
+# Hypothesis draws inputs or runs one example then says nothing about the code under test.
+hypothesis.settings.register_profile(
+    "shared-machine", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("shared-machine")
 
 
 @pytest.fixture(autouse=True)

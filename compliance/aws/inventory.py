@@ -26,6 +26,7 @@ from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from compliance.aws import session as aws_session
@@ -118,6 +119,49 @@ def _failure(error: Exception, where: str) -> tuple[str, str]:
     return code, message[:MAX_ERROR_MESSAGE]
 
 
+def configured_regions(target: AccountTarget, regions: tuple[str, ...]) -> tuple[str, ...]:
+    """The regions to list in ``target`` without asking AWS: ``regions`` (the scan's, sorted)
+    when given, else the account's own; empty when neither names any."""
+    return regions or tuple(sorted(set(target.regions)))
+
+
+@dataclass(frozen=True, slots=True)
+class ReachedAccount:
+    """An account as a scan reaches it: its session, home region and the regions to list."""
+
+    session: boto3.session.Session
+    home: str
+    regions: tuple[str, ...]
+
+
+def reach_account(
+    target: AccountTarget, regions: tuple[str, ...], *, regional: bool
+) -> ReachedAccount | JobOutcome:
+    """Reach ``target`` (role assumed, identity checked) and choose its regions: the
+    :func:`configured_regions`, else, when ``regional`` types are listed, those enabled for the
+    account. An account-level failed outcome when any of that fails."""
+    started = time.monotonic()
+    try:
+        session = aws_session.new_session(target)
+        home = aws_session.home_region(session, target)
+        aws_session.verify_account(session, target.account_id, home)
+        chosen = configured_regions(target, regions)
+        if not chosen and regional:
+            chosen = aws_session.enabled_regions(session, home)
+    except Exception as error:
+        code, message = _failure(error, f"account {target.account_id}")
+        return JobOutcome(
+            target.account_id,
+            "*",
+            "*",
+            "failed",
+            error_code=code,
+            error_message=message,
+            duration_ms=_elapsed_ms(started),
+        )
+    return ReachedAccount(session, home, chosen)
+
+
 class _Cancelled(Exception):
     """The consumer stopped iterating: the worker drops what it was doing."""
 
@@ -177,45 +221,23 @@ class _Run:
         raise _Cancelled
 
     def _plan_account(self, target: AccountTarget) -> None:
-        started = time.monotonic()
-        try:
-            session = aws_session.new_session(target)
-            home = aws_session.home_region(session, target)
-            aws_session.verify_account(session, target.account_id, home)
-            if self.regions:
-                regions = self.regions
-            elif target.regions:
-                regions = tuple(sorted(set(target.regions)))
-            elif self.regional:
-                regions = aws_session.enabled_regions(session, home)
-            else:
-                regions = ()
-        except Exception as error:
-            code, message = _failure(error, f"account {target.account_id}")
-            outcome = JobOutcome(
-                target.account_id,
-                "*",
-                "*",
-                "failed",
-                error_code=code,
-                error_message=message,
-                duration_ms=_elapsed_ms(started),
-            )
-            self._put_quietly(outcome)
+        reached = reach_account(target, self.regions, regional=bool(self.regional))
+        if isinstance(reached, JobOutcome):
+            self._put_quietly(reached)
             return
-        clients = aws_session.ClientFactory(session)
+        clients = aws_session.ClientFactory(reached.session)
         only = frozenset(self.regions) if self.regions else None
         jobs = [
-            _Job(c, Scope(clients, target.account_id, region, home))
-            for region in regions
+            _Job(c, Scope(clients, target.account_id, region, reached.home))
+            for region in reached.regions
             for c in self.regional
         ] + [
-            _Job(c, Scope(clients, target.account_id, GLOBAL_REGION, home, only))
+            _Job(c, Scope(clients, target.account_id, GLOBAL_REGION, reached.home, only))
             for c in self.global_
         ]
         try:
             # The plan goes first, so the consumer knows how many outcomes to wait for.
-            self._put(ScanPlan(target.account_id, regions, len(jobs)))
+            self._put(ScanPlan(target.account_id, reached.regions, len(jobs)))
             for job in jobs:
                 self.executor.submit(self._run_job, job)
         except (_Cancelled, RuntimeError):

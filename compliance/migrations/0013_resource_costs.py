@@ -117,6 +117,21 @@ def drop_triggers(apps: Any, schema_editor: Any) -> None:
                 schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_cost_{event}")
 
 
+def _money() -> models.DecimalField:
+    """An amount of ``AttributedCost``: exact, zero by default."""
+    return models.DecimalField(decimal_places=10, default=0, max_digits=20)
+
+
+def _present_index(fields: list[str], name: str) -> migrations.AddIndex:
+    """A partial index of the resources list, over present resources only."""
+    return migrations.AddIndex(
+        model_name="resource",
+        index=models.Index(
+            condition=models.Q(("gone_since__isnull", True)), fields=fields, name=name
+        ),
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("compliance", "0012_scan_partitions"),
@@ -153,20 +168,11 @@ class Migration(migrations.Migration):
                 ("charge_category", models.CharField(blank=True, max_length=16)),
                 ("tag_key", models.CharField(blank=True, max_length=128)),
                 ("violation_type", models.CharField(blank=True, max_length=24)),
-                ("attributable", models.DecimalField(decimal_places=10, default=0, max_digits=20)),
-                (
-                    "attribution_gap",
-                    models.DecimalField(decimal_places=10, default=0, max_digits=20),
-                ),
-                (
-                    "unattributable",
-                    models.DecimalField(decimal_places=10, default=0, max_digits=20),
-                ),
-                (
-                    "unmatched_resource",
-                    models.DecimalField(decimal_places=10, default=0, max_digits=20),
-                ),
-                ("amount", models.DecimalField(decimal_places=10, default=0, max_digits=20)),
+                ("attributable", _money()),
+                ("attribution_gap", _money()),
+                ("unattributable", _money()),
+                ("unmatched_resource", _money()),
+                ("amount", _money()),
             ],
             options={
                 "ordering": ["kind", "account_id", "id"],
@@ -210,62 +216,13 @@ class Migration(migrations.Migration):
                 name="resource_present_cost",
             ),
         ),
-        migrations.AddIndex(
-            model_name="resource",
-            index=models.Index(
-                condition=models.Q(("gone_since__isnull", True)),
-                fields=["account", "is_compliant"],
-                name="resource_present_acct",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="resource",
-            index=models.Index(
-                condition=models.Q(("gone_since__isnull", True)),
-                fields=["region", "is_compliant", "account"],
-                name="resource_present_region_n",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="resource",
-            index=models.Index(
-                condition=models.Q(("gone_since__isnull", True)),
-                fields=["resource_type", "is_compliant", "account"],
-                name="resource_present_type_n",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="resource",
-            index=models.Index(
-                condition=models.Q(("gone_since__isnull", True)),
-                fields=["resource_type", "arn"],
-                name="resource_present_type",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="resource",
-            index=models.Index(
-                condition=models.Q(("gone_since__isnull", True)),
-                fields=["region", "arn"],
-                name="resource_present_region",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="resource",
-            index=models.Index(
-                condition=models.Q(("gone_since__isnull", True)),
-                fields=["name", "arn"],
-                name="resource_present_name",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="resource",
-            index=models.Index(
-                condition=models.Q(("gone_since__isnull", True)),
-                fields=["-last_seen_at", "arn"],
-                name="resource_present_seen",
-            ),
-        ),
+        _present_index(["account", "is_compliant"], "resource_present_acct"),
+        _present_index(["region", "is_compliant", "account"], "resource_present_region_n"),
+        _present_index(["resource_type", "is_compliant", "account"], "resource_present_type_n"),
+        _present_index(["resource_type", "arn"], "resource_present_type"),
+        _present_index(["region", "arn"], "resource_present_region"),
+        _present_index(["name", "arn"], "resource_present_name"),
+        _present_index(["-last_seen_at", "arn"], "resource_present_seen"),
         migrations.AddField(
             model_name="attributedcost",
             name="billing_import",

@@ -7,6 +7,7 @@ no half-written scan is ever visible.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
@@ -23,6 +24,19 @@ role_arn_validator = RegexValidator(
     r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$",
     "Expected an IAM role ARN such as arn:aws:iam::123456789012:role/TagComplianceReader.",
 )
+
+#: Resources as of the last finished scan (``gone_since`` is set once a scan no longer sees one).
+_PRESENT = Q(gone_since__isnull=True)
+
+
+def _present_index(*fields: str, name: str) -> models.Index:
+    """An index of the resources list, over present resources only."""
+    return models.Index(fields=list(fields), condition=_PRESENT, name=name)
+
+
+def _amount() -> models.DecimalField[Decimal, Decimal]:
+    """An exact amount of money, zero by default."""
+    return models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0)
 
 
 class AwsAccount(models.Model):
@@ -253,46 +267,20 @@ class Resource(models.Model):
             models.Index(
                 F("monthly_cost").desc(),
                 "arn",
-                condition=Q(gone_since__isnull=True),
+                condition=_PRESENT,
                 name="resource_present_cost",
             ),
             # The list's exact count, by account, region or type and compliance, from the
             # index alone (and few pages of it: no ARN in these).
-            models.Index(
-                fields=["account", "is_compliant"],
-                condition=Q(gone_since__isnull=True),
-                name="resource_present_acct",
+            _present_index("account", "is_compliant", name="resource_present_acct"),
+            _present_index("region", "is_compliant", "account", name="resource_present_region_n"),
+            _present_index(
+                "resource_type", "is_compliant", "account", name="resource_present_type_n"
             ),
-            models.Index(
-                fields=["region", "is_compliant", "account"],
-                condition=Q(gone_since__isnull=True),
-                name="resource_present_region_n",
-            ),
-            models.Index(
-                fields=["resource_type", "is_compliant", "account"],
-                condition=Q(gone_since__isnull=True),
-                name="resource_present_type_n",
-            ),
-            models.Index(
-                fields=["resource_type", "arn"],
-                condition=Q(gone_since__isnull=True),
-                name="resource_present_type",
-            ),
-            models.Index(
-                fields=["region", "arn"],
-                condition=Q(gone_since__isnull=True),
-                name="resource_present_region",
-            ),
-            models.Index(
-                fields=["name", "arn"],
-                condition=Q(gone_since__isnull=True),
-                name="resource_present_name",
-            ),
-            models.Index(
-                fields=["-last_seen_at", "arn"],
-                condition=Q(gone_since__isnull=True),
-                name="resource_present_seen",
-            ),
+            _present_index("resource_type", "arn", name="resource_present_type"),
+            _present_index("region", "arn", name="resource_present_region"),
+            _present_index("name", "arn", name="resource_present_name"),
+            _present_index("-last_seen_at", "arn", name="resource_present_seen"),
         ]
 
     def __str__(self) -> str:
@@ -431,6 +419,47 @@ class ComplianceSnapshot(models.Model):
         return f"{self.dimension}:{self.key} @ scan {self.scan_id}"
 
 
+class RuleSnapshot(models.Model):
+    """The violations of one rule (a required tag key and a kind of violation) in one account,
+    as :func:`compliance.stored_figures.store_figures` counted them for a scan.
+
+    ``tag_name`` or ``violation_type`` empty sums over every tag or kind, so ``resources`` (the
+    resources with at least one such violation that counts, each once) can be read for any
+    choice of the two: the row with both empty holds the account's affected resources, and one
+    is written for every account with present resources, violations or not. ``exempted`` counts
+    the violations an active exemption covered, which count in no other figure.
+
+    Unlike the snapshot rows they are not history: they are counted again, as of ``taken_at``,
+    whenever exemptions change (``compliance.tasks.refresh_stored_figures_task``), and hold
+    while the exemptions active are those recorded (``exemptions_active``,
+    ``last_exemption_id``, the same on every row of a scan).
+    """
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="rule_snapshots")
+    taken_at = models.DateTimeField()
+    exemptions_active = models.PositiveIntegerField(default=0)
+    last_exemption_id = models.PositiveBigIntegerField(default=0)
+    account_id = models.CharField(max_length=12)
+    tag_name = models.CharField(max_length=128, blank=True)
+    violation_type = models.CharField(max_length=24, blank=True)
+    violations = models.PositiveIntegerField(default=0)
+    resources = models.PositiveIntegerField(default=0)
+    exempted = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scan_id", "account_id", "tag_name", "violation_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scan", "account_id", "tag_name", "violation_type"],
+                name="rule_snapshot_unique_rule",
+            )
+        ]
+
+    def __str__(self) -> str:
+        rule = f"{self.tag_name or '*'}/{self.violation_type or '*'}"
+        return f"{rule} in {self.account_id} @ scan {self.scan_id}"
+
+
 class AccountAccess(models.Model):
     """Grants a user or a group read access to one account; the read layer enforces it."""
 
@@ -509,19 +538,11 @@ class AttributedCost(models.Model):
     charge_category = models.CharField(max_length=16, blank=True)
     tag_key = models.CharField(max_length=128, blank=True)
     violation_type = models.CharField(max_length=24, blank=True)
-    attributable = models.DecimalField(
-        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
-    )
-    attribution_gap = models.DecimalField(
-        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
-    )
-    unattributable = models.DecimalField(
-        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
-    )
-    unmatched_resource = models.DecimalField(
-        max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
-    )
-    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0)
+    attributable = _amount()
+    attribution_gap = _amount()
+    unattributable = _amount()
+    unmatched_resource = _amount()
+    amount = _amount()
 
     class Meta:
         ordering = ["kind", "account_id", "id"]

@@ -7,7 +7,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
-from typing import Any
 
 from django.db.models import F, QuerySet
 
@@ -65,10 +64,12 @@ class Stored:
         also only if the exemptions active at ``now`` are those active then (a resource's
         cost does not depend on them, the gap and the cost at stake do)."""
         state = CostAttributionState.objects.filter(pk=1).first()
-        active = active_exemptions(now) if exemptions else None  # read either way: as many queries
         if state is None or now < state.computed_at or state.changes != state.computed_changes:
             return None
-        if active is not None and active != (state.exemptions_active, state.last_exemption_id):
+        if exemptions and active_exemptions(now) != (
+            state.exemptions_active,
+            state.last_exemption_id,
+        ):
             return None
         return cls(state)
 
@@ -234,21 +235,23 @@ def attribution(
     return StoredAttribution(money, result, currencies_list)
 
 
-def _money_for_costs(scope: Scope, period: datetime | None, now: datetime) -> Any:
-    """(stored, money, account_costs) when the stored per-resource costs answer for ``scope``;
-    ``None`` otherwise."""
-    stored = Stored.load(now, exemptions=False)
+def _money_for_costs(
+    scope: Scope, period: datetime | None, now: datetime, *, exemptions: bool = False
+) -> tuple[Money | None, set[str]] | None:
+    """(money, accounts whose stored ``monthly_cost`` is in it) when the stored per-resource
+    costs answer for ``scope`` (``exemptions`` as :meth:`Stored.load`); ``None`` otherwise."""
+    stored = Stored.load(now, exemptions=exemptions)
     if stored is None or stored.cross_account:
         return None
     answers, money = stored.money_of(scope, period)
     if not answers:
         return None
     if money is None:
-        return stored, None, (set(), set())
+        return None, set()
     split = stored.account_costs(scope, money.cost_source, money.period)
     if split is None:
         return None
-    return stored, money, split
+    return money, split[0]
 
 
 def costs_of(
@@ -258,7 +261,7 @@ def costs_of(
     found = _money_for_costs(scope, period, now)
     if found is None:
         return None
-    _, money, (stored_accounts, _) = found
+    money, stored_accounts = found
     rows = resources.values_list("arn", "account__account_id", "monthly_cost")
     if money is None:
         return {arn: None for arn, _, _ in rows}
@@ -291,18 +294,13 @@ def rule_costs(
 
     The money is the one of ``scope`` (the viewer's accounts); the rows are those of
     ``accounts`` when the page narrows to some."""
-    stored = Stored.load(now, exemptions=True)
-    if stored is None or stored.cross_account:
+    found = _money_for_costs(scope, None, now, exemptions=True)
+    if found is None:
         return None
-    answers, money = stored.money_of(scope, None)
-    if not answers:
-        return None
+    money, stored_accounts = found
     if money is None:
         return RuleCosts(costed=False, by_rule={}, total=ZERO)
-    split = stored.account_costs(scope, money.cost_source, money.period)
-    if split is None:
-        return None
-    shown = split[0] & set(accounts if accounts is not None else scope.accounts)
+    shown = stored_accounts & set(accounts if accounts is not None else scope.accounts)
     rows = AttributedCost.objects.filter(
         kind=Kind.AT_STAKE,
         period_start=money.period,
@@ -337,7 +335,7 @@ def costliest(
     found = _money_for_costs(scope, None, now)
     if found is None:
         return None
-    _, money, (stored_accounts, _) = found
+    money, stored_accounts = found
     if money is None:
         return []
     ranked = (

@@ -85,21 +85,24 @@ def _account_money() -> dict[str, AccountMoney]:
         .values_list("account_id", "latest")
     )
     newest: dict[str, str] = {}
-    imports: dict[str, tuple[datetime, int, str]] = {}
-    for account_id, start, import_id in (
+    imports: dict[str, tuple[datetime, int]] = {}
+    for account_id, start, imported_at, import_id, source_format in (
         CostLine.objects.filter(billing_period_start__in=set(latest_bill.values()))
-        .values_list("account_id", "billing_period_start", "billing_import_id")
+        .values_list(
+            "account_id",
+            "billing_period_start",
+            "billing_import__imported_at",
+            "billing_import_id",
+            "billing_import__source_format",
+        )
         .order_by()
         .distinct()
     ):
         if start != latest_bill[account_id]:
             continue
-        bill = BillingImport.objects.values_list("imported_at", "id", "source_format").get(
-            pk=import_id
-        )
-        if account_id not in imports or bill[:2] > imports[account_id][:2]:
-            imports[account_id] = bill
-            newest[account_id] = bill[2]
+        if account_id not in imports or (imported_at, import_id) > imports[account_id]:
+            imports[account_id] = (imported_at, import_id)
+            newest[account_id] = source_format
     latest_estimate = dict(
         CostExplorerFigure.objects.values("account_id")
         .annotate(latest=Max("period_start"))
@@ -360,8 +363,6 @@ def _attribute_everything(
                     _update_costs(updates)
                     updates = []
         if next_lines is not None:
-            raise RuntimeError("a bill line matched a resource that is not present")
-        for _ in line_groups:  # what is left are lines that match no resource
             raise RuntimeError("a bill line matched a resource that is not present")
     _update_costs(updates)
 

@@ -50,6 +50,7 @@ __all__ = [
     "execute_scan",
     "fail",
     "finalise",
+    "outcome_record",
     "refresh_planner_statistics",
     "run_claimed",
     "scan_scope_filter",
@@ -125,7 +126,7 @@ def _collect(scan: Scan, on_progress: ProgressCallback | None) -> None:
             scan.progress_total += event.jobs
         elif isinstance(event, JobOutcome):
             scan.progress_done += 1
-            scan.outcomes.append(_outcome_record(event))
+            scan.outcomes.append(outcome_record(event))
         scan.save(update_fields=["progress_total", "progress_done", "outcomes"])
         if on_progress:
             on_progress(scan)
@@ -141,7 +142,8 @@ def target_for(account: AwsAccount, regions: tuple[str, ...] | None = None) -> A
     )
 
 
-def _outcome_record(outcome: JobOutcome) -> dict[str, Any]:
+def outcome_record(outcome: JobOutcome) -> dict[str, Any]:
+    """A job's outcome as ``Scan.outcomes`` keeps it."""
     return {
         "account_id": outcome.account_id,
         "region": outcome.region,

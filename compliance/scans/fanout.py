@@ -33,7 +33,6 @@ import contextlib
 import logging
 import os
 import socket
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,7 +44,6 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from compliance.aws import GLOBAL_TYPES, RESOURCE_TYPES, collect_inventory
-from compliance.aws import session as aws_session
 from compliance.aws.base import (
     GLOBAL_REGION,
     AccountTarget,
@@ -53,14 +51,13 @@ from compliance.aws.base import (
     JobOutcome,
     ResourceBatch,
 )
-from compliance.aws.inventory import _failure as describe_aws_error
-from compliance.models import AwsAccount, Scan, ScanItem
-from compliance.models.inventory import ScanPartition
+from compliance.aws.inventory import ReachedAccount, configured_regions, reach_account
+from compliance.models import AwsAccount, Scan, ScanItem, ScanPartition
 from compliance.scans import (
-    _outcome_record,
     claim,
     fail,
     finalise,
+    outcome_record,
     refresh_planner_statistics,
     run_claimed,
     target_for,
@@ -116,22 +113,23 @@ def start(scan_id: int) -> Scan:
 
 def _plan(scan: Scan) -> _Plan:
     types = _types(scan)
-    accounts = accounts_for(scan)
     explicit = tuple(sorted(set(scan.regions)))
-    unknown = [a for a in accounts if types.regional and not explicit and not a.regions]
+    targets = [target_for(account) for account in accounts_for(scan)]
+    # Only accounts without regions of their own (nor the scan's) are reached to ask AWS.
+    unknown = [t for t in targets if types.regional and not configured_regions(t, explicit)]
     discovered = _discover_regions(unknown)
     partitions: list[ScanPartition] = []
     failed: list[dict[str, Any]] = []
-    for account in accounts:
-        found = discovered.get(account.account_id, ())
+    for target in targets:
+        found = discovered.get(target.account_id)
         if isinstance(found, JobOutcome):
-            failed.append(_outcome_record(found))
+            failed.append(outcome_record(found))
             continue
-        regions = explicit or tuple(sorted(set(account.regions))) or found
+        regions = found.regions if found is not None else configured_regions(target, explicit)
         if types.regional:
             partitions += [
                 ScanPartition(
-                    scan=scan, account_id=account.account_id, region=r, jobs=len(types.regional)
+                    scan=scan, account_id=target.account_id, region=r, jobs=len(types.regional)
                 )
                 for r in regions
             ]
@@ -139,7 +137,7 @@ def _plan(scan: Scan) -> _Plan:
             partitions.append(
                 ScanPartition(
                     scan=scan,
-                    account_id=account.account_id,
+                    account_id=target.account_id,
                     region=GLOBAL_REGION,
                     jobs=len(types.global_),
                 )
@@ -147,50 +145,35 @@ def _plan(scan: Scan) -> _Plan:
     return _Plan(partitions=partitions, failed=failed)
 
 
-def _discover_regions(accounts: Sequence[AwsAccount]) -> dict[str, tuple[str, ...] | JobOutcome]:
-    if not accounts:
+def _discover_regions(
+    targets: Sequence[AccountTarget],
+) -> dict[str, ReachedAccount | JobOutcome]:
+    """Each account reached as the one-process scan reaches it (role assumed, identity checked),
+    with its enabled regions; an account-level failed outcome for one that cannot be."""
+    if not targets:
         return {}
-    targets = [target_for(account) for account in accounts]
     with ThreadPoolExecutor(min(settings.SCAN_MAX_WORKERS, len(targets))) as pool:
-        found = pool.map(_enabled_regions, targets)
+        found = pool.map(lambda target: reach_account(target, (), regional=True), targets)
         return dict(zip([t.account_id for t in targets], found, strict=True))
 
 
-def _enabled_regions(target: AccountTarget) -> tuple[str, ...] | JobOutcome:
-    """The account's enabled regions, reached as the one-process scan reaches it (role assumed,
-    identity checked); an account-level failed outcome when that fails."""
-    started = time.monotonic()
-    try:
-        session = aws_session.new_session(target)
-        home = aws_session.home_region(session, target)
-        aws_session.verify_account(session, target.account_id, home)
-        return aws_session.enabled_regions(session, home)
-    except Exception as error:
-        code, message = describe_aws_error(error, f"account {target.account_id}")
-        return JobOutcome(
-            target.account_id,
-            "*",
-            "*",
-            "failed",
-            error_code=code,
-            error_message=message,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
-
-
 def _fan_out(scan: Scan, plan: _Plan) -> None:
-    from compliance.scans.tasks import run_partition_task  # that module imports this one
-
     with transaction.atomic():
         Scan.objects.filter(pk=scan.pk).update(
             progress_total=sum(p.jobs for p in plan.partitions) + len(plan.failed),
             progress_done=len(plan.failed),
             outcomes=plan.failed,
         )
-        partitions = ScanPartition.objects.bulk_create(plan.partitions)
-        for partition in partitions:
-            partition.task_id = str(run_partition_task.enqueue(partition.scan_id, partition.pk).id)
-        ScanPartition.objects.bulk_update(partitions, ["task_id"])
+        _enqueue(ScanPartition.objects.bulk_create(plan.partitions))
+
+
+def _enqueue(partitions: list[ScanPartition]) -> None:
+    """Queue a task for each partition, and keep its id (a queued task is a sign of life)."""
+    from compliance.scans.tasks import run_partition_task  # that module imports this one
+
+    for partition in partitions:
+        partition.task_id = str(run_partition_task.enqueue(partition.scan_id, partition.pk).id)
+    ScanPartition.objects.bulk_update(partitions, ["task_id"])
 
 
 # --- 2. one partition -----------------------------------------------------------------------
@@ -229,7 +212,7 @@ class _Attempt:
                 raise _Stopped
 
     def record(self, outcome: JobOutcome) -> None:
-        record = _outcome_record(outcome)
+        record = outcome_record(outcome)
         if record["region"] == "*":  # the account could not be reached from this partition
             record["region"] = self.partition.region
         self.records.append(record)
@@ -255,18 +238,15 @@ def run_partition(partition_id: int) -> str:
     except Exception as exc:
         partition = attempt.partition
         logger.exception("scan #%s: partition %s failed", attempt.scan.pk, partition)
-        attempt.records.append(
-            {
-                "account_id": partition.account_id,
-                "region": partition.region,
-                "resource_type": "*",
-                "status": "failed",
-                "resource_count": 0,
-                "error_code": "InternalError",
-                "error_message": f"partition stopped: {type(exc).__name__}",
-                "duration_ms": 0,
-            }
+        stopped = JobOutcome(
+            partition.account_id,
+            partition.region,
+            "*",
+            "failed",
+            error_code="InternalError",
+            error_message=f"partition stopped: {type(exc).__name__}",
         )
+        attempt.records.append(outcome_record(stopped))
     return _complete(attempt)
 
 
@@ -403,17 +383,19 @@ def requeue_unfinished(scan_id: int) -> int:
     """Queue again what a running fanned-out scan still waits for, after a worker died: each
     partition not done (a new attempt replaces the old one's staging), or the finalisation when
     every partition is done. Safe to call at any time; returns how many tasks were queued."""
-    from compliance.scans.tasks import finalise_scan_task, run_partition_task
-
     if not Scan.objects.filter(pk=scan_id, status=Scan.Status.RUNNING).exists():
         return 0
-    unfinished = list(
-        ScanPartition.objects.filter(scan_id=scan_id).exclude(status=DONE).order_by("pk")
-    )
+    unfinished = ScanPartition.objects.filter(scan_id=scan_id).exclude(status=DONE).order_by("pk")
+    return requeue(scan_id, list(unfinished))
+
+
+def requeue(scan_id: int, unfinished: list[ScanPartition]) -> int:
+    """:func:`requeue_unfinished` for a running scan whose ``unfinished`` partitions the caller
+    has already read; returns how many tasks were queued."""
+    from compliance.scans.tasks import finalise_scan_task  # that module imports this one
+
     if not unfinished:
         finalise_scan_task.enqueue(scan_id)
         return 1
-    for partition in unfinished:
-        partition.task_id = str(run_partition_task.enqueue(partition.scan_id, partition.pk).id)
-        partition.save(update_fields=["task_id"])
+    _enqueue(unfinished)
     return len(unfinished)

@@ -8,35 +8,23 @@ scan once the database answers again (``compliance.scan_watchdog``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django_tasks import task
 
 from compliance import scan_watchdog
-from compliance.scans import ScanNotRunnable, fanout
-
-
-def _failing_scan_on_interruption(scan_id: int, step: Callable[[], str]) -> str:
-    try:
-        return step()
-    except ScanNotRunnable:
-        raise  # claimed by another worker, or already ended: not this task's scan to fail
-    except BaseException as error:
-        scan_watchdog.record_interrupted_scan(scan_id, error)
-        raise
+from compliance.scans import fanout
 
 
 @task()
 def start_scan_task(scan_id: int) -> str:
     scan_watchdog.fail_stale_scans()
-    return _failing_scan_on_interruption(scan_id, lambda: fanout.start(scan_id).status)
+    return scan_watchdog.run_guarded(scan_id, lambda: fanout.start(scan_id).status)
 
 
 @task()
 def run_partition_task(scan_id: int, partition_id: int) -> str:
-    return _failing_scan_on_interruption(scan_id, lambda: fanout.run_partition(partition_id))
+    return scan_watchdog.run_guarded(scan_id, lambda: fanout.run_partition(partition_id))
 
 
 @task()
 def finalise_scan_task(scan_id: int) -> str:
-    return _failing_scan_on_interruption(scan_id, lambda: fanout.finalise_fanned_out(scan_id))
+    return scan_watchdog.run_guarded(scan_id, lambda: fanout.finalise_fanned_out(scan_id))

@@ -1,7 +1,8 @@
 """Who may open a dashboard page: signed in, and holding the permission the page needs.
 
 Which accounts' data a page shows is not decided here but in the selectors, from the account
-grants; these decorators only gate the page or the action by role (see compliance.roles).
+grants; these decorators only gate the page or the action by role (see compliance.roles), and
+make the page one answer (``compliance.access.one_answer``: the viewer's accounts read once).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
 from compliance import roles
+from compliance.access import one_answer
 
 P = ParamSpec("P")
 View = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
@@ -34,7 +36,8 @@ def needs(permission: str) -> Callable[[View[P]], View[P]]:
                     {"permission": permission, "role": roles.role_needed(permission)},
                     status=403,
                 )
-            return view(request, *args, **kwargs)
+            with one_answer():
+                return view(request, *args, **kwargs)
 
         return cast("View[P]", login_required(wrapped))
 

@@ -104,7 +104,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         if summary.compliance_score is None
         else format_percent(summary.compliance_score),
         "trend_points": [(p.period_start.date(), p.compliance_score) for p in trend],
-        "trend_days": TREND_DAYS,
+        "trend_title": f"Compliance score by day, last {TREND_DAYS} days",
         "money": money,
         "costliest": [
             {

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.db.models import QuerySet
 from pydantic import Field, model_validator
 
-from compliance import exports, policy, reports, selectors
+from compliance import exports, policy, reports, selectors, violation_rules
 from compliance.models import Violation
 from mcp_endpoint.tools.base import (
     Arn,
@@ -151,8 +151,19 @@ def find_untagged_resources(call: ToolCall, params: UntaggedInput) -> dict[str, 
     ):
         missing.setdefault(resource_id, []).append(tag)
     cost = selectors.resource_costs(call.viewer, {r.arn for r in rows})
+    # One kind and at most one tag: counted from the stored rule figures while they hold.
+    total = (
+        violation_rules.stored_affected_resources(
+            call.viewer,
+            params.resource_filter(),
+            violation_type=kinds[0],
+            tag_name=params.tag_names[0] if params.tag_names else "",
+        )
+        if len(kinds) == 1 and len(set(params.tag_names)) <= 1
+        else None
+    )
     return {
-        "total_untagged": resources.count(),
+        "total_untagged": resources.count() if total is None else total,
         "resources": [
             {
                 "resource_arn": r.arn,

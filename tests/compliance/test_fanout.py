@@ -24,6 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 from django.db import connection
 from django.forms.models import model_to_dict
+from django.test import Client
 from django_tasks import task_backends
 from django_tasks.backends.dummy import DummyBackend
 
@@ -36,9 +37,9 @@ from compliance.models import (
     Resource,
     Scan,
     ScanItem,
+    ScanPartition,
     Violation,
 )
-from compliance.models.inventory import ScanPartition
 from compliance.scans import execute_scan, fanout, staging
 from compliance.scans import tasks as scan_tasks
 from tests.compliance.policies import TEST_POLICY
@@ -550,3 +551,35 @@ def test_db_workers_share_a_scan_and_finish_it_exactly(fake_aws_server: str) -> 
     assert ran_by == pids
     assert scan.partitions.filter(status="done", attempt=1).count() == PARTITIONS
     assert figures(one_process_scan()) == fanned_out
+
+
+def test_the_admin_shows_a_scans_partitions_and_changes_none(admin_client: Client) -> None:
+    scan = Scan.objects.create(status=Scan.Status.RUNNING)
+    partition = ScanPartition.objects.create(
+        scan=scan,
+        account_id="123456789012",
+        region="eu-west-1",
+        status=ScanPartition.Status.RUNNING,
+        jobs=8,
+        jobs_done=3,
+        resources_seen=41,
+        attempt=2,
+        worker="worker-7@host-a",
+    )
+    page = admin_client.get(f"/admin/compliance/scan/{scan.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    for shown in ("eu-west-1", "worker-7@host-a", "41"):
+        assert shown in text, shown
+    assert "partitions-0-region" not in text  # shown, not a form field
+    admin_client.post(
+        f"/admin/compliance/scan/{scan.pk}/change/",
+        {
+            "partitions-TOTAL_FORMS": "1",
+            "partitions-INITIAL_FORMS": "1",
+            "partitions-0-id": str(partition.pk),
+            "partitions-0-region": "us-east-1",
+        },
+    )
+    partition.refresh_from_db()
+    assert (partition.region, partition.jobs_done) == ("eu-west-1", 3)

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,8 +46,7 @@ from compliance.aws import session as aws_session
 from compliance.aws.base import AccountTarget, JobOutcome
 from compliance.aws.collectors import RESOURCE_TYPES
 from compliance.aws.fake_aws import FAKE_ENVIRONMENT, moto_server
-from compliance.models import AuditEvent, Resource, Scan, ScanItem
-from compliance.models.inventory import ScanPartition
+from compliance.models import AuditEvent, Resource, Scan, ScanItem, ScanPartition
 from compliance.scan_watchdog import MAX_PARTITION_ATTEMPTS, StaleScans, fail_stale_scans
 from compliance.scans import ScanNotRunnable, execute_scan
 from compliance.tasks import run_scan_task
@@ -677,9 +675,8 @@ def scan_killed_mid_task(workdir: Path, *, fan_out: bool) -> Iterator[KilledScan
     log = workdir / "worker.log"
     database = SharedDatabase(workdir)
     fan_out_setting = {"SCAN_FANOUT": "1" if fan_out else "0"}
-    with moto_server() as endpoint, override_settings(SCAN_FANOUT=fan_out):
-        # moto keeps its fake AWS per process: start from an empty one.
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))  # noqa: S310 (local)
+    # moto_server starts from an empty fake AWS (moto keeps its state per process).
+    with moto_server(), override_settings(SCAN_FANOUT=fan_out):
         register_accounts(with_other=False)
         make_queue(ACCOUNT, "us-east-1", "orders", GOOD)
         make_queue(ACCOUNT, "eu-west-1", "billing", {})

@@ -29,6 +29,7 @@ from compliance.models import (
     AuditEvent,
     ComplianceSnapshot,
     Resource,
+    RuleSnapshot,
     Scan,
     ScanItem,
     TagChange,
@@ -128,17 +129,21 @@ def test_old_scans_go_with_their_rows_and_referenced_ones_stay(four_scans: list[
     assert (gone.last_seen_scan_id, gone.is_gone) == (first.pk, True)
     assert TagChange.objects.filter(scan__in=[second, third]).count() == 2
     doomed_snapshots = ComplianceSnapshot.objects.filter(scan__in=[second, third]).count()
+    doomed_rules = RuleSnapshot.objects.filter(scan__in=[second, third]).count()
     assert doomed_snapshots > 0
+    assert doomed_rules > 0
     counts = prune()
     assert sorted(Scan.objects.values_list("id", flat=True)) == [first.pk, latest.pk]
     assert counts.as_dict() == {
         "scans": 2,
         "scan_items": 0,
         "tag_changes": 2,
-        "snapshots": doomed_snapshots,
+        "snapshots": doomed_snapshots + doomed_rules,
         "audit_events": 0,
     }
     assert not ComplianceSnapshot.objects.filter(scan_id__in=[second.pk, third.pk]).exists()
+    assert not RuleSnapshot.objects.filter(scan_id__in=[second.pk, third.pk]).exists()
+    assert RuleSnapshot.objects.filter(scan=latest).exists()
     assert ComplianceSnapshot.objects.filter(scan=first).exists()
     assert TagChange.objects.filter(scan=latest).count() == 1
 

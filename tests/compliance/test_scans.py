@@ -25,7 +25,7 @@ from compliance.models import (
     TagChange,
     Violation,
 )
-from compliance.scans import _collect, _outcome_record, execute_scan, finalise
+from compliance.scans import _collect, execute_scan, finalise, outcome_record
 from compliance.scans.staging import clear as clear_staging
 from compliance.scans.staging import stage
 from tests.compliance.policies import TEST_POLICY
@@ -382,7 +382,7 @@ def finalise_staged(
     for batch in batches:
         stage(scan, batch)
     scan.outcomes = [
-        _outcome_record(
+        outcome_record(
             JobOutcome(ACCOUNT, region, "sqs:queue", "failed" if region in failed_regions else "ok")
         )
         for region in REGIONS

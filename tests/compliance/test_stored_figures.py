@@ -13,13 +13,23 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from compliance import history, selectors
 from compliance.access import NarrowedViewer, Operator, Viewer
-from compliance.actions import do_add_account, do_create_exemption, do_remove_exemption
-from compliance.models import AwsAccount, ComplianceSnapshot, Exemption, Scan
+from compliance.actions import (
+    ActionError,
+    do_add_account,
+    do_create_exemption,
+    do_remove_exemption,
+)
+from compliance.models import AwsAccount, ComplianceSnapshot, Exemption, RuleSnapshot, Scan
 from compliance.selectors import ComplianceSummary, ResourceFilter
 from compliance.stored_figures import store_figures
+from compliance.tasks import refresh_stored_figures_task
+from compliance.violation_rules import violations_by_rule
+from mcp_endpoint.tools.base import ToolCall
+from mcp_endpoint.tools.compliance_tools import UntaggedInput, find_untagged_resources
 from tests.compliance.aws.test_inventory import client_in
 from tests.compliance.test_scans import ACCOUNT, REGIONS, Estate, estate, scan_now  # noqa: F401
 from tests.conftest import grant
@@ -256,6 +266,50 @@ def test_an_exemption_expired_since_counts_its_violations_again(
     assert (expired[4], expired[10]) == (10, 0)
 
 
+def queued_refreshes() -> list[datetime | None]:
+    """When each queued refresh of the stored figures may run (``None``: at once)."""
+    return [
+        task.task.run_after
+        for task in DBTaskResult.objects.filter(
+            task_path="compliance.tasks.refresh_stored_figures_task"
+        ).order_by("enqueued_at", "id")
+    ]
+
+
+def test_an_exemption_change_queues_a_refresh_that_stores_the_rule_figures_again(
+    estates: Estate, owner: User
+) -> None:
+    scanned()
+    expires_at = timezone.now() + timedelta(days=30)
+    exemption = exempt(account_id=OTHER, expires_at=expires_at)
+    assert queued_refreshes() == [None, expires_at]
+    live, read = rules_answer(Operator(), ResourceFilter())
+    assert read
+    assert refresh_stored_figures_task.call().startswith("figures stored for scan #")
+    stored, read = rules_answer(Operator(), ResourceFilter())
+    assert not read
+    assert stored == live
+    assert (stored.violations, stored.affected_resources, stored.exempted_violations) == (6, 3, 4)
+    # The summary's figures are the scan's snapshots, history: counted live until the next scan.
+    assert answer(Operator())[1]
+
+    do_remove_exemption(exemption.pk, acting=Operator())
+    assert queued_refreshes() == [None, expires_at, None]
+    live, read = rules_answer(Operator(), ResourceFilter())
+    assert read
+    refresh_stored_figures_task.call()
+    stored, read = rules_answer(Operator(), ResourceFilter())
+    assert not read
+    assert stored == live
+    assert (stored.violations, stored.affected_resources, stored.exempted_violations) == (10, 5, 0)
+
+
+def test_a_refused_exemption_queues_nothing(estates: Estate, owner: User) -> None:
+    with pytest.raises(ActionError):
+        exempt(account_id="999999999999")
+    assert queued_refreshes() == []
+
+
 def test_an_instant_before_the_figures_were_stored_is_counted_live(
     estates: Estate, owner: User
 ) -> None:
@@ -317,3 +371,128 @@ def test_trends_ignore_the_violation_type_rows(estates: Estate, owner: User) -> 
     assert [(p.scan_id, p.total_resources, p.violations) for p in points] == [(scan.pk, 8, 10)]
     periods = history.violation_history(Operator())
     assert [(p.scan_id, p.violations) for p in periods] == [(scan.pk, 10)]
+
+
+def rules(viewer: Viewer, where: ResourceFilter | None = None, **narrowed: str) -> Any:
+    """The violations page's figures, narrowed to a violation type or tag as ``narrowed`` says."""
+    return violations_by_rule(
+        viewer,
+        where,
+        violation_type=narrowed.get("violation_type", ""),
+        tag_name=narrowed.get("tag_name", ""),
+    )
+
+
+def rules_answer(viewer: Viewer, where: ResourceFilter, **narrowed: str) -> tuple[Any, bool]:
+    """The violations page's figures, and whether answering read violations."""
+    with CaptureQueriesContext(connection) as queries:
+        breakdown = rules(viewer, where, **narrowed)
+    read = any('"compliance_violation"' in q["sql"] for q in queries.captured_queries)
+    return breakdown, read
+
+
+@pytest.mark.parametrize("exempted_at_finalisation", [False, True])
+@pytest.mark.parametrize(
+    "narrowed",
+    [
+        {},
+        {"violation_type": "missing_required_tag"},
+        {"tag_name": "Environment"},
+        {"tag_name": "Owner", "violation_type": "wrong_key_case"},
+        {"tag_name": "NoSuchTag"},
+    ],
+    ids=["every rule", "one kind", "one tag", "one rule", "no such tag"],
+)
+def test_rules_from_stored_figures_equal_the_live_count_for_every_viewer(
+    estates: Estate,
+    owner: User,
+    viewers: dict[str, Any],
+    exempted_at_finalisation: bool,
+    narrowed: dict[str, str],
+) -> None:
+    if exempted_at_finalisation:
+        exempt(account_id=OTHER, tag_key="Environment")
+        exempt(resource_type="s3:bucket")
+    scan = scanned()
+    for name, (viewer, where) in viewers.items():
+        stored, read = rules_answer(viewer, where, **narrowed)
+        assert not read, name
+        rows = list(RuleSnapshot.objects.filter(scan=scan).values())
+        RuleSnapshot.objects.filter(scan=scan).delete()
+        live, read = rules_answer(viewer, where, **narrowed)
+        assert read, name
+        RuleSnapshot.objects.bulk_create(RuleSnapshot(**row) for row in rows)
+        assert stored == live, name
+    # Not vacuous: the operator's figures over both estates.
+    breakdown = rules(Operator(), None, **narrowed)
+    # Missing tags: ACCOUNT's untagged instance (3) and OTHER's untagged queue (2, one of them
+    # on Environment, exempted in OTHER).
+    expected = {
+        (False, ""): (10, 5, 0),
+        (True, ""): (6, 4, 4),
+        (False, "missing_required_tag"): (5, 2, 0),
+        (True, "missing_required_tag"): (4, 2, 1),
+    }
+    key = (exempted_at_finalisation, narrowed.get("violation_type", ""))
+    if not narrowed.get("tag_name") and key in expected:
+        assert (
+            breakdown.violations,
+            breakdown.affected_resources,
+            breakdown.exempted_violations,
+        ) == expected[key]
+    if narrowed.get("tag_name") == "NoSuchTag":
+        assert (breakdown.rules, breakdown.violations, breakdown.affected_resources) == ([], 0, 0)
+
+
+def test_rules_are_counted_live_for_a_region_filter_or_once_exemptions_change(
+    estates: Estate, owner: User
+) -> None:
+    scanned()
+    _, read = rules_answer(Operator(), ResourceFilter())
+    assert not read
+    _, read = rules_answer(Operator(), ResourceFilter(regions=["eu-west-1"]))
+    assert read
+    exempt(account_id=OTHER)
+    breakdown, read = rules_answer(Operator(), ResourceFilter())
+    assert read
+    assert (breakdown.violations, breakdown.exempted_violations) == (6, 4)
+    refresh_stored_figures_task.call()
+    again, read = rules_answer(Operator(), ResourceFilter())
+    assert not read
+    assert again == breakdown
+
+
+# ACCOUNT's untagged instance and OTHER's untagged queue miss tags (both Owner); the bucket and
+# the table have a key in the wrong case.
+@pytest.mark.parametrize(
+    ("arguments", "untagged"),
+    [
+        pytest.param({}, 2, id="any tag"),
+        pytest.param({"tag_names": ["Owner"]}, 2, id="one tag"),
+        pytest.param({"tag_names": ["Owner", "Owner"]}, 2, id="one tag twice"),
+        pytest.param({"tag_names": ["Owner", "Project"]}, 2, id="two tags"),
+        pytest.param({"include_wrong_case": True}, 4, id="wrong case too"),
+        pytest.param({"regions": ["eu-west-1"]}, None, id="a region"),
+    ],
+)
+def test_find_untagged_resources_counts_the_same_from_stored_figures(
+    estates: Estate,
+    owner: User,
+    viewers: dict[str, Any],
+    arguments: dict[str, Any],
+    untagged: int | None,
+) -> None:
+    scan = scanned()
+    params = UntaggedInput(**arguments)
+    for name, (viewer, _) in viewers.items():
+        call = ToolCall(viewer=viewer, interface="test")
+        stored = find_untagged_resources(call, params)
+        rows = list(RuleSnapshot.objects.filter(scan=scan).values())
+        RuleSnapshot.objects.filter(scan=scan).delete()
+        live = find_untagged_resources(call, params)
+        RuleSnapshot.objects.bulk_create(RuleSnapshot(**row) for row in rows)
+        assert stored == live, name
+    result = find_untagged_resources(ToolCall(viewer=Operator(), interface="test"), params)
+    if untagged is not None:
+        assert result["total_untagged"] == untagged
+        assert len(result["resources"]) == untagged

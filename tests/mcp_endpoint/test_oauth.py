@@ -473,6 +473,28 @@ def test_client_metadata_documents_are_never_fetched_from_internal_hosts(url: st
     assert McpOIDCAdapter().is_cimd_url_allowed(url) is False
 
 
+@pytest.mark.parametrize(
+    ("addresses", "allowed"),
+    [
+        (["93.184.215.14"], True),
+        (["2606:2800:21f:cb07:6820:80da:af6b:8b2c"], True),
+        (["93.184.215.14", "10.0.0.7"], False),
+        ([], False),
+    ],
+    ids=["public", "public-ipv6", "one-internal-address", "no-address"],
+)
+def test_client_metadata_documents_are_fetched_only_when_every_address_is_public(
+    monkeypatch: pytest.MonkeyPatch, addresses: list[str], allowed: bool
+) -> None:
+    def resolve(host: str, port: int) -> list[tuple[Any, ...]]:
+        assert (host, port) == ("client.example.com", 443)
+        return [(None, None, None, "", (address, port)) for address in addresses]
+
+    monkeypatch.setattr("mcp_endpoint.oauth.adapter.socket.getaddrinfo", resolve)
+    adapter = McpOIDCAdapter()
+    assert adapter.is_cimd_url_allowed("https://client.example.com/client.json") is allowed
+
+
 def test_signing_key_must_be_an_rsa_pem_key() -> None:
     assert checked_private_key("", "OIDC_IDP_PRIVATE_KEY") == ""
     assert checked_private_key(SIGNING_KEY, "OIDC_IDP_PRIVATE_KEY") == SIGNING_KEY.strip() + "\n"

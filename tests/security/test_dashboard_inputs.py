@@ -156,7 +156,8 @@ def test_scan_start_without_a_csrf_token_is_refused_and_audited(analyst: Client)
     before = Snapshot.take()
     response = browser.post(reverse("compliance:scan_start"))
     assert response.status_code == 403
-    assert_refusal_audited(before.assert_unchanged(), {"csrf.failed"})
+    refused = assert_refusal_audited(before.assert_unchanged(), {"csrf.failed"})
+    assert (refused.actor, refused.client_address) == (user, "127.0.0.1")
     assert not Scan.objects.filter(requested_by="alice").exists()
 
 

@@ -16,8 +16,8 @@ from compliance.checklist.actions import do_attest_checklist_item, do_run_securi
 from compliance.checklist.evaluation import latest_report
 from compliance.checklist.items import ITEMS
 from compliance.models import Attestation, AuditEvent, AwsAccount, ChecklistRun
-from compliance.roles import Role, assign_role
-from tests.conftest import grant
+from compliance.roles import Role
+from tests.compliance.views.conftest import person, signed_in
 
 # Running the checklist probes the application through ASGI, off the test's transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,14 +34,6 @@ SECTIONS = [
 ]
 
 
-def person(username: str, role: Role | None) -> tuple[User, Client]:
-    user = User.objects.create_user(username, f"{username}@example.com", "a-long-password-1")
-    assign_role(user, role)
-    client = Client()
-    client.force_login(user)
-    return user, client
-
-
 def row_of(html: str, item_id: str) -> str:
     """The table row of one checklist item."""
     match = re.search(
@@ -56,11 +48,11 @@ def row_of(html: str, item_id: str) -> str:
 
 def test_only_administrators_open_the_page(db: None) -> None:
     for role in (None, Role.VIEWER, Role.ANALYST):
-        _user, client = person(f"user-{role or 'none'}", role)
+        client = person(f"user-{role or 'none'}", role)
         assert client.get(URL).status_code == 403
         assert client.post(URL).status_code == 403
     assert not ChecklistRun.objects.exists()
-    _admin, client = person("admin-user", Role.ADMIN)
+    client = person("admin-user", Role.ADMIN)
     assert client.get(URL).status_code == 200
     anonymous = Client().get(URL)
     assert anonymous.status_code == 302
@@ -68,7 +60,7 @@ def test_only_administrators_open_the_page(db: None) -> None:
 
 
 def test_before_any_run_the_page_says_how_to_run_it(db: None) -> None:
-    _admin, client = person("admin-user", Role.ADMIN)
+    client = person("admin-user", Role.ADMIN)
     html = client.get(URL).content.decode()
     assert "The checklist has not been run yet" in html
     assert "python manage.py security_checklist" in html
@@ -78,7 +70,7 @@ def test_before_any_run_the_page_says_how_to_run_it(db: None) -> None:
 def test_latest_run_is_shown_by_section_with_status_as_text_and_class(db: None) -> None:
     run, _results = do_run_security_checklist(acting=Operator())
     report = latest_report()
-    _admin, client = person("admin-user", Role.ADMIN)
+    client = person("admin-user", Role.ADMIN)
     html = client.get(URL).content.decode()
     headings = re.findall(r'<h2 id="section-\d+">([^<]+)</h2>', html)
     assert headings == SECTIONS
@@ -107,7 +99,7 @@ def test_attestations_show_who_when_expiry_and_link(db: None) -> None:
         acting=Operator(label="ops-lead"),
     )
     do_run_security_checklist(acting=Operator())
-    _admin, client = person("admin-user", Role.ADMIN)
+    client = person("admin-user", Role.ADMIN)
     html = client.get(URL).content.decode()
     assert '<span class="status status-attested">attested</span>' in row_of(
         html, "incident.contacts"
@@ -133,7 +125,7 @@ def test_an_attestation_expired_since_the_run_reads_expired(db: None) -> None:
     do_run_security_checklist(acting=Operator())
     # A day later, without a new run (moving the clock would end the test's session instead).
     Attestation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
-    _admin, client = person("admin-user", Role.ADMIN)
+    client = person("admin-user", Role.ADMIN)
     html = client.get(URL).content.decode()
     assert '<span class="status status-expired">expired</span>' in row_of(html, "monitoring.alerts")
     attestations = html.split('id="attestations"', 1)[1]
@@ -145,7 +137,7 @@ def test_an_attestation_expired_since_the_run_reads_expired(db: None) -> None:
 def test_recent_runs_count_each_status(db: None) -> None:
     first, _ = do_run_security_checklist(acting=Operator())
     second, _ = do_run_security_checklist(acting=Operator(label="cron"))
-    _admin, client = person("admin-user", Role.ADMIN)
+    client = person("admin-user", Role.ADMIN)
     html = client.get(URL).content.decode()
     history = html.split('id="history"', 1)[1]
     runs = re.findall(r'<th scope="row">#(\d+)</th>', history)
@@ -161,7 +153,8 @@ def test_recent_runs_count_each_status(db: None) -> None:
 
 
 def test_run_checks_now_stores_a_run_audited_as_the_admin(db: None) -> None:
-    admin, client = person("admin-user", Role.ADMIN)
+    client = person("admin-user", Role.ADMIN)
+    admin = User.objects.get(username="admin-user")
     response = client.post(URL)
     assert response.status_code == 302
     assert response["Location"] == URL
@@ -176,9 +169,7 @@ def test_run_checks_now_stores_a_run_audited_as_the_admin(db: None) -> None:
 
 def test_run_checks_now_needs_the_csrf_token(db: None) -> None:
     admin = User.objects.create_user("admin-user", "a@example.com", "a-long-password-1")
-    assign_role(admin, Role.ADMIN)
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(admin)
+    client = signed_in(admin, Role.ADMIN, enforce_csrf_checks=True)
     assert client.post(URL).status_code == 403
     assert not ChecklistRun.objects.exists()
     assert 'name="csrfmiddlewaretoken"' in client.get(URL).content.decode()
@@ -191,9 +182,8 @@ def test_the_attest_link_is_for_those_who_may_attest(db: None) -> None:
     do_run_security_checklist(acting=Operator())
     reader = User.objects.create_user("reader", "r@example.com", "a-long-password-1")
     reader.user_permissions.add(Permission.objects.get(codename="view_checklistresult"))
-    grant(reader, AwsAccount.objects.create(account_id="111111111111", name="prod"))
-    client = Client()
-    client.force_login(reader)
+    AwsAccount.objects.create(account_id="111111111111", name="prod")
+    client = signed_in(reader, None, "111111111111")
     html = client.get(URL).content.decode()
     assert "attestation/add" not in html
     assert "Run checks now" in html

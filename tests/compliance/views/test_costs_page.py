@@ -13,21 +13,19 @@ from django.test import Client
 from compliance import policy
 from compliance.access import Operator
 from compliance.actions import do_import_costs
-from compliance.models import AwsAccount, Scan, TaggingPolicy
-from compliance.roles import Role, assign_role
+from compliance.models import Scan, TaggingPolicy
+from compliance.roles import Role
 from compliance.scans import _take_snapshots
 from tests.compliance.billing.bills import (
     FOCUS_HEADER,
-    FOCUS_ROWS,
     I_AAA,
     I_CCC,
     A,
     B,
-    build_estate,
     focus_row,
     write_csv,
 )
-from tests.conftest import grant
+from tests.compliance.views.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -48,27 +46,13 @@ JUNE_ROWS = [
 ]
 
 
-def signed_in(user: User, role: Role | None) -> Client:
-    assign_role(user, role)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
-def estate() -> Scan:
-    build_estate()
-    return Scan.objects.get()
-
-
-@pytest.fixture
-def billed(estate: Scan, tmp_path: Path) -> Scan:
+def billed(billed: Scan) -> Scan:
     """The May FOCUS bill of bills.py, and the scan's snapshots taken with it loaded."""
-    do_import_costs(str(write_csv(tmp_path / "f.csv", FOCUS_HEADER, FOCUS_ROWS)), acting=Operator())
     active = TaggingPolicy.objects.get(is_active=True)
-    assert estate.finished_at is not None
-    _take_snapshots(estate, policy.policy_from_dict(active.document), estate.finished_at)
-    return estate
+    assert billed.finished_at is not None
+    _take_snapshots(billed, policy.policy_from_dict(active.document), billed.finished_at)
+    return billed
 
 
 def figures(html: str) -> dict[str, str]:
@@ -141,8 +125,7 @@ def test_the_trend_shows_money_per_month(billed: Scan, charlie: User) -> None:
 
 
 def test_a_viewer_of_one_account_sees_only_its_money(billed: Scan, alice: User) -> None:
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    client = signed_in(alice, Role.VIEWER)
+    client = signed_in(alice, Role.VIEWER, A)
     html = client.get(URL).content.decode()
     assert figures(html) == {
         "Total spend": "$51.64",
@@ -202,8 +185,7 @@ def test_a_viewer_is_not_offered_periods_only_other_accounts_were_billed(
         )
     ]
     do_import_costs(str(write_csv(tmp_path / "july.csv", FOCUS_HEADER, rows)), acting=Operator())
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    client = signed_in(alice, Role.VIEWER)
+    client = signed_in(alice, Role.VIEWER, A)
     html = client.get(URL).content.decode()
     assert "2024-07" not in html
     assert figures(html)["Total spend"] == "$51.64"
@@ -227,8 +209,7 @@ def test_bad_periods_get_a_clear_400(
 
 
 def test_without_a_bill_the_page_says_how_to_load_one(estate: Scan, alice: User) -> None:
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    html = signed_in(alice, Role.VIEWER).get(URL).content.decode()
+    html = signed_in(alice, Role.VIEWER, A).get(URL).content.decode()
     assert "Load a bill with <code>manage.py import_costs</code>" in html
     assert "<code>manage.py fetch_costs</code>" in html
     assert "Total spend" not in html

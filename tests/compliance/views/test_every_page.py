@@ -4,29 +4,18 @@ role x account matrix (a viewer of account A never sees account B, on any page o
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
 from compliance import roles
 from compliance.access import Operator
-from compliance.actions import do_import_costs
 from compliance.checklist.actions import do_run_security_checklist
-from compliance.models import AwsAccount, Resource, Scan
-from tests.compliance.billing.bills import (
-    FOCUS_HEADER,
-    FOCUS_ROWS,
-    I_CCC,
-    A,
-    B,
-    build_estate,
-    write_csv,
-)
-from tests.conftest import grant
+from compliance.models import Resource, Scan
+from tests.compliance.billing.bills import I_CCC, A, B
+from tests.compliance.views.conftest import person
 
 # The checklist run in the estate serves requests through the ASGI app, which closes the
 # connection at the end of each request: tests run outside a wrapping transaction.
@@ -49,11 +38,10 @@ ROLE_ORDER = [roles.Role.VIEWER, roles.Role.ANALYST, roles.Role.ADMIN]
 
 
 @pytest.fixture
-def estate(tmp_path: Path) -> None:
+def billed(billed: Scan) -> Scan:
     """Accounts A (prod) and B (data), five resources, a bill, and a checklist run."""
-    build_estate()
-    do_import_costs(str(write_csv(tmp_path / "f.csv", FOCUS_HEADER, FOCUS_ROWS)), acting=Operator())
     do_run_security_checklist(acting=Operator())
+    return billed
 
 
 def _url(name: str) -> str:
@@ -62,17 +50,6 @@ def _url(name: str) -> str:
     if name == "compliance:scan_detail":
         return reverse(name, args=[Scan.objects.latest("pk").pk])
     return reverse(name)
-
-
-def _person(username: str, role: roles.Role | None, *accounts: str) -> Client:
-    user = User.objects.create_user(username, f"{username}@example.com", "a-long-password-1")
-    if role is not None:
-        roles.assign_role(user, role)
-    for account_id in accounts:
-        grant(user, AwsAccount.objects.get(account_id=account_id))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _body(response: HttpResponseBase) -> str:
@@ -84,9 +61,9 @@ def _body(response: HttpResponseBase) -> str:
 
 @pytest.mark.parametrize(("name", "role"), PAGES)
 def test_every_page_sends_a_strict_content_security_policy(
-    estate: None, name: str, role: roles.Role
+    billed: Scan, name: str, role: roles.Role
 ) -> None:
-    client = _person("admin-user", roles.Role.ADMIN, A, B)
+    client = person("admin-user", roles.Role.ADMIN, A, B)
     response = client.get(_url(name))
     assert response.status_code == 200, _body(response)[:500]
     policy = response["Content-Security-Policy"]
@@ -104,9 +81,9 @@ def test_every_page_sends_a_strict_content_security_policy(
 
 @pytest.mark.parametrize(("name", "role"), [page for page in PAGES if "export" not in page[0]])
 def test_no_page_has_inline_script_or_style_and_every_form_posts_a_csrf_token(
-    estate: None, name: str, role: roles.Role
+    billed: Scan, name: str, role: roles.Role
 ) -> None:
-    html = _body(_person("admin-user", roles.Role.ADMIN, A, B).get(_url(name)))
+    html = _body(person("admin-user", roles.Role.ADMIN, A, B).get(_url(name)))
     assert " style=" not in html
     assert "<style" not in html
     assert not re.search(r"\son[a-z]+=", html), "inline event handler"
@@ -119,22 +96,22 @@ def test_no_page_has_inline_script_or_style_and_every_form_posts_a_csrf_token(
 
 @pytest.mark.parametrize(("name", "needed"), PAGES)
 def test_each_role_opens_exactly_the_pages_it_may(
-    estate: None, name: str, needed: roles.Role
+    billed: Scan, name: str, needed: roles.Role
 ) -> None:
     url = _url(name)
-    assert _person("nobody", None, A).get(url).status_code == 403
+    assert person("nobody", None, A).get(url).status_code == 403
     for role in ROLE_ORDER:
-        client = _person(f"user-{role.value}", role, A)
+        client = person(f"user-{role.value}", role, A)
         allowed = ROLE_ORDER.index(role) >= ROLE_ORDER.index(needed)
         assert client.get(url).status_code == (200 if allowed else 403), (name, role)
 
 
 @pytest.mark.parametrize(("name", "role"), PAGES)
 def test_a_viewer_of_one_account_never_sees_the_other(
-    estate: None, name: str, role: roles.Role
+    billed: Scan, name: str, role: roles.Role
 ) -> None:
     # The analyst role opens every page but the checklist (which is estate-wide, not per account)
-    client = _person("alice-a", max(role, roles.Role.ANALYST, key=ROLE_ORDER.index), A)
+    client = person("alice-a", max(role, roles.Role.ANALYST, key=ROLE_ORDER.index), A)
     body = _body(client.get(_url(name)))
     assert I_CCC not in body
     assert "i-0ccc" not in body
@@ -142,13 +119,13 @@ def test_a_viewer_of_one_account_never_sees_the_other(
         assert B not in body
 
 
-def test_a_resource_of_another_account_is_not_found(estate: None) -> None:
+def test_a_resource_of_another_account_is_not_found(billed: Scan) -> None:
     other = Resource.objects.get(arn=I_CCC)
-    client = _person("alice-a", roles.Role.VIEWER, A)
+    client = person("alice-a", roles.Role.VIEWER, A)
     assert client.get(reverse("compliance:resource_detail", args=[other.pk])).status_code == 404
 
 
-def test_pages_signed_out_send_to_the_sign_in_page(estate: None) -> None:
+def test_pages_signed_out_send_to_the_sign_in_page(billed: Scan) -> None:
     for name, _role in PAGES:
         url = _url(name)
         response = Client().get(url)

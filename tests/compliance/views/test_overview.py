@@ -4,7 +4,6 @@ each figure over the signed-in user's accounts only."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,53 +11,26 @@ from django.test import Client
 from django.utils import timezone
 
 from compliance import policy
-from compliance.access import Operator
-from compliance.actions import do_import_costs
-from compliance.models import AwsAccount, Resource, Scan, TaggingPolicy
-from compliance.roles import Role, assign_role
+from compliance.models import Resource, Scan, TaggingPolicy
+from compliance.roles import Role
 from compliance.scans import _take_snapshots
 from tests.compliance.billing.bills import (
     BUCKET,
-    FOCUS_HEADER,
-    FOCUS_ROWS,
     I_BBB,
     I_CCC,
     A,
     B,
-    build_estate,
-    write_csv,
 )
-from tests.conftest import grant
+from tests.compliance.views.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
 URL = "/"
 
 
-def signed_in(user: User, role: Role | None) -> Client:
-    assign_role(user, role)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def estate() -> Scan:
-    """bills.py's two accounts (A: four resources, two compliant; B: one, violating)."""
-    build_estate()
-    return Scan.objects.get()
-
-
-@pytest.fixture
-def billed(estate: Scan, tmp_path: Path) -> Scan:
-    do_import_costs(str(write_csv(tmp_path / "f.csv", FOCUS_HEADER, FOCUS_ROWS)), acting=Operator())
-    return estate
-
-
 @pytest.fixture
 def alice_on_a(alice: User, estate: Scan) -> Client:
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    return signed_in(alice, Role.VIEWER)
+    return signed_in(alice, Role.VIEWER, A)
 
 
 def page(client: Client) -> str:

@@ -8,15 +8,15 @@ import re
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
 from compliance import policy
 from compliance.access import Operator
 from compliance.actions import do_import_policy
 from compliance.models import AuditEvent, AwsAccount, TaggingPolicy
 from compliance.policy_diff import Change, DiffLine, diff_policies
-from compliance.roles import Role, assign_role
+from compliance.roles import Role
 from tests.compliance.policies import TEST_POLICY
+from tests.compliance.views.conftest import signed_in
 from tests.conftest import grant
 
 pytestmark = pytest.mark.django_db
@@ -38,13 +38,6 @@ SECOND = json.dumps(
         "tag_naming_rules": {"case_sensitivity": True},
     }
 )
-
-
-def signed_in(user: User, role: Role | None) -> Client:
-    assign_role(user, role)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,21 +12,17 @@ from django.test import Client
 from django.utils import timezone
 
 from compliance.access import Operator
-from compliance.actions import do_create_exemption, do_import_costs
-from compliance.models import AwsAccount, Resource, Scan, TagChange
-from compliance.roles import Role, assign_role
+from compliance.actions import do_create_exemption
+from compliance.models import Resource, Scan, TagChange
+from compliance.roles import Role
 from tests.compliance.billing.bills import (
-    FOCUS_HEADER,
-    FOCUS_ROWS,
     I_AAA,
     I_BBB,
     I_CCC,
     ORDERS,
     A,
-    build_estate,
-    write_csv,
 )
-from tests.conftest import grant
+from tests.compliance.views.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -44,31 +39,25 @@ def text(response: object) -> str:
 
 
 @pytest.fixture
-def estate(tmp_path: Path) -> None:
-    build_estate()
+def estate(estate: Scan) -> Scan:
+    """The shared estate with i-0aaa and i-0bbb named and tagged (billed: see ``viewer``)."""
     Resource.objects.filter(arn=I_BBB).update(
         name="web-02", tags={"Project": "shop", "Name": "web-02"}
     )
     Resource.objects.filter(arn=I_AAA).update(
         name="web-01", tags={"Owner": "ann", "Environment": "prod", "Project": "shop"}
     )
-    do_import_costs(str(write_csv(tmp_path / "f.csv", FOCUS_HEADER, FOCUS_ROWS)), acting=Operator())
+    return estate
 
 
 @pytest.fixture
-def viewer(estate: None, alice: User) -> Client:
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    assign_role(alice, Role.VIEWER)
-    client = Client()
-    client.force_login(alice)
-    return client
+def viewer(billed: Scan, alice: User) -> Client:
+    """alice: a viewer granted account A only, the May bill loaded."""
+    return signed_in(alice, Role.VIEWER, A)
 
 
-def test_without_a_role_the_page_is_refused(estate: None, bob: User) -> None:
-    grant(bob, AwsAccount.objects.get(account_id=A))
-    client = Client()
-    client.force_login(bob)
-    assert client.get(url(I_BBB)).status_code == 403
+def test_without_a_role_the_page_is_refused(billed: Scan, bob: User) -> None:
+    assert signed_in(bob, None, A).get(url(I_BBB)).status_code == 403
 
 
 def test_a_resource_of_another_account_is_not_found_like_an_unknown_one(viewer: Client) -> None:

@@ -21,22 +21,20 @@ from django.utils import timezone
 from compliance.access import Operator
 from compliance.actions import do_create_exemption, do_import_costs
 from compliance.models import AuditEvent, AwsAccount, Resource, Scan
-from compliance.roles import Role, assign_role
+from compliance.roles import Role
 from tests.compliance.billing.bills import (
     BUCKET,
     FOCUS_HEADER,
-    FOCUS_ROWS,
     I_AAA,
     I_BBB,
     I_CCC,
     ORDERS,
     A,
     B,
-    build_estate,
     focus_row,
     write_csv,
 )
-from tests.conftest import grant
+from tests.compliance.views.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -70,16 +68,9 @@ def export_rows(response: Any) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def signed_in(user: User, role: Role | None) -> Client:
-    assign_role(user, role)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
-def estate() -> None:
-    build_estate()
+def estate(estate: Scan) -> Scan:
+    """The shared estate with names and tags; the rds:db out of scope."""
     Resource.objects.filter(arn=I_AAA).update(
         name="web-01", tags={"Owner": "ann", "Environment": "prod", "Project": "shop"}
     )
@@ -87,42 +78,36 @@ def estate() -> None:
     Resource.objects.filter(arn=BUCKET).update(name="logs-bucket", tags={"Environment": "prod"})
     Resource.objects.filter(arn=ORDERS).update(name="orders", is_compliant=None)
     Resource.objects.filter(arn=I_CCC).update(name="etl-01", tags={"Owner": "bea"})
-
-
-@pytest.fixture
-def billed(estate: None, tmp_path: Path) -> None:
-    do_import_costs(str(write_csv(tmp_path / "f.csv", FOCUS_HEADER, FOCUS_ROWS)), acting=Operator())
+    return estate
 
 
 @pytest.fixture
 def viewer(alice: User) -> Client:
     """alice: a viewer granted account A only."""
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    return signed_in(alice, Role.VIEWER)
+    return signed_in(alice, Role.VIEWER, A)
 
 
 @pytest.fixture
 def analyst(alice: User) -> Client:
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    return signed_in(alice, Role.ANALYST)
+    return signed_in(alice, Role.ANALYST, A)
 
 
 # --- Roles ------------------------------------------------------------------------------------
 
 
-def test_without_a_role_the_list_is_refused(estate: None, bob: User) -> None:
+def test_without_a_role_the_list_is_refused(estate: Scan, bob: User) -> None:
     response = signed_in(bob, None).get(URL)
     assert response.status_code == 403
     assert I_AAA not in response.content.decode()
 
 
-def test_signed_out_visitors_are_sent_to_sign_in(estate: None) -> None:
+def test_signed_out_visitors_are_sent_to_sign_in(estate: Scan) -> None:
     response = Client().get(URL)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_a_viewer_may_list_but_not_export(billed: None, viewer: Client) -> None:
+def test_a_viewer_may_list_but_not_export(billed: Scan, viewer: Client) -> None:
     page = viewer.get(URL)
     assert page.status_code == 200
     assert "Export CSV" not in page.content.decode()
@@ -132,7 +117,7 @@ def test_a_viewer_may_list_but_not_export(billed: None, viewer: Client) -> None:
 
 
 def test_an_analyst_sees_the_export_link_with_the_current_filters(
-    billed: None, analyst: Client
+    billed: Scan, analyst: Client
 ) -> None:
     page = analyst.get(URL, {"region": "us-east-1", "sort": "arn", "page": "1"})
     assert f'href="{EXPORT}?region=us-east-1&amp;sort=arn"' in page.content.decode()
@@ -141,7 +126,7 @@ def test_an_analyst_sees_the_export_link_with_the_current_filters(
 # --- Values, order and costs ------------------------------------------------------------------
 
 
-def test_rows_show_every_column_with_the_latest_bill_cost(billed: None, viewer: Client) -> None:
+def test_rows_show_every_column_with_the_latest_bill_cost(billed: Scan, viewer: Client) -> None:
     response = viewer.get(URL)
     assert response.status_code == 200
     assert "<strong>4</strong> resources" in response.content.decode()
@@ -173,7 +158,7 @@ def test_rows_show_every_column_with_the_latest_bill_cost(billed: None, viewer: 
     assert "billing period from 2024-05-01 to 2024-06-01, in USD" in response.content.decode()
 
 
-def test_cost_sort_ascending_and_by_name(billed: None, viewer: Client) -> None:
+def test_cost_sort_ascending_and_by_name(billed: Scan, viewer: Client) -> None:
     assert listed_arns(viewer.get(URL, {"sort": "cost"})) == [ORDERS, BUCKET, I_AAA, I_BBB]
     assert listed_arns(viewer.get(URL, {"sort": "name"})) == [BUCKET, ORDERS, I_AAA, I_BBB]
     assert listed_arns(viewer.get(URL, {"sort": "-arn"})) == sorted(
@@ -183,7 +168,7 @@ def test_cost_sort_ascending_and_by_name(billed: None, viewer: Client) -> None:
 
 
 def test_without_a_bill_costs_are_unknown_and_the_order_is_by_arn(
-    estate: None, viewer: Client
+    estate: Scan, viewer: Client
 ) -> None:
     response = viewer.get(URL)
     assert listed_arns(response) == sorted([BUCKET, I_AAA, I_BBB, ORDERS])
@@ -194,7 +179,7 @@ def test_without_a_bill_costs_are_unknown_and_the_order_is_by_arn(
     assert "no cost to sort by" in cost_sorted.content.decode()
 
 
-def test_a_credit_is_shown_as_a_negative_cost(estate: None, viewer: Client, tmp_path: Path) -> None:
+def test_a_credit_is_shown_as_a_negative_cost(estate: Scan, viewer: Client, tmp_path: Path) -> None:
     rows = [focus_row(A, "us-east-1", "Amazon S3", "logs-bucket", "Credit", "-2.5", "-2.5")]
     do_import_costs(str(write_csv(tmp_path / "c.csv", FOCUS_HEADER, rows)), acting=Operator())
     response = viewer.get(URL, {"sort": "cost"})
@@ -231,7 +216,7 @@ def test_a_credit_is_shown_as_a_negative_cost(estate: None, viewer: Client, tmp_
         ({"q": "web", "type": "ec2:instance", "compliance": "noncompliant"}, [I_BBB]),
     ],
 )
-def test_filters(estate: None, charlie: User, params: dict[str, str], expected: list[str]) -> None:
+def test_filters(estate: Scan, charlie: User, params: dict[str, str], expected: list[str]) -> None:
     client = signed_in(charlie, Role.ADMIN)
     response = client.get(URL, {**params, "sort": "arn"})
     assert response.status_code == 200
@@ -242,13 +227,13 @@ def test_filters(estate: None, charlie: User, params: dict[str, str], expected: 
     )
 
 
-def test_gone_resources_are_not_listed(estate: None, viewer: Client) -> None:
+def test_gone_resources_are_not_listed(estate: Scan, viewer: Client) -> None:
     Resource.objects.filter(arn=I_BBB).update(gone_since=timezone.now())
     assert listed_arns(viewer.get(URL, {"sort": "arn"})) == sorted([BUCKET, I_AAA, ORDERS])
 
 
 def test_the_filter_form_offers_only_values_of_the_viewers_accounts(
-    estate: None, viewer: Client
+    estate: Scan, viewer: Client
 ) -> None:
     html = viewer.get(URL).content.decode()
     assert f'<option value="{A}">prod ({A})</option>' in html
@@ -262,7 +247,7 @@ def test_the_filter_form_offers_only_values_of_the_viewers_accounts(
     ]
 
 
-def test_exempted_violations_do_not_count(estate: None, viewer: Client, alice: User) -> None:
+def test_exempted_violations_do_not_count(estate: Scan, viewer: Client, alice: User) -> None:
     do_create_exemption(
         reason="bucket owned by the platform team",
         owner="alice",
@@ -292,7 +277,7 @@ def test_exempted_violations_do_not_count(estate: None, viewer: Client, alice: U
 
 
 def test_a_viewer_never_sees_another_accounts_resources_counts_or_money(
-    billed: None, viewer: Client
+    billed: Scan, viewer: Client
 ) -> None:
     html = viewer.get(URL).content.decode()
     for leak in (I_CCC, B, "eu-west-1", "80.00", "etl-01", "data ("):
@@ -301,7 +286,7 @@ def test_a_viewer_never_sees_another_accounts_resources_counts_or_money(
 
 
 def test_an_account_the_viewer_cannot_see_reads_like_one_that_does_not_exist(
-    billed: None, viewer: Client
+    billed: Scan, viewer: Client
 ) -> None:
     hidden = viewer.get(URL, {"account": B}).content.decode()
     unknown = viewer.get(URL, {"account": "999999999999"}).content.decode()
@@ -314,7 +299,7 @@ def test_an_account_the_viewer_cannot_see_reads_like_one_that_does_not_exist(
     assert "80.00" not in hidden
 
 
-def test_an_analysts_export_holds_only_their_accounts(billed: None, analyst: Client) -> None:
+def test_an_analysts_export_holds_only_their_accounts(billed: Scan, analyst: Client) -> None:
     rows = export_rows(analyst.get(EXPORT))
     assert {row["account_id"] for row in rows} == {A}
     assert I_CCC not in {row["arn"] for row in rows}
@@ -333,7 +318,7 @@ def test_an_analysts_export_holds_only_their_accounts(billed: None, analyst: Cli
     ],
 )
 def test_a_filter_that_cannot_apply_lists_nothing_with_a_message(
-    estate: None, viewer: Client, params: dict[str, str], message: str
+    estate: Scan, viewer: Client, params: dict[str, str], message: str
 ) -> None:
     response = viewer.get(URL, params)
     assert response.status_code == 200
@@ -343,7 +328,7 @@ def test_a_filter_that_cannot_apply_lists_nothing_with_a_message(
     assert "Export CSV" not in html
 
 
-def test_bad_sort_and_page_fall_back_with_a_notice(estate: None, viewer: Client) -> None:
+def test_bad_sort_and_page_fall_back_with_a_notice(estate: Scan, viewer: Client) -> None:
     response = viewer.get(URL, {"sort": "price", "page": "abc"})
     assert response.status_code == 200
     html = response.content.decode()
@@ -355,7 +340,7 @@ def test_bad_sort_and_page_fall_back_with_a_notice(estate: None, viewer: Client)
 
 
 def test_export_refuses_a_bad_filter_with_a_message_and_audits_it(
-    estate: None, analyst: Client
+    estate: Scan, analyst: Client
 ) -> None:
     response = analyst.get(EXPORT, {"violation_type": "nope"})
     assert response.status_code == 400
@@ -390,7 +375,7 @@ def many(count: int, account: str = A) -> list[str]:
     return arns
 
 
-def test_pages_of_fifty_with_an_exact_total(estate: None, viewer: Client) -> None:
+def test_pages_of_fifty_with_an_exact_total(estate: Scan, viewer: Client) -> None:
     queues = many(1230)  # with the four of the estate: 1,234 in account A
     first = viewer.get(URL, {"type": "sqs:queue", "sort": "arn"})
     assert "<strong>1,230</strong> resources, page 1 of 25" in first.content.decode()
@@ -403,7 +388,7 @@ def test_pages_of_fifty_with_an_exact_total(estate: None, viewer: Client) -> Non
     assert "<strong>1,234</strong> resources" in viewer.get(URL).content.decode()
 
 
-def test_the_number_of_queries_does_not_grow_with_the_page(billed: None, viewer: Client) -> None:
+def test_the_number_of_queries_does_not_grow_with_the_page(billed: Scan, viewer: Client) -> None:
     def queries(params: dict[str, str]) -> int:
         with CaptureQueriesContext(connection) as captured:
             assert viewer.get(URL, params).status_code == 200
@@ -415,14 +400,14 @@ def test_the_number_of_queries_does_not_grow_with_the_page(billed: None, viewer:
 
 
 def test_no_resources_yet_says_so(alice: User) -> None:
-    grant(alice, AwsAccount.objects.create(account_id=A, name="prod"))
-    client = signed_in(alice, Role.VIEWER)
+    AwsAccount.objects.create(account_id=A, name="prod")
+    client = signed_in(alice, Role.VIEWER, A)
     html = client.get(URL).content.decode()
     assert "No resources in your accounts yet" in html
     assert "<strong>0</strong> resources" in html
 
 
-def test_no_match_says_so_with_a_way_back(estate: None, viewer: Client) -> None:
+def test_no_match_says_so_with_a_way_back(estate: Scan, viewer: Client) -> None:
     html = viewer.get(URL, {"q": "nothing-like-this"}).content.decode()
     assert "No resource matches these filters" in html
 
@@ -430,7 +415,7 @@ def test_no_match_says_so_with_a_way_back(estate: None, viewer: Client) -> None:
 # --- Export -----------------------------------------------------------------------------------
 
 
-def test_export_is_the_whole_filtered_set_in_the_list_order(billed: None, analyst: Client) -> None:
+def test_export_is_the_whole_filtered_set_in_the_list_order(billed: Scan, analyst: Client) -> None:
     queues = many(120)
     response = analyst.get(EXPORT, {"sort": "-cost"})
     assert response.status_code == 200
@@ -447,7 +432,7 @@ def test_export_is_the_whole_filtered_set_in_the_list_order(billed: None, analys
     assert [row["arn"] for row in rows[3:]] == [ORDERS, *queues]
 
 
-def test_export_columns_and_values(billed: None, analyst: Client) -> None:
+def test_export_columns_and_values(billed: Scan, analyst: Client) -> None:
     rows = export_rows(analyst.get(EXPORT, {"type": "ec2:instance", "sort": "arn"}))
     assert list(rows[0]) == [
         "arn",
@@ -493,7 +478,7 @@ def test_export_columns_and_values(billed: None, analyst: Client) -> None:
     ]
 
 
-def test_export_neutralises_formulas(estate: None, analyst: Client) -> None:
+def test_export_neutralises_formulas(estate: Scan, analyst: Client) -> None:
     Resource.objects.filter(arn=I_AAA).update(name='=HYPERLINK("http://x")')
     many(1)
     rows = {row["arn"]: row for row in export_rows(analyst.get(EXPORT))}
@@ -504,7 +489,7 @@ def test_export_neutralises_formulas(estate: None, analyst: Client) -> None:
     assert rows[I_AAA]["monthly_cost"] == ""
 
 
-def test_export_is_audited_once_before_streaming(billed: None, analyst: Client) -> None:
+def test_export_is_audited_once_before_streaming(billed: Scan, analyst: Client) -> None:
     response = analyst.get(EXPORT, {"region": "us-east-1", "q": "web", "sort": "arn"})
     event = AuditEvent.objects.get(event_type="export.resources")
     assert (event.interface, event.outcome, event.actor_label) == ("web", "success", "alice")

@@ -8,26 +8,19 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 from django.utils import timezone
 
 from compliance.access import Operator
 from compliance.actions import ActionError, do_import_policy, do_request_scan
 from compliance.models import AuditEvent, AwsAccount, Scan
-from compliance.roles import Role, assign_role
+from compliance.roles import Role
 from tests.compliance.policies import TEST_POLICY
+from tests.compliance.views.conftest import signed_in
 from tests.conftest import grant
 
 pytestmark = pytest.mark.django_db
 
 A, B = "111111111111", "222222222222"
-
-
-def signed_in(user: User, role: Role | None) -> Client:
-    assign_role(user, role)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def outcome(account: str, resource_type: str, count: int, error: str = "") -> dict[str, Any]:
@@ -224,9 +217,7 @@ def test_a_viewer_may_not_start_a_scan(alice_on_a: User) -> None:
 
 
 def test_scan_now_without_the_csrf_token_is_refused(alice_on_a: User) -> None:
-    assign_role(alice_on_a, Role.ANALYST)
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(alice_on_a)
+    client = signed_in(alice_on_a, Role.ANALYST, enforce_csrf_checks=True)
     assert client.post("/scans/start").status_code == 403
     assert not Scan.objects.exists()
 

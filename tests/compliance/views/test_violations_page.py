@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,48 +13,26 @@ from django.test import Client
 from django.utils import timezone
 
 from compliance.access import Operator
-from compliance.actions import do_create_exemption, do_import_costs
-from compliance.models import AwsAccount, Scan
-from compliance.roles import Role, assign_role
+from compliance.actions import do_create_exemption
+from compliance.models import Scan
+from compliance.roles import Role
 from compliance.violation_rules import violations_by_rule
 from tests.compliance.billing.bills import (
     BUCKET,
-    FOCUS_HEADER,
-    FOCUS_ROWS,
     I_BBB,
     I_CCC,
     A,
     B,
-    build_estate,
-    write_csv,
 )
-from tests.conftest import grant
+from tests.compliance.views.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
 URL = "/violations/"
 
 
-def signed_in(user: User, role: Role | None) -> Client:
-    assign_role(user, role)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def estate() -> Scan:
-    """bills.py: i-0bbb misses Owner and Environment, the bucket Owner (both in A), i-0ccc
-    Project (in B)."""
-    build_estate()
-    return Scan.objects.get()
-
-
-@pytest.fixture
-def billed(estate: Scan, tmp_path: Path) -> Scan:
-    """i-0bbb costs 19.000, the bucket 3.333, i-0ccc 80.00 in the May bill."""
-    do_import_costs(str(write_csv(tmp_path / "f.csv", FOCUS_HEADER, FOCUS_ROWS)), acting=Operator())
-    return estate
+# bills.py's estate: i-0bbb misses Owner and Environment, the bucket Owner (both in A), i-0ccc
+# Project (in B); billed, i-0bbb costs 19.000, the bucket 3.333, i-0ccc 80.00 in the May bill.
 
 
 def rule_rows(html: str) -> list[tuple[str, ...]]:
@@ -112,8 +89,7 @@ def test_without_costs_rules_rank_by_violations_and_say_no_costs(
 
 
 def test_a_viewer_of_one_account_sees_only_its_rules_and_money(billed: Scan, alice: User) -> None:
-    grant(alice, AwsAccount.objects.get(account_id=A))
-    html = signed_in(alice, Role.VIEWER).get(URL).content.decode()
+    html = signed_in(alice, Role.VIEWER, A).get(URL).content.decode()
     assert rule_rows(html) == [
         ("Owner", "Missing required tag", "2", "2", "$22.33", "0"),
         ("Environment", "Missing required tag", "1", "1", "$19.00", "0"),
