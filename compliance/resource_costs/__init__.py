@@ -39,7 +39,7 @@ from compliance.resource_costs.reading import (
     listing_accounts,
     rule_costs,
 )
-from compliance.resource_costs.refresh import refresh_costs
+from compliance.resource_costs.refresh import analyse_bill_lines, refresh_costs
 
 __all__ = [
     "AccountMoney",
@@ -48,6 +48,7 @@ __all__ = [
     "Stored",
     "StoredAttribution",
     "after_last",
+    "analyse_bill_lines",
     "attribution",
     "costliest",
     "costs_of",

@@ -209,6 +209,14 @@ def _groups(
         yield current, group
 
 
+def analyse_bill_lines() -> None:
+    """Refresh PostgreSQL's statistics of the bill lines (ANALYZE samples, so it stays cheap
+    at any size; inside a transaction it counts the lines that transaction wrote)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE compliance_costline")
+
+
 def refresh_costs(now: datetime | None = None) -> None:
     """Recompute every stored cost figure from the current inventory, violations and money.
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.utils import timezone
 
 from compliance import costs, dashboard_figures, listings, resource_costs, selectors
@@ -27,6 +28,7 @@ from compliance.actions import (
 from compliance.models import (
     AwsAccount,
     CostExplorerFigure,
+    CostLine,
     Resource,
     Scan,
     TaggingPolicy,
@@ -372,3 +374,13 @@ def test_the_refresh_streams_in_chunks(
     import_focus(tmp_path, rows)
     assert Resource.objects.get(arn=f"arn:aws:sqs:us-east-1:{A}:q6").monthly_cost == Decimal("6.5")
     assert_same_for_everyone(viewers)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
+def test_an_import_refreshes_the_planner_statistics_of_the_bill_lines(tmp_path: Path) -> None:
+    import_focus(tmp_path)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'compliance_costline'")
+        (estimated,) = cursor.fetchone()
+    # Sampled within the import's transaction: a small table is read whole, so exactly.
+    assert estimated == CostLine.objects.count() > 0
