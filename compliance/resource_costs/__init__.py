@@ -38,6 +38,7 @@ from compliance.resource_costs.reading import (
     costs_of,
     listing_accounts,
     rule_costs,
+    top_costed,
 )
 from compliance.resource_costs.refresh import analyse_bill_lines, refresh_costs
 
@@ -56,4 +57,5 @@ __all__ = [
     "refresh_costs",
     "resource_part",
     "rule_costs",
+    "top_costed",
 ]

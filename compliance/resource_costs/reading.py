@@ -338,11 +338,30 @@ def costliest(
     money, stored_accounts = found
     if money is None:
         return []
-    ranked = (
-        resources.filter(account__account_id__in=stored_accounts, monthly_cost__gt=0)
-        .order_by(F("monthly_cost").desc(), binary(F("arn")))
-        .values_list("arn", "monthly_cost")[:limit]
+    return top_costed(
+        resources.filter(account__account_id__in=stored_accounts, monthly_cost__gt=0), limit
     )
+
+
+def top_costed(costed: QuerySet[Resource], limit: int) -> list[tuple[str, Decimal]]:
+    """The ``limit`` resources of ``costed`` with the highest stored cost, then by ARN in code
+    point order, as ``(arn, monthly_cost)``."""
+    # Walk the cost index (highest first) for the ``limit``-th cost, then rank by ARN only the
+    # resources costing that much: ordering everything by cost and ARN at once would sort every
+    # costed resource, since the index does not keep ARNs in code point order.
+    costs = list(
+        costed.order_by(F("monthly_cost").desc()).values_list("monthly_cost", flat=True)[:limit]
+    )
+    if not costs:
+        return []
+    last = costs[-1]
+    above = list(
+        costed.filter(monthly_cost__gt=last)
+        .order_by(F("monthly_cost").desc(), binary(F("arn")))
+        .values_list("arn", "monthly_cost")
+    )
+    at_last = costed.filter(monthly_cost=last).order_by(binary(F("arn")))
+    ranked = above + list(at_last.values_list("arn", "monthly_cost")[: limit - len(above)])
     return [(arn, cost) for arn, cost in ranked if cost is not None]
 
 

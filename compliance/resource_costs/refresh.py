@@ -217,6 +217,12 @@ def analyse_bill_lines() -> None:
             cursor.execute("ANALYZE compliance_costline")
 
 
+def _analyse_resources() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE compliance_resource")
+
+
 def refresh_costs(now: datetime | None = None) -> None:
     """Recompute every stored cost figure from the current inventory, violations and money.
 
@@ -238,6 +244,7 @@ def refresh_costs(now: datetime | None = None) -> None:
         ).exists()
         totals = _Totals()
         _attribute_everything(money, registered, totals, now)
+        _analyse_resources()  # their costs may all have changed: the cost index's plans too
         AttributedCost.objects.all().delete()
         AttributedCost.objects.bulk_create(_rows(totals), batch_size=1000)
         # The writes above touch nothing the triggers watch: ``changes`` is as read.

@@ -384,3 +384,35 @@ def test_an_import_refreshes_the_planner_statistics_of_the_bill_lines(tmp_path: 
         (estimated,) = cursor.fetchone()
     # Sampled within the import's transaction: a small table is read whole, so exactly.
     assert estimated == CostLine.objects.count() > 0
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 5, 10])
+def test_the_costliest_are_ranked_by_cost_then_arn_in_code_point_order(limit: int) -> None:
+    account = do_add_account(account_id=A, name="prod", acting=Operator())
+    costs = {
+        "arn:aws:sqs:eu-west-1:111111111111:b": Decimal("7.50"),
+        "arn:aws:sqs:eu-west-1:111111111111:B": Decimal("7.50"),  # "B" < "b" in code points
+        "arn:aws:sqs:eu-west-1:111111111111:a-z": Decimal("7.50"),
+        "arn:aws:sqs:eu-west-1:111111111111:top": Decimal("99"),
+        "arn:aws:sqs:eu-west-1:111111111111:low": Decimal("0.01"),
+        "arn:aws:sqs:eu-west-1:111111111111:free": Decimal("0"),
+    }
+    now = timezone.now()
+    Resource.objects.bulk_create(
+        Resource(
+            arn=arn,
+            account=account,
+            region="eu-west-1",
+            resource_type="sqs:queue",
+            name=arn.rsplit(":", 1)[1],
+            first_seen_at=now,
+            last_seen_at=now,
+            monthly_cost=cost,
+        )
+        for arn, cost in costs.items()
+    )
+    costed = Resource.objects.filter(monthly_cost__gt=0)
+    expected = sorted(
+        ((arn, cost) for arn, cost in costs.items() if cost > 0), key=lambda x: (-x[1], x[0])
+    )
+    assert resource_costs.top_costed(costed, limit) == expected[:limit]
