@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from compliance.access import Operator, visible_accounts
+from compliance.access import (
+    NarrowedViewer,
+    Operator,
+    one_answer,
+    sees_all_accounts,
+    visible_accounts,
+)
 from compliance.models import AccountAccess, AwsAccount
 from compliance.selectors import AccountNotVisible, scoped_accounts
 from tests.conftest import grant
@@ -89,3 +97,38 @@ def test_a_grant_names_a_user_or_a_group_not_both(alice, accounts) -> None:
         AccountAccess.objects.create(user=alice, group=group, account=accounts[0])
     with pytest.raises(IntegrityError), transaction.atomic():
         AccountAccess.objects.create(account=accounts[0])
+
+
+def grant_reads(queries: CaptureQueriesContext) -> int:
+    return sum('"compliance_accountaccess"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_within_one_answer_the_grants_are_read_once(alice, accounts) -> None:
+    grant(alice, accounts[0])
+    key = NarrowedViewer(alice, frozenset({"111111111111", "222222222222"}))
+    with CaptureQueriesContext(connection) as outside:
+        for _ in range(3):
+            assert ids(visible_accounts(alice)) == ["111111111111"]
+    assert grant_reads(outside) == 3
+    with one_answer(), CaptureQueriesContext(connection) as inside:
+        for _ in range(3):
+            assert ids(visible_accounts(alice)) == ["111111111111"]
+            assert ids(visible_accounts(key)) == ["111111111111"]
+            assert not sees_all_accounts(alice)
+            assert ids(scoped_accounts(alice, ["111111111111"])) == ["111111111111"]
+    assert grant_reads(inside) == 1
+
+
+def test_one_answer_keeps_viewers_apart_and_ends_with_its_block(alice, bob, accounts) -> None:
+    grant(alice, accounts[0])
+    grant(bob, accounts[1])
+    with one_answer():
+        assert ids(visible_accounts(alice)) == ["111111111111"]
+        assert ids(visible_accounts(bob)) == ["222222222222"]
+        assert ids(visible_accounts(NarrowedViewer(alice, frozenset({"222222222222"})))) == []
+        assert ids(visible_accounts(Operator())) == ["111111111111", "222222222222"]
+        with pytest.raises(AccountNotVisible):
+            scoped_accounts(alice, ["222222222222"])
+    grant(alice, accounts[1])  # a later answer sees the new grant
+    with one_answer():
+        assert ids(visible_accounts(alice)) == ["111111111111", "222222222222"]

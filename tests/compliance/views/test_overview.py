@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from compliance import policy
@@ -106,6 +108,14 @@ def test_viewer_sees_the_figures_of_their_account_only(alice_on_a: Client, bille
         assert f'<tr><th scope="row">{key}</th><td>{amount}</td></tr>' in html
     for other in (B, I_CCC, "$80.00", "$139.64", "$102.33", "data)"):
         assert other not in html
+
+
+def test_the_page_reads_the_viewers_grants_once(alice_on_a: Client, billed: Scan) -> None:
+    # Its figures ask for the viewer's accounts about fifteen times; one page is one answer.
+    with CaptureQueriesContext(connection) as queries:
+        page(alice_on_a)
+    grants = [q for q in queries.captured_queries if '"compliance_accountaccess"' in q["sql"]]
+    assert len(grants) == 1
 
 
 def test_admin_sees_every_account(charlie: User, billed: Scan) -> None:
