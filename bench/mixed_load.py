@@ -44,6 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -429,6 +430,9 @@ def main() -> int:
         problems = server_problems(server_log)
     finally:
         stop(server)
+    if problems or results.errors:
+        print(f"server log kept: {server_log}", file=sys.stderr)
+    else:
         server_log.unlink()
 
     report = {
@@ -447,6 +451,9 @@ def main() -> int:
         "by_name": {name: summary(values) for name, values in sorted(results.by_name.items())},
         "errors": len(results.errors),
         "error_samples": results.errors[:20],
+        # Errors read "<request>: <what>" (e.g. "costs: HTTP 500"): counted by that text,
+        # without any detail in brackets.
+        "errors_by_kind": dict(Counter(error.split(" (")[0] for error in results.errors)),
         "audit_rows_added": audit_added["all"],
         "mcp_call_audit_rows_added": audit_added["mcp.call"],
         "mcp_denied_audit_rows_added": audit_added["mcp.denied"],
@@ -537,6 +544,8 @@ def print_report(report: dict[str, Any]) -> None:
         )
     for line in report["server_log_problems"]:
         print("  server log:", line, file=sys.stderr)
+    for kind, count in sorted(report["errors_by_kind"].items(), key=lambda item: -item[1]):
+        print(f"  errors: {count} x {kind}", file=sys.stderr)
     for error in report["error_samples"][:10]:
         print("  error:", error, file=sys.stderr)
 
