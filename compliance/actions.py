@@ -316,9 +316,6 @@ def do_import_costs(
         ) from None
     with transaction.atomic():
         stored = [_store_billing_period(bill, period, acting) for period in bill.periods]
-        # The planner must know how many lines there are now before the refresh matches them
-        # (left to autovacuum, a million new lines were planned as a few: tens of minutes).
-        resource_costs.analyse_bill_lines()
         # Each resource's cost and the attribution, stored for the pages that show them.
         resource_costs.refresh_costs()
         audit.record(

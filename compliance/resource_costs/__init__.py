@@ -40,7 +40,7 @@ from compliance.resource_costs.reading import (
     rule_costs,
     top_costed,
 )
-from compliance.resource_costs.refresh import analyse_bill_lines, refresh_costs
+from compliance.resource_costs.refresh import refresh_costs
 
 __all__ = [
     "AccountMoney",
@@ -49,7 +49,6 @@ __all__ = [
     "Stored",
     "StoredAttribution",
     "after_last",
-    "analyse_bill_lines",
     "attribution",
     "costliest",
     "costs_of",

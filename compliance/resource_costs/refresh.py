@@ -209,18 +209,19 @@ def _groups(
         yield current, group
 
 
-def analyse_bill_lines() -> None:
-    """Refresh PostgreSQL's statistics of the bill lines (ANALYZE samples, so it stays cheap
-    at any size; inside a transaction it counts the lines that transaction wrote)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE compliance_costline")
+#: The tables whose planner statistics the refresh renews: the bill lines before it matches
+#: them (an import writes them in the caller's transaction, before autovacuum can sample them),
+#: the resources after it has re-costed them.
+_ANALYSE_LINES = "ANALYZE compliance_costline"
+_ANALYSE_RESOURCES = "ANALYZE compliance_resource"
 
 
-def _analyse_resources() -> None:
+def _analyse(statement: str) -> None:
+    """Renew PostgreSQL's statistics (ANALYZE samples, so it stays cheap at any size; inside a
+    transaction it counts the rows that transaction wrote)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE compliance_resource")
+            cursor.execute(statement)
 
 
 def refresh_costs(now: datetime | None = None) -> None:
@@ -237,6 +238,7 @@ def refresh_costs(now: datetime | None = None) -> None:
             pk=1, defaults={"computed_at": now}
         )
         exemptions = active_exemptions(now)
+        _analyse(_ANALYSE_LINES)  # a million new lines planned as a few: tens of minutes
         registered = sorted(AwsAccount.objects.values_list("account_id", flat=True))
         money = _account_money()
         estimates_stored = not Resource.objects.filter(
@@ -244,7 +246,7 @@ def refresh_costs(now: datetime | None = None) -> None:
         ).exists()
         totals = _Totals()
         _attribute_everything(money, registered, totals, now)
-        _analyse_resources()  # their costs may all have changed: the cost index's plans too
+        _analyse(_ANALYSE_RESOURCES)  # their costs may all have changed, and the plans with them
         AttributedCost.objects.all().delete()
         AttributedCost.objects.bulk_create(_rows(totals), batch_size=1000)
         # The writes above touch nothing the triggers watch: ``changes`` is as read.
