@@ -55,9 +55,10 @@ _answering: ContextVar[dict[Hashable, Any] | None] = ContextVar("answering", def
 
 @contextmanager
 def one_answer() -> Iterator[None]:
-    """Within, whether a viewer sees every account and which accounts it sees are read from
-    the database once, however many selectors ask: for the span of one page or tool call,
-    which changes no grant. Outside, every call reads them afresh."""
+    """Within, whether a viewer sees every account, which accounts it sees and the latest
+    finished scan are read from the database once, however many selectors ask: for the span
+    of one page or tool call, which changes no grant and answers from one scan. Outside, every
+    call reads them afresh."""
     token = _answering.set({})
     try:
         yield
@@ -72,13 +73,17 @@ def _viewer_key(viewer: Viewer) -> Hashable:
 
 
 def _once(question: str, viewer: Viewer, answer: Callable[[], T]) -> T:
+    return once_per_answer((question, _viewer_key(viewer)), answer)
+
+
+def once_per_answer(question: Hashable, answer: Callable[[], T]) -> T:
+    """``answer()``, computed once within :func:`one_answer` (every call outside it)."""
     memo = _answering.get()
     if memo is None:
         return answer()
-    key = (question, _viewer_key(viewer))
-    if key not in memo:
-        memo[key] = answer()
-    found: T = memo[key]
+    if question not in memo:
+        memo[question] = answer()
+    found: T = memo[question]
     return found
 
 
@@ -105,6 +110,15 @@ def visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:
         lambda: frozenset(_visible_accounts(viewer).values_list("pk", flat=True)),
     )
     return AwsAccount.objects.filter(pk__in=ids)
+
+
+def visible_account_ids(viewer: Viewer) -> frozenset[str]:
+    """The AWS account ids of :func:`visible_accounts`."""
+    return _once(
+        "visible ids",
+        viewer,
+        lambda: frozenset(visible_accounts(viewer).values_list("account_id", flat=True)),
+    )
 
 
 def _visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:

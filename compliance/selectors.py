@@ -17,7 +17,13 @@ from django.utils import timezone
 
 from compliance import costs, figures, policy, stored_figures
 from compliance import resource_costs as stored_costs
-from compliance.access import Viewer, sees_all_accounts, visible_accounts
+from compliance.access import (
+    Viewer,
+    once_per_answer,
+    sees_all_accounts,
+    visible_account_ids,
+    visible_accounts,
+)
 from compliance.models import (
     AwsAccount,
     BillingImport,
@@ -128,7 +134,8 @@ def exemptions(
 
 def latest_scan() -> Scan | None:
     """The last finished (complete or partial) scan: what every answer is based on."""
-    return Scan.objects.filter(status__in=Scan.FINISHED).order_by("-finished_at", "-id").first()
+    finished = Scan.objects.filter(status__in=Scan.FINISHED)
+    return once_per_answer("latest scan", finished.order_by("-finished_at", "-id").first)
 
 
 def active_policy() -> TaggingPolicy | None:
@@ -142,7 +149,7 @@ def scan_block(scan: Scan | None, viewer: Viewer) -> dict[str, Any] | None:
     """
     if scan is None:
         return None
-    visible = set(visible_accounts(viewer).values_list("account_id", flat=True))
+    visible = visible_account_ids(viewer)
     failed = [
         describe_failure(outcome)
         for outcome in scan.outcomes
@@ -418,10 +425,12 @@ def required_tags() -> list[str]:
 def cost_scope(viewer: Viewer, account_ids: Sequence[str] = ()) -> stored_costs.Scope:
     """The accounts whose money the viewer sees (narrowed to ``account_ids``), as
     :func:`visible_cost_lines` and :func:`visible_estimates` filter them."""
-    accounts = scoped_accounts(viewer, account_ids)
+    if account_ids:
+        shown = frozenset(scoped_accounts(viewer, account_ids).values_list("account_id", flat=True))
+    else:
+        shown = visible_account_ids(viewer)
     return stored_costs.Scope(
-        accounts=frozenset(accounts.values_list("account_id", flat=True)),
-        everything=sees_all_accounts(viewer) and not account_ids,
+        accounts=shown, everything=sees_all_accounts(viewer) and not account_ids
     )
 
 

@@ -120,7 +120,12 @@ def _databases() -> dict[str, Any]:
         config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+    # Read whatever the engine, so that a malformed value stops start-up anywhere.
+    pool_size = env_int("DATABASE_POOL_MAX_SIZE", 10, maximum=1000)
+    pool_timeout = env_int("DATABASE_POOL_TIMEOUT", 30, minimum=1, maximum=3600)
     engine = str(config.get("ENGINE", ""))
+    if engine.endswith("postgresql"):
+        _pool_connections(config, pool_size, pool_timeout)
     if engine.endswith("sqlite3"):
         # WAL lets the dashboard read while a scan writes; a busy timeout instead of
         # "database is locked" when the task worker and a command write at once.
@@ -136,6 +141,29 @@ def _databases() -> dict[str, Any]:
         )
     config.setdefault("TEST", {})
     return {"default": config}
+
+
+def _pool_connections(config: dj_database_url.DBConfig, max_size: int, timeout: int) -> None:
+    """One pool of PostgreSQL connections per process, shared by its threads.
+
+    The ASGI server runs each page's synchronous code in a thread of its own, and the MCP
+    endpoint runs its database steps in a pool of threads: a connection kept per thread
+    (``CONN_MAX_AGE``) would be opened by every new thread and left open when the thread ends,
+    until PostgreSQL refuses new clients ("too many clients"). A pool bounds each process to
+    ``DATABASE_POOL_MAX_SIZE`` connections; a request that finds them all busy waits up to
+    ``DATABASE_POOL_TIMEOUT`` seconds for one. ``DATABASE_POOL_MAX_SIZE=0`` turns pooling off
+    (for an external pooler such as PgBouncer), and ``DATABASE_CONN_MAX_AGE`` applies again.
+    """
+    # A pooled connection is checked before it is handed out: after a database restart, the
+    # pool's idle connections are dead and must not be anyone's first query.
+    config["CONN_HEALTH_CHECKS"] = True
+    if max_size == 0:
+        return
+    config["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not keep its own
+    config["OPTIONS"] = {
+        **config.get("OPTIONS", {}),
+        "pool": {"min_size": min(2, max_size), "max_size": max_size, "timeout": timeout},
+    }
 
 
 DATABASES = _databases()

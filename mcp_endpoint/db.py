@@ -3,8 +3,9 @@
 The ORM is synchronous, so every database step of a call runs in a worker thread. With SQLite
 all of them share one thread (``thread_sensitive``): SQLite allows one writer at a time, and
 one thread keeps the transaction handling simple. With PostgreSQL calls run in parallel
-threads, each with its own connection. Connections are recycled the way Django's request cycle
-does it (``close_old_connections`` before and after), since this path bypasses that cycle.
+threads, each taking a connection from the process's pool (``DATABASE_POOL_MAX_SIZE``) and
+giving it back after the step: ``close_old_connections`` before and after, as Django's request
+cycle does, since this path bypasses that cycle.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http.request import split_domain_port, validate_host
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -256,16 +256,31 @@ class McpGate:
             return
         headers = Headers(scope=scope)
         correlation = correlation_id(headers.get(CORRELATION_HEADER))
-        address = client_address(scope, headers)
+        answered = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal answered
             if message["type"] == "http.response.start":
+                answered = True
                 message = dict(message)
                 message["headers"] = [
                     *message.get("headers", []),
                     (CORRELATION_HEADER.encode(), correlation.encode()),
                 ]
             await send(message)
+
+        try:
+            await self._gate(scope, receive, send_with_id, headers, correlation)
+        except Exception as exc:
+            # Sanitised like a tool's failure: the log has it all, the client hears what to do.
+            logger.exception("/mcp request failed (correlation id %s)", correlation)
+            if not answered:
+                await _send_failure(send_with_id, exc, correlation)
+
+    async def _gate(
+        self, scope: Scope, receive: Receive, send_with_id: Send, headers: Headers, correlation: str
+    ) -> None:
+        address = client_address(scope, headers)
 
         async def refuse(
             refusal: _Refusal,
@@ -501,6 +516,44 @@ class McpGate:
                 {"reason": refusal.reason, "client_address": caller.client_address},
             )
         await refuse(refusal, caller.viewer, caller.key_prefix, tool, caller.client_id, alert)
+
+
+#: Seconds a client is asked to wait before retrying when the database could not be reached.
+RETRY_AFTER_SECONDS = 5
+
+
+async def _send_failure(send: Send, exc: Exception, correlation: str) -> None:
+    """The answer to a request that failed in the gate or the server (not in a tool): 503 when
+    the database could not serve it (busy or unreachable: worth retrying), 500 otherwise. It
+    names nothing of the failure; the correlation id finds it in the log."""
+    unavailable = isinstance(exc, DatabaseError)
+    if unavailable:
+        status, message = 503, "service unavailable: the server could not reach its database"
+    else:
+        status, message = 500, "internal error"
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {
+                "code": SERVER_ERROR,
+                "message": f"{message}; the administrator can find it under correlation id "
+                f"{correlation}",
+                "data": {
+                    "reason": "unavailable" if unavailable else "internal_error",
+                    "correlation_id": correlation,
+                },
+            },
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if unavailable:
+        headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass

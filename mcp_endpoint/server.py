@@ -265,10 +265,14 @@ def _run_tool(call: _Call) -> CallToolResult:
     # The transaction rolled back, with the audit row if it was in it: record the failure.
     if call.claim(_RUNNER):
         call.record(AuditEvent.Outcome.ERROR, {"error": "internal error"})
+    return _internal_error(call)
+
+
+def _internal_error(call: _Call) -> CallToolResult:
     return _error_result(
-        f"{spec.name} failed with an internal error; the administrator can find it "
-        f"under correlation id {caller.correlation_id}",
-        correlation_id=caller.correlation_id,
+        f"{call.tool[:100]} failed with an internal error; the administrator can find it "
+        f"under correlation id {call.caller.correlation_id}",
+        correlation_id=call.caller.correlation_id,
     )
 
 
@@ -360,7 +364,21 @@ class CallGate:
             call.spec, call.params = _checked_input(call)
         except _Denied as denied:
             call.denied = denied
-        return await _within_timeout(call)
+        try:
+            return await _within_timeout(call)
+        except Exception:
+            # Past the tool's own handling: its audit row could not be written (the database
+            # failing, say). The log keeps what the row would have said; the caller hears no
+            # detail of the failure (the SDK would send the exception's text).
+            logger.exception(
+                "tools/call %s failed without its audit row (caller %s, client %s, "
+                "correlation id %s)",
+                tool[:100],
+                caller.subject,
+                caller.client_address,
+                caller.correlation_id,
+            )
+            return _internal_error(call)
 
 
 def build_server(local_caller: Caller | None = None) -> MCPServer[Any]:

@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
+from typing import cast
 
 from django.db.models import F, QuerySet
 
@@ -344,8 +345,8 @@ def costliest(
 
 
 def top_costed(costed: QuerySet[Resource], limit: int) -> list[tuple[str, Decimal]]:
-    """The ``limit`` resources of ``costed`` with the highest stored cost, then by ARN in code
-    point order, as ``(arn, monthly_cost)``."""
+    """The ``limit`` resources of ``costed`` (resources with a stored cost, none ``NULL``) with
+    the highest cost, then by ARN in code point order, as ``(arn, monthly_cost)``."""
     # Walk the cost index (highest first) for the ``limit``-th cost, then rank by ARN only the
     # resources costing that much: ordering everything by cost and ARN at once would sort every
     # costed resource, since the index does not keep ARNs in code point order.
@@ -362,7 +363,7 @@ def top_costed(costed: QuerySet[Resource], limit: int) -> list[tuple[str, Decima
     )
     at_last = costed.filter(monthly_cost=last).order_by(binary(F("arn")))
     ranked = above + list(at_last.values_list("arn", "monthly_cost")[: limit - len(above)])
-    return [(arn, cost) for arn, cost in ranked if cost is not None]
+    return cast("list[tuple[str, Decimal]]", ranked)  # ``costed`` holds no NULL cost
 
 
 def listing_accounts(

@@ -41,7 +41,7 @@ def _violation_page(
     call: ToolCall, params: PagedInput, violations: QuerySet[Violation], tool: str
 ) -> tuple[list[dict[str, Any]], str | None]:
     offset = page_offset(tool, params)
-    rows = list(reports.ordered_violations(violations)[offset : offset + params.limit + 1])
+    rows = list(reports.listed_violations(violations)[offset : offset + params.limit + 1])
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
     cost = selectors.resource_costs(call.viewer, {v.resource.arn for v in rows})

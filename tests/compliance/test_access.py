@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from compliance import selectors
 from compliance.access import (
     NarrowedViewer,
     Operator,
@@ -14,7 +18,7 @@ from compliance.access import (
     sees_all_accounts,
     visible_accounts,
 )
-from compliance.models import AccountAccess, AwsAccount
+from compliance.models import AccountAccess, AwsAccount, Scan
 from compliance.selectors import AccountNotVisible, scoped_accounts
 from tests.conftest import grant
 
@@ -132,3 +136,47 @@ def test_one_answer_keeps_viewers_apart_and_ends_with_its_block(alice, bob, acco
     grant(alice, accounts[1])  # a later answer sees the new grant
     with one_answer():
         assert ids(visible_accounts(alice)) == ["111111111111", "222222222222"]
+
+
+def _denied(account_id: str) -> dict[str, str]:
+    return {
+        "account_id": account_id,
+        "region": "eu-west-1",
+        "resource_type": "*",
+        "status": "error",
+        "error_code": "AccessDenied",
+        "error_message": "denied by SCP",
+    }
+
+
+def test_within_one_answer_the_latest_scan_and_account_ids_are_read_once(alice, accounts) -> None:
+    grant(alice, accounts[0])
+    finished = [
+        Scan.objects.create(
+            status=Scan.Status.PARTIAL,
+            finished_at=timezone.now() - timedelta(hours=n),
+            outcomes=[_denied("111111111111"), _denied("222222222222")],
+        )
+        for n in range(3)
+    ]
+    latest = finished[0]
+
+    def answer() -> tuple[Scan | None, list[list[str]]]:
+        blocks = [selectors.scan_block(scan, alice) for scan in finished]
+        return selectors.latest_scan(), [block["failed"] for block in blocks if block]
+
+    with CaptureQueriesContext(connection) as outside:
+        assert answer() == (latest, [["111111111111 eu-west-1: AccessDenied denied by SCP"]] * 3)
+    with one_answer(), CaptureQueriesContext(connection) as inside:
+        for _ in range(3):
+            assert answer() == (
+                latest,
+                [["111111111111 eu-west-1: AccessDenied denied by SCP"]] * 3,
+            )
+    assert grant_reads(outside) == 3  # a scan block reads the grants each time outside
+    assert grant_reads(inside) == 1
+    assert sum('FROM "compliance_scan"' in q["sql"] for q in inside.captured_queries) == 1
+    # Read once means fresh in the next answer: a newer scan is the next answer's.
+    newer = Scan.objects.create(status=Scan.Status.COMPLETE, finished_at=timezone.now())
+    with one_answer():
+        assert selectors.latest_scan() == newer

@@ -471,7 +471,13 @@ def test_rules_are_counted_live_for_a_region_filter_or_once_exemptions_change(
         pytest.param({"tag_names": ["Owner", "Owner"]}, 2, id="one tag twice"),
         pytest.param({"tag_names": ["Owner", "Project"]}, 2, id="two tags"),
         pytest.param({"include_wrong_case": True}, 4, id="wrong case too"),
-        pytest.param({"regions": ["eu-west-1"]}, None, id="a region"),
+        # A region filter is counted live (the stored rows are per account): the expected
+        # figures check that path against the estate.
+        pytest.param({"regions": ["us-east-1"]}, 2, id="a region, counted live"),
+        pytest.param(
+            {"regions": ["eu-west-1"], "include_wrong_case": True}, 2, id="wrong case in a region"
+        ),
+        pytest.param({"regions": ["eu-west-1"]}, 0, id="a region without any"),
     ],
 )
 def test_find_untagged_resources_counts_the_same_from_stored_figures(
@@ -479,7 +485,7 @@ def test_find_untagged_resources_counts_the_same_from_stored_figures(
     owner: User,
     viewers: dict[str, Any],
     arguments: dict[str, Any],
-    untagged: int | None,
+    untagged: int,
 ) -> None:
     scan = scanned()
     params = UntaggedInput(**arguments)
@@ -492,6 +498,7 @@ def test_find_untagged_resources_counts_the_same_from_stored_figures(
         RuleSnapshot.objects.bulk_create(RuleSnapshot(**row) for row in rows)
         assert stored == live, name
     result = find_untagged_resources(ToolCall(viewer=Operator(), interface="test"), params)
-    if untagged is not None:
-        assert result["total_untagged"] == untagged
-        assert len(result["resources"]) == untagged
+    assert result["total_untagged"] == untagged
+    assert len(result["resources"]) == untagged
+    for region in arguments.get("regions", ()):
+        assert {row["region"] for row in result["resources"]} <= {region}

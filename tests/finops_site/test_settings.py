@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def start_django(**overrides: str) -> subprocess.CompletedProcess[str]:
     [
         ("DATABASE_URL", "mysql://u@h/db", "DATABASE_URL: only sqlite:// and postgres://"),
         ("DATABASE_URL", "not a url", "DATABASE_URL"),
+        ("DATABASE_POOL_MAX_SIZE", "-1", "DATABASE_POOL_MAX_SIZE: must be between 0 and 1000"),
+        ("DATABASE_POOL_TIMEOUT", "0", "DATABASE_POOL_TIMEOUT: must be between 1 and 3600"),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG: expected true or false"),
         ("MCP_MAX_CALLS_PER_HOUR", "lots", "MCP_MAX_CALLS_PER_HOUR: expected a whole number"),
         ("API_KEY_MAX_AGE_DAYS", "0", "API_KEY_MAX_AGE_DAYS: must be between 1 and 3650"),
@@ -96,6 +99,50 @@ def test_unreadable_secret_file_names_the_variable(
 def test_env_bool(raw: str, expected: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOME_FLAG", raw)
     assert env.env_bool("SOME_FLAG", not expected) is expected
+
+
+def database_settings(**overrides: str) -> dict[str, object]:
+    """``DATABASES["default"]`` as Django configures it from the environment (no connection)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    environment.update(overrides, DJANGO_SETTINGS_MODULE="finops_site.settings")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, json; django.setup(); from django.conf import settings; "
+            "d = settings.DATABASES['default']; "
+            "keys = ('CONN_MAX_AGE', 'CONN_HEALTH_CHECKS', 'OPTIONS'); "
+            "print(json.dumps({k: d[k] for k in keys}))",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found: dict[str, object] = json.loads(result.stdout)
+    return found
+
+
+POSTGRES = "postgres://finops@db.internal:5432/finops"
+
+
+def test_postgresql_connections_come_from_a_pool_per_process() -> None:
+    assert database_settings(DATABASE_URL=POSTGRES) == {
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"pool": {"min_size": 2, "max_size": 10, "timeout": 30}},
+    }
+    assert database_settings(
+        DATABASE_URL=POSTGRES, DATABASE_POOL_MAX_SIZE="1", DATABASE_POOL_TIMEOUT="5"
+    )["OPTIONS"] == {"pool": {"min_size": 1, "max_size": 1, "timeout": 5}}
+
+
+def test_without_a_pool_connections_are_kept_per_thread_as_configured() -> None:
+    assert database_settings(
+        DATABASE_URL=POSTGRES, DATABASE_POOL_MAX_SIZE="0", DATABASE_CONN_MAX_AGE="120"
+    ) == {"CONN_MAX_AGE": 120, "CONN_HEALTH_CHECKS": True, "OPTIONS": {}}
 
 
 def test_env_bool_default_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:

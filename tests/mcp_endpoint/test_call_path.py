@@ -3,6 +3,8 @@ read in one query, and exactly one audit row per call whatever the timing."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -10,10 +12,11 @@ from typing import Any
 import anyio
 import pytest
 from django.contrib.auth.models import User
+from django.db import OperationalError
 
-from compliance import selectors
+from compliance import audit, selectors
 from compliance.models import AuditEvent
-from mcp_endpoint import counters, keys
+from mcp_endpoint import counters, credentials, keys
 from tests.mcp_endpoint.conftest import (
     MCP_HEADERS,
     OTHER_ACCOUNT,
@@ -170,3 +173,78 @@ def test_a_failing_tool_leaves_one_error_row_and_no_success_row(
     assert [(row.event_type, row.outcome, row.detail["error"]) for row in rows] == [
         ("mcp.denied", "error", "internal error")
     ]
+
+
+#: What PostgreSQL says when it has no room for another client: a host, a port, a server name.
+REFUSED_BY_THE_DATABASE = (
+    'connection failed: connection to server at "10.1.2.3", port 5432 failed: '
+    "FATAL:  sorry, too many clients already"
+)
+
+
+def _leaks(body: dict[str, Any]) -> bool:
+    text = json.dumps(body)
+    return any(word in text for word in ("5432", "10.1.2.3", "FATAL", "too many clients"))
+
+
+def test_a_call_whose_audit_row_cannot_be_written_answers_without_detail(
+    alice_key: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def database_gone(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError(REFUSED_BY_THE_DATABASE)
+
+    monkeypatch.setattr(audit, "record", database_gone)
+    with caplog.at_level(logging.ERROR, logger="mcp_endpoint.server"):
+        status, body, headers = post(tool_call("list_scans"), key=alice_key)
+    assert status == 200
+    result = body["result"]
+    assert result["isError"] is True
+    correlation = headers["x-correlation-id"]
+    assert result["structuredContent"]["error"] == {
+        "message": f"list_scans failed with an internal error; the administrator can find it "
+        f"under correlation id {correlation}",
+        "correlation_id": correlation,
+    }
+    assert not _leaks(body)
+    # The log keeps what the missing row would have said.
+    logged = [r for r in caplog.records if "without its audit row" in r.getMessage()]
+    assert len(logged) == 1
+    assert correlation in logged[0].getMessage()
+    assert alice_key[:12] in logged[0].getMessage()
+    assert REFUSED_BY_THE_DATABASE in caplog.text
+
+
+def test_a_request_the_database_cannot_serve_gets_503_without_detail(
+    alice_key: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def database_gone(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError(REFUSED_BY_THE_DATABASE)
+
+    monkeypatch.setattr(credentials, "authenticate", database_gone)
+    with caplog.at_level(logging.ERROR, logger="mcp_endpoint.http"):
+        status, body, headers = post(tool_call("list_scans"), key=alice_key)
+    assert status == 503
+    assert headers["retry-after"] == "5"
+    correlation = headers["x-correlation-id"]
+    assert body["error"]["data"] == {"reason": "unavailable", "correlation_id": correlation}
+    assert body["error"]["message"].startswith(
+        "service unavailable: the server could not reach its database"
+    )
+    assert not _leaks(body)
+    assert correlation in caplog.text
+    assert REFUSED_BY_THE_DATABASE in caplog.text
+
+
+def test_any_other_failure_in_the_gate_is_a_500_without_detail(
+    alice_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"/srv/app/secret.py: {REFUSED_BY_THE_DATABASE}")
+
+    monkeypatch.setattr(credentials, "authenticate", broken)
+    status, body, headers = post(tool_call("list_scans"), key=alice_key)
+    assert status == 500
+    assert "retry-after" not in headers
+    assert body["error"]["data"]["reason"] == "internal_error"
+    assert not _leaks(body)
+    assert "/srv/app" not in json.dumps(body)
