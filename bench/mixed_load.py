@@ -451,9 +451,7 @@ def main() -> int:
         "by_name": {name: summary(values) for name, values in sorted(results.by_name.items())},
         "errors": len(results.errors),
         "error_samples": results.errors[:20],
-        # Errors read "<request>: <what>" (e.g. "costs: HTTP 500"): counted by that text,
-        # without any detail in brackets.
-        "errors_by_kind": dict(Counter(error.split(" (")[0] for error in results.errors)),
+        "errors_by_kind": dict(Counter(error_kind(error) for error in results.errors)),
         "audit_rows_added": audit_added["all"],
         "mcp_call_audit_rows_added": audit_added["mcp.call"],
         "mcp_denied_audit_rows_added": audit_added["mcp.denied"],
@@ -485,6 +483,25 @@ def main() -> int:
         report["audit_rows_added"] == report["mcp_call_audit_rows_added"] == (results.mcp_calls)
     )
     return 0 if not results.errors and exact_audit else 1
+
+
+def error_kind(error: str) -> str:
+    """An error as counted by kind: "<request>: <what>" (e.g. "costs: HTTP 500") without the
+    detail in brackets, a JSON-RPC answer by its request and its error's code and message (or
+    the tool error's message), not its id or correlation id."""
+    request, _, what = error.split(" (")[0].partition(": ")
+    start = what.find("{")
+    try:
+        answer = json.loads(what[start:]) if start >= 0 else None
+    except ValueError:
+        answer = None  # cut short when recorded: keep the text before its ids
+    if isinstance(answer, dict):
+        found = answer.get("error") or answer.get("result", {}).get("structuredContent", {})
+        found = found.get("error", found) if isinstance(found, dict) else found
+        message = str(found.get("message", "")) if isinstance(found, dict) else ""
+        code = found.get("code", "tool error") if isinstance(found, dict) else ""
+        what = f"{what[:start]}{code}: {message}".strip()
+    return f"{request}: {re.sub(r'[0-9a-f]{32}', '<id>', what)[:160]}"
 
 
 def audit_counts() -> dict[str, int]:

@@ -41,8 +41,11 @@ def forget_cached_lockdown() -> None:
 
 
 def mcp_locked_down() -> bool:
-    """Whether MCP calls must be refused now. A database error counts as locked down: if the
-    flag cannot be read, the safe answer is to refuse."""
+    """Whether MCP calls must be refused now.
+
+    When the flag cannot be read (the database failing), the error propagates: the call is
+    refused all the same, as "database unavailable" (see ``mcp_endpoint.http``), rather than
+    with a lockdown that nobody set."""
     global _cached
     if settings.MCP_LOCKDOWN:
         return True
@@ -50,10 +53,7 @@ def mcp_locked_down() -> bool:
     with _cache_lock:
         if _cached is not None and now - _cached[0] < LOCKDOWN_CACHE_SECONDS:
             return _cached[1]
-    try:
-        enabled = LockdownState.objects.filter(pk=1, enabled=True).exists()
-    except Exception:
-        return True
+    enabled = LockdownState.objects.filter(pk=1, enabled=True).exists()
     with _cache_lock:
         _cached = (now, enabled)
     return enabled

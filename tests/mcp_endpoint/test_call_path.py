@@ -14,8 +14,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import OperationalError
 
-from compliance import audit, selectors
-from compliance.models import AuditEvent
+from compliance import audit, incident, selectors
+from compliance.models import AuditEvent, LockdownState
 from mcp_endpoint import counters, credentials, keys
 from tests.mcp_endpoint.conftest import (
     MCP_HEADERS,
@@ -182,6 +182,10 @@ REFUSED_BY_THE_DATABASE = (
 )
 
 
+def database_gone(*args: Any, **kwargs: Any) -> None:
+    raise OperationalError(REFUSED_BY_THE_DATABASE)
+
+
 def _leaks(body: dict[str, Any]) -> bool:
     text = json.dumps(body)
     return any(word in text for word in ("5432", "10.1.2.3", "FATAL", "too many clients"))
@@ -190,9 +194,6 @@ def _leaks(body: dict[str, Any]) -> bool:
 def test_a_call_whose_audit_row_cannot_be_written_answers_without_detail(
     alice_key: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def database_gone(*args: Any, **kwargs: Any) -> None:
-        raise OperationalError(REFUSED_BY_THE_DATABASE)
-
     monkeypatch.setattr(audit, "record", database_gone)
     with caplog.at_level(logging.ERROR, logger="mcp_endpoint.server"):
         status, body, headers = post(tool_call("list_scans"), key=alice_key)
@@ -217,9 +218,6 @@ def test_a_call_whose_audit_row_cannot_be_written_answers_without_detail(
 def test_a_request_the_database_cannot_serve_gets_503_without_detail(
     alice_key: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def database_gone(*args: Any, **kwargs: Any) -> None:
-        raise OperationalError(REFUSED_BY_THE_DATABASE)
-
     monkeypatch.setattr(credentials, "authenticate", database_gone)
     with caplog.at_level(logging.ERROR, logger="mcp_endpoint.http"):
         status, body, headers = post(tool_call("list_scans"), key=alice_key)
@@ -248,3 +246,15 @@ def test_any_other_failure_in_the_gate_is_a_500_without_detail(
     assert body["error"]["data"]["reason"] == "internal_error"
     assert not _leaks(body)
     assert "/srv/app" not in json.dumps(body)
+
+
+def test_an_unreadable_lockdown_flag_refuses_as_unavailable_not_as_a_lockdown(
+    alice_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident.forget_cached_lockdown()
+    monkeypatch.setattr(LockdownState.objects, "filter", database_gone)
+    status, body, _headers = post(tool_call("list_scans"), key=alice_key)
+    assert status == 503
+    assert body["error"]["data"]["reason"] == "unavailable"
+    assert "lockdown" not in json.dumps(body)
+    assert not AuditEvent.objects.filter(detail__reason="lockdown").exists()
