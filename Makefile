@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres conformance e2e lint typecheck check security run worker clean
+.PHONY: demo test test-postgres test-postgres-restart conformance e2e lint typecheck check security run worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(STAMP)
 # The same suite against PostgreSQL (DATABASE_URL defaults to the local test server).
 test-postgres: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n 2 -q -m "not e2e"
+
+# The fault test that restarts the PostgreSQL server mid-scan (pg_ctlcluster), alone: it drops
+# every client's connection, so it cannot run beside other tests.
+test-postgres-restart: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	  FAULT_TESTS_RESTART_POSTGRES=1 $(PY) -m pytest -q -p no:xdist \
+	  tests/compliance/test_faults.py -k server-restarted
 
 # The official MCP conformance suite (server scenarios) against /mcp served by gunicorn, on the
 # Node 22 binary pinned in conformance/package-lock.json; see docs/mcp-conformance.md.
