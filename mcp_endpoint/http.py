@@ -301,31 +301,7 @@ class McpGate:
                 tool=tool,
                 alert=alert,
             )
-            body = json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "id": None,
-                    "error": {
-                        "code": refusal.code,
-                        "message": refusal.message,
-                        "data": {"reason": refusal.reason, "correlation_id": correlation},
-                    },
-                }
-            ).encode()
-            response_headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            if refusal.www_authenticate:
-                response_headers.append((b"www-authenticate", refusal.www_authenticate.encode()))
-            await send_with_id(
-                {
-                    "type": "http.response.start",
-                    "status": refusal.status,
-                    "headers": response_headers,
-                }
-            )
-            await send_with_id({"type": "http.response.body", "body": body})
+            await _send_refusal(send_with_id, refusal, correlation)
 
         anonymous = AnonymousUser()
         refused_before_auth = _host_or_origin_refusal(headers)
@@ -522,38 +498,49 @@ class McpGate:
 RETRY_AFTER_SECONDS = 5
 
 
-async def _send_failure(send: Send, exc: Exception, correlation: str) -> None:
-    """The answer to a request that failed in the gate or the server (not in a tool): 503 when
-    the database could not serve it (busy or unreachable: worth retrying), 500 otherwise. It
-    names nothing of the failure; the correlation id finds it in the log."""
-    unavailable = isinstance(exc, DatabaseError)
-    if unavailable:
-        status, message = 503, "service unavailable: the server could not reach its database"
-    else:
-        status, message = 500, "internal error"
+async def _send_refusal(
+    send: Send, refusal: _Refusal, correlation: str, *extra: tuple[bytes, bytes]
+) -> None:
+    """``refusal`` as a JSON-RPC error answer (no ``id``: it answers no call of the SDK's)."""
     body = json.dumps(
         {
             "jsonrpc": "2.0",
             "id": None,
             "error": {
-                "code": SERVER_ERROR,
-                "message": f"{message}; the administrator can find it under correlation id "
-                f"{correlation}",
-                "data": {
-                    "reason": "unavailable" if unavailable else "internal_error",
-                    "correlation_id": correlation,
-                },
+                "code": refusal.code,
+                "message": refusal.message,
+                "data": {"reason": refusal.reason, "correlation_id": correlation},
             },
         }
     ).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        *extra,
     ]
-    if unavailable:
-        headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if refusal.www_authenticate:
+        headers.append((b"www-authenticate", refusal.www_authenticate.encode()))
+    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_failure(send: Send, exc: Exception, correlation: str) -> None:
+    """The answer to a request that failed in the gate or the server (not in a tool): 503 when
+    the database could not serve it (busy or unreachable: worth retrying), 500 otherwise. It
+    names nothing of the failure; the correlation id finds it in the log."""
+    where = f"the administrator can find it under correlation id {correlation}"
+    if isinstance(exc, DatabaseError):
+        unavailable = _Refusal(
+            503,
+            SERVER_ERROR,
+            f"service unavailable: the server could not reach its database; {where}",
+            "unavailable",
+        )
+        retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+        await _send_refusal(send, unavailable, correlation, retry)
+        return
+    failed = _Refusal(500, SERVER_ERROR, f"internal error; {where}", "internal_error")
+    await _send_refusal(send, failed, correlation)
 
 
 @dataclass
