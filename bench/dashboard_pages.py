@@ -7,7 +7,7 @@ through Django's test client, in process: the figure is the server's time (routi
 SQL, template rendering), with no network or browser in it.
 
 The money on these pages comes from the costs stored at the last import or finalisation
-(compliance.resource_costs). A database seeded before they existed (or whose stored costs no
+(compliance.stored.costs). A database seeded before they existed (or whose stored costs no
 longer hold) is refreshed first, and the refresh's time and the process's peak memory printed;
 ``--refresh`` refreshes in any case, to measure it.
 
@@ -92,9 +92,9 @@ def write_bill(path: Path, size: int) -> None:
 
 
 def seed_bill(size: int) -> None:
-    from compliance.access import Operator
-    from compliance.actions import do_import_costs
     from compliance.models import BillingImport
+    from compliance.permissions.accounts import Operator
+    from compliance.writes.costs import do_import_costs
 
     if BillingImport.objects.exists():
         return
@@ -113,7 +113,7 @@ def peak_rss_mb() -> float:
 def refresh_stored_costs(force: bool) -> None:
     from django.utils import timezone
 
-    from compliance.resource_costs import Stored, refresh_costs
+    from compliance.stored.costs import Stored, refresh_costs
 
     if not force and Stored.load(timezone.now(), exemptions=True) is not None:
         return
@@ -132,7 +132,7 @@ def measure(path: str, requests: int) -> list[float]:
     from django.test import Client
 
     from bench.mcp_calls import USERNAME
-    from compliance import roles
+    from compliance.permissions import roles
 
     user = get_user_model().objects.get(username=USERNAME)
     roles.assign_role(user, roles.Role.ANALYST)

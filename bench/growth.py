@@ -8,7 +8,7 @@ measured in its own process, so memory figures are that size's; per size:
 - scan ingest: a rescan of the whole estate (every resource known: tags compared, violations
   replaced, the snapshot's money recomputed) through the production pipeline, and the process's
   peak RSS during it;
-- ``selectors.compliance_summary`` for a viewer with a grant, in process;
+- ``reads.compliance_summary`` for a viewer with a grant, in process;
 - ``check_tag_compliance`` over HTTP, one client, sequential calls (service time, no queueing),
   on gunicorn with uvicorn workers, and each worker's RSS afterwards;
 - server time of the dashboard pages of ``bench.dashboard_pages`` (Django's test client, in
@@ -76,9 +76,9 @@ def timed_ms(function: Any, repeat: int) -> list[float]:
 def rescan(size: int) -> dict[str, float]:
     from bench.scan_ingest import synthetic_inventory
     from compliance import scans
-    from compliance.access import Operator
-    from compliance.actions import do_request_scan
     from compliance.models import Scan
+    from compliance.permissions.accounts import Operator
+    from compliance.writes.scans import do_request_scan
 
     scans.collect_inventory = synthetic_inventory(size, 1000)  # type: ignore[attr-defined]
     reset_peak_rss()
@@ -98,10 +98,10 @@ def summary_ms() -> dict[str, float]:
     from django.contrib.auth import get_user_model
 
     from bench.mixed_load import USERNAME
-    from compliance import selectors
+    from compliance import reads
 
     viewer = get_user_model().objects.get(username=USERNAME)
-    timings = timed_ms(lambda: selectors.compliance_summary(viewer), 30)
+    timings = timed_ms(lambda: reads.compliance_summary(viewer), 30)
     return {"summary_p50_ms": round(statistics.median(timings), 1)}
 
 

@@ -20,7 +20,7 @@ The per-call overhead is reported as counted, not guessed: the server's log line
 ``REDIS_URL`` set, the Redis commands per call (``INFO commandstats`` before and after).
 
 The compliance summary is answered from the figures stored when the scan was finalised
-(``compliance.stored_figures``); ``seed`` stores them for the loaded scan when it has none.
+(``compliance.stored.summary``); ``seed`` stores them for the loaded scan when it has none.
 
   createdb -h 127.0.0.1 -U postgres bench_mcp
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp REDIS_URL=redis://127.0.0.1:6379/3 \
@@ -76,8 +76,6 @@ def seed(size: int, *, username: str = USERNAME, scopes: tuple[str, ...] = ("rea
     from bench.scan_ingest import synthetic_inventory
     from bench.synthetic import ACCOUNT_ID
     from compliance import scans
-    from compliance.access import Operator
-    from compliance.actions import do_add_account, do_import_policy, do_request_scan
     from compliance.models import (
         AccountAccess,
         AwsAccount,
@@ -85,8 +83,12 @@ def seed(size: int, *, username: str = USERNAME, scopes: tuple[str, ...] = ("rea
         Scan,
         TaggingPolicy,
     )
-    from compliance.stored_figures import store_figures
-    from mcp_endpoint.actions import do_create_api_key
+    from compliance.permissions.accounts import Operator
+    from compliance.stored.summary import store_figures
+    from compliance.writes.accounts import do_add_account
+    from compliance.writes.keys import do_create_api_key
+    from compliance.writes.policy import do_import_policy
+    from compliance.writes.scans import do_request_scan
 
     call_command("migrate", verbosity=0)
     operator = Operator()

@@ -118,7 +118,7 @@ def prepare_viewer(size: int, *, bill: bool = True) -> tuple[str, str]:
     from django.contrib.auth import get_user_model
 
     from bench.dashboard_pages import seed_bill
-    from compliance import roles
+    from compliance.permissions import roles
 
     key = seed(size, username=USERNAME)
     if bill:

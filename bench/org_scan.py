@@ -70,7 +70,7 @@ class Latency:
 
 
 def start_fake_aws(latency_seconds: float) -> tuple[str, Latency]:
-    """moto's threaded server (as ``compliance.aws.fake_aws.moto_server`` runs it), behind the
+    """moto's threaded server (as ``compliance.demo.fake_aws.moto_server`` runs it), behind the
     latency; the AWS environment of this process and its children points at it."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -79,7 +79,7 @@ def start_fake_aws(latency_seconds: float) -> tuple[str, Latency]:
     )
     from werkzeug.serving import make_server
 
-    from compliance.aws.fake_aws import FAKE_ENVIRONMENT
+    from compliance.demo.fake_aws import FAKE_ENVIRONMENT
 
     latency = Latency(DomainDispatcherApplication(create_backend_app), latency_seconds)
     server = make_server("127.0.0.1", 0, latency, threaded=True, request_handler=MotoRequestHandler)
@@ -156,9 +156,9 @@ def run(workers: int, latency: Latency) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db.models import Max
 
-    from compliance.access import Operator
-    from compliance.actions import do_start_scan
     from compliance.models import Scan
+    from compliance.permissions.accounts import Operator
+    from compliance.writes.scans import do_start_scan
 
     # Other work may have added a migration since the last run: the workers load today's code.
     call_command("migrate", verbosity=0)
@@ -219,8 +219,9 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from compliance.access import Operator
-    from compliance.actions import do_add_account, do_import_policy
+    from compliance.permissions.accounts import Operator
+    from compliance.writes.accounts import do_add_account
+    from compliance.writes.policy import do_import_policy
 
     call_command("migrate", verbosity=0)
     endpoint, latency = start_fake_aws(0.0)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from bench.synthetic import estate
-from compliance import policy
+from compliance.core import policy
 
 SAMPLE = Path(__file__).resolve().parents[1] / "compliance" / "sample_data" / "sample_policy.yaml"
 

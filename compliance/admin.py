@@ -13,17 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from compliance import audit, selectors
-from compliance.actions import (
-    ACCOUNT_ID_PATTERN,
-    ActionError,
-    do_add_account,
-    do_create_exemption,
-    do_import_policy,
-    do_remove_exemption,
-    do_start_scan,
-    validate_regions,
-)
+from compliance import audit, reads
 from compliance.aws import RESOURCE_TYPES
 from compliance.models import (
     AccountAccess,
@@ -36,6 +26,11 @@ from compliance.models import (
     TaggingPolicy,
     Violation,
 )
+from compliance.writes.accounts import do_add_account
+from compliance.writes.exemptions import do_create_exemption, do_remove_exemption
+from compliance.writes.policy import do_import_policy
+from compliance.writes.refusals import ACCOUNT_ID_PATTERN, ActionError, validate_regions
+from compliance.writes.scans import do_start_scan
 
 MAX_POLICY_BYTES = 1_000_000
 
@@ -456,7 +451,7 @@ class ExemptionAdmin(CreatedThroughActionAdmin):
     list_select_related = ["account", "owner"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Exemption]:
-        return selectors.exemptions(request.user, include_expired=True)
+        return reads.exemptions(request.user, include_expired=True)
 
     @admin.display(boolean=True, description="active")
     def is_active_now(self, obj: Exemption) -> bool:

@@ -10,7 +10,8 @@ class ComplianceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from compliance import roles, signals  # noqa: F401  (signals registers its receivers)
+        from compliance.permissions import roles
+        from compliance.web import signals  # noqa: F401  (signals registers its receivers)
 
         # After every migrate, once all apps' permissions exist.
         post_migrate.connect(roles.ensure_roles, dispatch_uid="compliance.ensure_roles")

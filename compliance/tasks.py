@@ -6,11 +6,12 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from compliance import scan_watchdog, selectors
 from compliance.models import AwsAccount
-from compliance.resource_costs import refresh_costs
+from compliance.reads.scans import latest_scan
 from compliance.scans import execute_scan
-from compliance.stored_figures import store_rule_figures
+from compliance.scans import watchdog as scan_watchdog
+from compliance.stored.costs import refresh_costs
+from compliance.stored.summary import store_rule_figures
 
 
 @task()
@@ -39,7 +40,7 @@ def refresh_stored_figures_task() -> str:
     now = timezone.now()
     with transaction.atomic():
         list(AwsAccount.objects.select_for_update().order_by("account_id").values_list("pk"))
-        scan = selectors.latest_scan()
+        scan = latest_scan()
         if scan is not None:
             store_rule_figures(scan, now)
         refresh_costs(now)

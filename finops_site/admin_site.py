@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from compliance import network, signin
 from compliance.models import AuditEvent
+from compliance.web import network, signin
 
 
 class AdminSite(admin.AdminSite):

@@ -83,7 +83,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "compliance.middleware.RefuseNulCharacters",
+    "compliance.web.middleware.RefuseNulCharacters",
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -310,8 +310,8 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "compliance:overview"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
-ACCOUNT_ADAPTER = "compliance.signin.AccountAdapter"
-SOCIALACCOUNT_ADAPTER = "compliance.signin.SocialAccountAdapter"
+ACCOUNT_ADAPTER = "compliance.web.signin.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "compliance.web.signin.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
 # Local accounts are created by an admin (or `createsuperuser`); nobody signs up on their own.
@@ -325,7 +325,7 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("LOGIN_FAILED_RATE_LIMIT", "10/m/ip,5/5m/key"),
     "reauthenticate": "10/m/user",
 }
-ALLAUTH_TRUSTED_PROXY_COUNT = 0  # client addresses come from compliance.signin (trusted CIDRs)
+ALLAUTH_TRUSTED_PROXY_COUNT = 0  # client addresses come from compliance.web.signin (trusted CIDRs)
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
@@ -346,7 +346,7 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Tag compliance")
 MFA_PASSKEY_LOGIN_ENABLED = False
 # A refused CSRF check is audited (see compliance/csrf.py).
-CSRF_FAILURE_VIEW = "compliance.csrf.csrf_failure"
+CSRF_FAILURE_VIEW = "compliance.web.csrf.csrf_failure"
 
 # --- OAuth for MCP clients (mcp_endpoint/oauth; see docs/mcp-clients.md, "OAuth") -------------
 # allauth's OpenID Connect provider is the authorization server of /mcp. It is on only when a

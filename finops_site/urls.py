@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from compliance import health
+from compliance.web import health
 from mcp_endpoint.oauth import views as oauth_views
 
 urlpatterns = [

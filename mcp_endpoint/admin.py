@@ -15,10 +15,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from compliance.actions import ActionError
-from compliance.incident import do_set_lockdown, lockdown_state
 from compliance.models import AwsAccount
-from mcp_endpoint.actions import check_key_request, do_create_api_key, do_revoke_api_keys
+from compliance.writes.keys import check_key_request, do_create_api_key, do_revoke_api_keys
+from compliance.writes.lockdown import do_set_lockdown, lockdown_state
+from compliance.writes.refusals import ActionError
 from mcp_endpoint.models import ApiKey
 
 

@@ -28,9 +28,11 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from compliance import audit, incident, network
-from compliance.access import Viewer
+from compliance import audit
 from compliance.models import AuditEvent
+from compliance.permissions.accounts import Viewer
+from compliance.web import network
+from compliance.writes import lockdown as incident
 from mcp_endpoint import credentials, guards, monitoring
 from mcp_endpoint.db import in_db_thread
 from mcp_endpoint.events import McpEvent

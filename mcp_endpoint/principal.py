@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from allauth.idp.oidc.models import Token
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from compliance.access import NarrowedViewer
+from compliance.permissions.accounts import NarrowedViewer
 from mcp_endpoint.models import ApiKey
 
 

@@ -33,9 +33,10 @@ from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ValidationError
 
-from compliance import audit, incident
-from compliance.access import one_answer
+from compliance import audit
 from compliance.models import AuditEvent
+from compliance.permissions.accounts import one_answer
+from compliance.writes import lockdown as incident
 from mcp_endpoint import guards, monitoring
 from mcp_endpoint.db import in_db_thread
 from mcp_endpoint.events import McpEvent

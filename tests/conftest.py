@@ -12,8 +12,8 @@ from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 from django.test import Client
 
-from compliance.access import Operator
 from compliance.models import AccountAccess, AwsAccount
+from compliance.permissions.accounts import Operator
 
 # The property tests share two cores with a second test worker, PostgreSQL and Redis: how fast
 # Hypothesis draws inputs or runs one example then says nothing about the code under test.

@@ -12,12 +12,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from compliance.actions import ActionError
 from compliance.admin import CreatedThroughActionAdmin, ReadOnlyAdmin
-from compliance.checklist.actions import do_attest_checklist_item
 from compliance.checklist.evaluation import latest_run
 from compliance.checklist.items import ITEMS, ITEMS_BY_ID
 from compliance.models import Attestation, ChecklistResult
+from compliance.writes.checklist import do_attest_checklist_item
+from compliance.writes.refusals import ActionError
 
 
 class LatestRunFilter(admin.SimpleListFilter):

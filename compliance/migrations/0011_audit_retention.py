@@ -6,7 +6,7 @@ that meets both conditions:
 - the transaction has set ``finops.audit_prune`` to ``on``, and
 - the row occurred before the timestamp the transaction has set in ``finops.audit_prune_before``.
 
-``compliance.retention`` sets both with ``set_config(..., true)``, which lasts until the end of
+``compliance.writes.retention`` sets both with ``set_config(..., true)``, which lasts until the end of
 the transaction, in each batch it deletes. So a plain DELETE (or the ORM's) is still refused,
 and so is a DELETE of a recent row even with pruning on. An unset, empty or malformed cutoff
 refuses (an invalid timestamp raises).

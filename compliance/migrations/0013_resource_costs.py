@@ -1,4 +1,4 @@
-"""Stored per-resource monthly costs and cost attribution (compliance.resource_costs).
+"""Stored per-resource monthly costs and cost attribution (compliance.stored.costs).
 
 Also the indexes of the resources list (partial ones over present resources for each order and
 the account filter; on PostgreSQL a GIN index on tags and trigram indexes for the search), and

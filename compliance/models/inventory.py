@@ -247,9 +247,9 @@ class Resource(models.Model):
     #: Violations the policy found at the last finalisation, exempted ones included.
     violation_count = models.PositiveIntegerField(default=0)
     #: Its cost in its account's latest money (the latest bill, or a Cost Explorer estimate
-    #: for a later period), exact, as ``compliance.costs.attribute`` matches the charges; zero
+    #: for a later period), exact, as ``compliance.core.costs.attribute`` matches the charges; zero
     #: when that money does not charge it, null when its account has none. Written by
-    #: ``compliance.resource_costs.refresh_costs`` at every import, fetch and finalisation.
+    #: ``compliance.stored.costs.refresh_costs`` at every import, fetch and finalisation.
     monthly_cost = models.DecimalField(
         max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True
     )
@@ -362,7 +362,7 @@ class ComplianceSnapshot(models.Model):
     ``selectors.cost_attribution``); all of it is null when no costs were loaded then, and on
     every other dimension.
 
-    ``violation_type`` rows (written by :func:`compliance.stored_figures.store_figures`) keep
+    ``violation_type`` rows (written by :func:`compliance.stored.summary.store_figures`) keep
     ``violations`` per kind and, in ``exempted``, the violations an active exemption covered;
     ``key`` empty holds the account's totals over every kind and, on every account alike, which
     exemptions were active (``exemptions_active``, ``last_exemption_id``), so a reader can tell
@@ -421,7 +421,7 @@ class ComplianceSnapshot(models.Model):
 
 class RuleSnapshot(models.Model):
     """The violations of one rule (a required tag key and a kind of violation) in one account,
-    as :func:`compliance.stored_figures.store_figures` counted them for a scan.
+    as :func:`compliance.stored.summary.store_figures` counted them for a scan.
 
     ``tag_name`` or ``violation_type`` empty sums over every tag or kind, so ``resources`` (the
     resources with at least one such violation that counts, each once) can be read for any
@@ -498,7 +498,7 @@ class AccountAccess(models.Model):
 
 
 class AttributedCost(models.Model):
-    """One cell of the cost attribution as last computed (``compliance.resource_costs``).
+    """One cell of the cost attribution as last computed (``compliance.stored.costs``).
 
     Each account's latest money is attributed once, when a bill is imported, Cost Explorer is
     fetched or a scan is finalised, so a page sums a handful of these rows instead of matching
@@ -573,7 +573,7 @@ class CostAttributionState(models.Model):
     money = models.JSONField(default=dict)
     #: [bill account, resource account] of charges matched by ARN to another account's resource.
     cross_account = models.JSONField(default=list)
-    #: False when the estimate could not be stored exactly (see ``compliance.resource_costs``).
+    #: False when the estimate could not be stored exactly (see ``compliance.stored.costs``).
     estimates_stored = models.BooleanField(default=True)
 
     def __str__(self) -> str:

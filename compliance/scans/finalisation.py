@@ -11,14 +11,16 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance import audit, figures, resource_costs
-from compliance.access import Operator
+from compliance import audit
 from compliance.aws import GLOBAL_TYPES
 from compliance.models import AuditEvent, AwsAccount, Resource, Scan
+from compliance.permissions.accounts import Operator
+from compliance.reads import figures
 from compliance.scans import merge, merge_postgres
 from compliance.scans.merge import Judge
 from compliance.scans.snapshots import take_snapshots
-from compliance.stored_figures import store_figures
+from compliance.stored import costs as stored_costs
+from compliance.stored.summary import store_figures
 
 SYSTEM = Operator(label="system")
 
@@ -111,9 +113,9 @@ def finalise(scan: Scan) -> None:
         merge_items(scan, judge, accounts, now)
         _mark_gone(_scope(scan), now)
         rejudge_unseen(judge, accounts)
-        resource_costs.refresh_costs(now)  # before the snapshots, which read the money
+        stored_costs.refresh_costs(now)  # before the snapshots, which read the money
         take_snapshots(scan, judge.policy, now)
-        # The summary's figures (compliance.selectors.compliance_summary reads them).
+        # The summary's figures (compliance.reads.summary.compliance_summary reads them).
         store_figures(scan, now)
         totals = figures.count_resources_total(
             Resource.objects.filter(scan_scope_filter(scan)), now=now

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from compliance import policy
+from compliance.core import policy
 from compliance.models import (
     AwsAccount,
     Resource,

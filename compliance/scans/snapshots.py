@@ -8,9 +8,11 @@ from decimal import Decimal
 
 from django.db.models import Count
 
-from compliance import figures, policy
-from compliance.access import Operator
+from compliance.core import policy
 from compliance.models import AwsAccount, ComplianceSnapshot, Resource, Scan, Violation
+from compliance.permissions.accounts import Operator
+from compliance.reads import figures
+from compliance.reads.money import cost_attribution
 
 BATCH = 2000
 
@@ -92,16 +94,15 @@ def _snapshot_money(
 ) -> list[ComplianceSnapshot]:
     """Fill the ``account`` rows with each account's money in the latest billing period.
 
-    One attribution of the whole estate (``selectors.cost_attribution``, so the figures are the
+    One attribution of the whole estate (``cost_attribution``, so the figures are the
     ones every other view shows), split by account: an account the bill does not name gets
     zeros, a registered account with costs but no present resource gets an account row of its
     own (zero counts). Returns those extra rows. Nothing is filled when no costs are loaded.
     Accounts the inventory does not register (and charges of no account) are left out: history
     is read per registered account.
     """
-    from compliance import selectors  # selectors imports this package
 
-    attribution = selectors.cost_attribution(Operator())
+    attribution = cost_attribution(Operator())
     if attribution.cost_source is None or attribution.period_start is None:
         return []
     extra: list[ComplianceSnapshot] = []

@@ -3,15 +3,15 @@
 Each returns a word on what it did, kept with the task's result. Like the one-process scan
 task, none leaves its scan "running" when it cannot go on: scans of lost workers are failed
 before a scan starts, and a task stopped by a lost database connection or a signal fails its
-scan once the database answers again (``compliance.scan_watchdog``).
+scan once the database answers again (``compliance.scans.watchdog``).
 """
 
 from __future__ import annotations
 
 from django_tasks import task
 
-from compliance import scan_watchdog
 from compliance.scans import fanout
+from compliance.scans import watchdog as scan_watchdog
 
 
 @task()

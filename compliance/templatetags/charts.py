@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from django import template
 from django.utils.safestring import SafeString
 
-from compliance import charts
+from compliance.web import charts
 
 register = template.Library()
 
-_COUNTER = "compliance.charts.count"
+_COUNTER = "compliance.web.charts.count"
 
 
 def _chart_id(context: template.Context, chart_id: str) -> str:

@@ -1,8 +1,8 @@
 """Who may open a dashboard page: signed in, and holding the permission the page needs.
 
 Which accounts' data a page shows is not decided here but in the selectors, from the account
-grants; these decorators only gate the page or the action by role (see compliance.roles), and
-make the page one answer (``compliance.access.one_answer``: the viewer's accounts read once).
+grants; these decorators only gate the page or the action by role (see compliance.permissions.roles), and
+make the page one answer (``compliance.permissions.accounts.one_answer``: the viewer's accounts read once).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
-from compliance import roles
-from compliance.access import one_answer
+from compliance.permissions import roles
+from compliance.permissions.accounts import one_answer
 
 P = ParamSpec("P")
 View = Callable[Concatenate[HttpRequest, P], HttpResponseBase]

@@ -9,10 +9,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from compliance import roles
-from compliance.checklist.actions import do_run_security_checklist
-from compliance.checklist_runs import attestation_states, latest_checklist, recent_runs
+from compliance.permissions import roles
+from compliance.reads.checklist import attestation_states, latest_checklist, recent_runs
 from compliance.views.access import needs
+from compliance.writes.checklist import do_run_security_checklist
 
 #: Who may attest an item (in the admin, through the audited action).
 ATTEST = "compliance.add_attestation"

@@ -14,12 +14,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from compliance import history, reports, selectors
-from compliance.billing_periods import loaded_periods
-from compliance.charts import format_money
-from compliance.costs import CostSplit, to_cents
-from compliance.selectors import AccountNotVisible, CostAttribution, ResourceFilter
+from compliance import reads
+from compliance.core.costs import CostSplit, to_cents
+from compliance.reads import reports
+from compliance.reads.billing_periods import loaded_periods
+from compliance.reads.money import CostAttribution
+from compliance.reads.resources import AccountNotVisible, ResourceFilter
 from compliance.views.access import dashboard
+from compliance.web.charts import format_money
 
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 #: Rows per breakdown table; the rest is summed into one line.
@@ -116,7 +118,7 @@ def _untagged(attribution: CostAttribution) -> list[tuple[str, Decimal, str]]:
 
 
 def _trend(viewer: Any, where: ResourceFilter) -> list[dict[str, Any]]:
-    points = history.attribution_trend(viewer, where)
+    points = reads.attribution_trend(viewer, where)
     return [
         {
             "period": point.period_start.date(),
@@ -142,7 +144,7 @@ def _trend(viewer: Any, where: ResourceFilter) -> list[dict[str, Any]]:
 
 @dashboard
 def costs(request: HttpRequest) -> HttpResponse:
-    accounts = selectors.scoped_accounts(request.user)
+    accounts = reads.scoped_accounts(request.user)
     context: dict[str, Any] = {
         "accounts": list(accounts.values_list("account_id", "name")),
     }
@@ -160,7 +162,7 @@ def costs(request: HttpRequest) -> HttpResponse:
         context["error"] = str(exc)
         return render(request, "compliance/costs.html", context, status=400)
     context.update(account_ids=account_ids, periods=periods, period=period)
-    attribution = selectors.cost_attribution(request.user, where, period)
+    attribution = reads.cost_attribution(request.user, where, period)
     if attribution.cost_source is None:
         return render(request, "compliance/costs.html", context)
     names = dict(context["accounts"])

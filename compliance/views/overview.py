@@ -12,10 +12,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from compliance import dashboard_figures, history, roles, scan_status, selectors
-from compliance.charts import format_count, format_money, format_percent
-from compliance.selectors import Breakdown
+from compliance import reads
+from compliance.permissions import roles
+from compliance.reads import rankings as dashboard_figures
+from compliance.reads import scans as scan_status
+from compliance.reads.summary import Breakdown
 from compliance.views.access import dashboard
+from compliance.web.charts import format_count, format_money, format_percent
 
 #: How far back the score trend looks, one point per day with a finished scan.
 TREND_DAYS = 30
@@ -50,7 +53,7 @@ def _ranking(
     }
 
 
-def _money(attribution: selectors.CostAttribution) -> dict[str, Any] | None:
+def _money(attribution: reads.CostAttribution) -> dict[str, Any] | None:
     """The attribution figures as text, or ``None`` when no costs are loaded."""
     if attribution.cost_source is None:
         return None
@@ -89,13 +92,11 @@ def _money(attribution: selectors.CostAttribution) -> dict[str, Any] | None:
 def overview(request: HttpRequest) -> HttpResponse:
     user = request.user
     now = timezone.now()
-    summary = selectors.compliance_summary(user, now=now)
-    trend = history.compliance_trend(
-        user, granularity="day", since=now - timedelta(days=TREND_DAYS)
-    )
-    attribution = selectors.cost_attribution(user)
+    summary = reads.compliance_summary(user, now=now)
+    trend = reads.compliance_trend(user, granularity="day", since=now - timedelta(days=TREND_DAYS))
+    attribution = reads.cost_attribution(user)
     money = _money(attribution)
-    names = dict(selectors.scoped_accounts(user).values_list("account_id", "name"))
+    names = dict(reads.scoped_accounts(user).values_list("account_id", "name"))
     costliest = dashboard_figures.costliest_violations(user, now=now) if money is not None else []
     context = {
         "now": now,

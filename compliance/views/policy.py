@@ -8,12 +8,16 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
-from compliance import exports, policy_versions, roles, selectors
+from compliance import reads
+from compliance.core.policy import PolicyError
+from compliance.core.policy_diff import diff_policies
 from compliance.models import TaggingPolicy
-from compliance.network import request_client_address
-from compliance.policy import PolicyError
-from compliance.policy_diff import diff_policies
+from compliance.permissions import roles
+from compliance.reads import exports
+from compliance.reads import policy as policy_versions
 from compliance.views.access import dashboard, needs
+from compliance.web.network import request_client_address
+from compliance.writes import exports as export_writes
 
 #: ``?download=`` values of the policy page.
 AWS_TAG_POLICY = "aws-tag-policy"
@@ -45,7 +49,7 @@ def policy(request: HttpRequest) -> HttpResponseBase:
                 request, f"download: unknown export {download[:40]!r}; use {AWS_TAG_POLICY}"
             )
         return export_policy(request)
-    active = selectors.active_policy()
+    active = reads.active_policy()
     context: dict[str, Any] = {
         "active": active,
         "versions": policy_versions.policy_versions(),
@@ -64,7 +68,7 @@ def policy(request: HttpRequest) -> HttpResponseBase:
 @needs(roles.EXPORT)
 def export_policy(request: HttpRequest) -> HttpResponse:
     try:
-        text = policy_versions.export_aws_tag_policy(
+        text = export_writes.export_aws_tag_policy(
             request.user, interface="web", client_address=request_client_address(request)
         )
     except exports.ExportError as exc:
@@ -91,7 +95,7 @@ def policy_diff(request: HttpRequest) -> HttpResponse:
         after = (
             policy_versions.policy_version(asked_to)
             if asked_to is not None
-            else selectors.active_policy()
+            else reads.active_policy()
         )
         if after is None:
             return _diff_page(request, note="No tagging policy imported yet: nothing to compare.")

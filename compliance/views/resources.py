@@ -1,6 +1,6 @@
 """The resource inventory: the filtered list, its CSV export, and one resource in full.
 
-The list and the export read the same set from :mod:`compliance.listings` with the same query
+The list and the export read the same set from :mod:`compliance.reads.listings` with the same query
 string, so an export holds exactly what the page lists, every page of it, in its order.
 """
 
@@ -23,11 +23,14 @@ from django.http import (
 from django.shortcuts import render
 from django.utils import timezone
 
-from compliance import audit, history, listings, network, reports, roles, selectors, suggestions
-from compliance.costs import to_cents
-from compliance.listings import ListingError, ResourceRow
+from compliance import audit, reads
+from compliance.core.costs import to_cents
 from compliance.models import Resource
+from compliance.permissions import roles
+from compliance.reads import listings, reports, suggestions
+from compliance.reads.listings import ListingError, ResourceRow
 from compliance.views.access import dashboard, needs
+from compliance.web import network
 
 #: Audit event type of the export (other apps' event types are plain strings too).
 EXPORT_EVENT = "export.resources"
@@ -170,7 +173,7 @@ def _resource(request: HttpRequest, pk: int) -> Resource:
     """The resource if it is in one of the viewer's accounts; 404 otherwise, the same as for
     an id that does not exist."""
     found = (
-        selectors.visible_resources(request.user, include_gone=True)
+        reads.visible_resources(request.user, include_gone=True)
         .select_related("account")
         .filter(pk=pk)
         .first()
@@ -185,7 +188,7 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
     viewer = request.user
     resource = _resource(request, pk)
     now = timezone.now()
-    cost = selectors.resource_costs(viewer, [resource.arn]).get(resource.arn)
+    cost = reads.resource_costs(viewer, [resource.arn]).get(resource.arn)
     bill = listings.latest_bill(viewer)
     lines: list[dict[str, Any]] = []
     lines_total: Decimal | None = None
@@ -196,17 +199,17 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
         lines = [{"line": line, "cost": money_text(line.effective_cost)} for line in found[:200]]
         lines_total = found.aggregate(total=Sum("effective_cost"))["total"]
     current = (
-        selectors.current_violations(viewer, now=now)
+        reads.current_violations(viewer, now=now)
         .filter(resource=resource)
         .order_by("tag_name", "violation_type")
     )
     exempted = (
-        selectors.exempted_violations(viewer, now=now)
+        reads.exempted_violations(viewer, now=now)
         .filter(resource=resource)
         .order_by("tag_name", "violation_type")
     )
-    covering = {e.pk: e for e in selectors.exemptions(viewer, now=now)}
-    timeline = history.resource_violation_history(viewer, resource.arn)
+    covering = {e.pk: e for e in reads.exemptions(viewer, now=now)}
+    timeline = reads.resource_violation_history(viewer, resource.arn)
     context = {
         "resource": resource,
         "tags": sorted(resource.tags.items(), key=lambda item: item[0].casefold()),

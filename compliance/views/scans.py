@@ -1,7 +1,7 @@
 """Scan pages: the history, one scan with its outcomes and live progress, and "Scan now".
 
 What a scan read or failed to read is shown for the signed-in user's accounts only (see
-:mod:`compliance.scan_status`); starting one goes through the audited action, which scans no
+:mod:`compliance.reads.scans`); starting one goes through the audited action, which scans no
 account the user cannot see.
 """
 
@@ -12,12 +12,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from compliance import roles, scan_status
-from compliance.access import sees_all_accounts
-from compliance.actions import ActionError, do_start_scan
 from compliance.models import Scan
-from compliance.selectors import scoped_accounts
+from compliance.permissions import roles
+from compliance.permissions.accounts import sees_all_accounts
+from compliance.reads import scans as scan_status
+from compliance.reads.resources import scoped_accounts
 from compliance.views.access import dashboard, needs
+from compliance.writes.refusals import ActionError
+from compliance.writes.scans import do_start_scan
 
 
 @require_safe

@@ -10,14 +10,15 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 
-from compliance import listings, selectors
-from compliance.actions import REGION_PATTERN
-from compliance.charts import format_money
-from compliance.policy import VIOLATION_TYPES, PolicyError
-from compliance.policy.model import MAX_KEY_LENGTH, check_resource_type
-from compliance.selectors import AccountNotVisible, ResourceFilter
+from compliance import reads
+from compliance.core.policy import VIOLATION_TYPES, PolicyError
+from compliance.core.policy.model import MAX_KEY_LENGTH, check_resource_type
+from compliance.reads import listings
+from compliance.reads.resources import AccountNotVisible, ResourceFilter
+from compliance.reads.violation_rules import RuleFigures, violations_by_rule
 from compliance.views.access import dashboard
-from compliance.violation_rules import RuleFigures, violations_by_rule
+from compliance.web.charts import format_money
+from compliance.writes.refusals import REGION_PATTERN
 
 VIOLATION_TYPE_LABELS = {
     "missing_required_tag": "Missing required tag",
@@ -118,14 +119,14 @@ def violation_list(request: HttpRequest) -> HttpResponse:
     except (BadFilter, AccountNotVisible) as exc:
         context["error"] = str(exc)
         return render(request, "compliance/violations.html", context, status=400)
-    scan = selectors.latest_scan()
+    scan = reads.latest_scan()
     rows = [_rule_row(rule) for rule in breakdown.rules]
     # Rules whose every violation is exempted stay in the table but cost nothing: not charted.
     charted = [row for row in rows if row["rule"].violations]
     context.update(
         filters=filters,
         scan=scan,
-        scan_block=selectors.scan_block(scan, request.user),
+        scan_block=reads.scan_block(scan, request.user),
         breakdown=breakdown,
         rows=rows,
         chart=[

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.actions import ActionError
-from compliance.history import HistoryError
-from compliance.selectors import AccountNotVisible
+from compliance.reads.resources import AccountNotVisible
+from compliance.reads.trends import HistoryError
+from compliance.writes.refusals import ActionError
 from mcp_endpoint.tools import (
     compliance_tools,
     cost_tools,

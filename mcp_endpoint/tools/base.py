@@ -18,11 +18,12 @@ from django.core import signing
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from compliance import costs, selectors
-from compliance.access import Viewer
+from compliance import reads
 from compliance.aws import RESOURCE_TYPES
-from compliance.policy import VIOLATION_TYPES
-from compliance.selectors import ResourceFilter
+from compliance.core import costs
+from compliance.core.policy import VIOLATION_TYPES
+from compliance.permissions.accounts import Viewer
+from compliance.reads.resources import ResourceFilter
 
 MAX_LIMIT = 500
 CURSOR_SALT = "mcp_endpoint.tools.cursor"
@@ -181,4 +182,4 @@ def money(amount: Decimal | None) -> str | None:
 
 
 def scan_of(viewer: Viewer) -> dict[str, Any] | None:
-    return selectors.scan_block(selectors.latest_scan(), viewer)
+    return reads.scan_block(reads.latest_scan(), viewer)

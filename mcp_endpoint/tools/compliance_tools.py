@@ -7,8 +7,10 @@ from typing import Any, Literal
 from django.db.models import QuerySet
 from pydantic import Field, model_validator
 
-from compliance import exports, policy, reports, selectors, violation_rules
+from compliance import reads
+from compliance.core import policy
 from compliance.models import Violation
+from compliance.reads import exports, reports, violation_rules
 from mcp_endpoint.tools.base import (
     Arn,
     FilterInput,
@@ -44,7 +46,7 @@ def _violation_page(
     rows = list(reports.listed_violations(violations)[offset : offset + params.limit + 1])
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
-    cost = selectors.resource_costs(call.viewer, {v.resource.arn for v in rows})
+    cost = reads.resource_costs(call.viewer, {v.resource.arn for v in rows})
     page = [
         reports.violation_row(v) | {"cost_impact_monthly": money(cost.get(v.resource.arn))}
         for v in rows
@@ -60,7 +62,7 @@ class NoInput(ToolInput):
 
 
 def get_tagging_policy(call: ToolCall, params: NoInput) -> dict[str, Any]:
-    active = selectors.active_policy()
+    active = reads.active_policy()
     if active is None:
         raise ToolFailure("policy: no tagging policy is active yet (an admin imports one)")
     document = active.document
@@ -89,8 +91,8 @@ class ComplianceInput(PagedInput):
 
 def check_tag_compliance(call: ToolCall, params: ComplianceInput) -> dict[str, Any]:
     where = params.resource_filter()
-    summary = selectors.compliance_summary(call.viewer, where)
-    violations = selectors.current_violations(call.viewer, where)
+    summary = reads.compliance_summary(call.viewer, where)
+    violations = reads.current_violations(call.viewer, where)
     if params.violation_types:
         violations = violations.filter(violation_type__in=params.violation_types)
     if params.tag_names:
@@ -106,7 +108,7 @@ def check_tag_compliance(call: ToolCall, params: ComplianceInput) -> dict[str, A
         "violations_by_tag": summary.by_tag,
         "violations": page,
         "next_cursor": cursor,
-        "scan": selectors.scan_block(summary.scan, call.viewer),
+        "scan": reads.scan_block(summary.scan, call.viewer),
     }
 
 
@@ -130,13 +132,13 @@ def find_untagged_resources(call: ToolCall, params: UntaggedInput) -> dict[str, 
     kinds = [policy.MISSING_REQUIRED_TAG]
     if params.include_wrong_case:
         kinds.append(policy.WRONG_KEY_CASE)
-    violations = selectors.current_violations(call.viewer, params.resource_filter()).filter(
+    violations = reads.current_violations(call.viewer, params.resource_filter()).filter(
         violation_type__in=kinds
     )
     if params.tag_names:
         violations = violations.filter(tag_name__in=params.tag_names)
     resources = (
-        selectors.present_resources(call.viewer, params.resource_filter())
+        reads.present_resources(call.viewer, params.resource_filter())
         .filter(pk__in=violations.values("resource_id"))
         .select_related("account")
         .order_by("arn", "id")
@@ -150,7 +152,7 @@ def find_untagged_resources(call: ToolCall, params: UntaggedInput) -> dict[str, 
         "resource_id", "tag_name"
     ):
         missing.setdefault(resource_id, []).append(tag)
-    cost = selectors.resource_costs(call.viewer, {r.arn for r in rows})
+    cost = reads.resource_costs(call.viewer, {r.arn for r in rows})
     # One kind and at most one tag: counted from the stored rule figures while they hold.
     total = (
         violation_rules.stored_affected_resources(
@@ -207,15 +209,15 @@ class ValidateInput(ToolInput):
 
 
 def validate_resource_tags(call: ToolCall, params: ValidateInput) -> dict[str, Any]:
-    active = selectors.active_policy()
+    active = reads.active_policy()
     if active is None:
         raise ToolFailure("policy: no tagging policy is active yet (an admin imports one)")
     judged_by = policy.policy_from_dict(active.document)
     result: dict[str, Any] = {"policy_version": active.version}
     if params.resource_arn is not None:
         try:
-            resource = selectors.resource_for(call.viewer, params.resource_arn, include_gone=False)
-        except selectors.AccountNotVisible:
+            resource = reads.resource_for(call.viewer, params.resource_arn, include_gone=False)
+        except reads.AccountNotVisible:
             raise ToolFailure("resource_arn: not found or not visible to you") from None
         resource_type, tags = resource.resource_type, dict(resource.tags)
         result |= {"resource_arn": resource.arn, "tags": tags, "scan": scan_of(call.viewer)}
@@ -274,7 +276,7 @@ class ExportInput(PagedInput):
 
 
 def export_violations_csv(call: ToolCall, params: ExportInput) -> dict[str, Any]:
-    violations = selectors.current_violations(call.viewer, params.resource_filter())
+    violations = reads.current_violations(call.viewer, params.resource_filter())
     page, cursor = _violation_page(call, params, violations, "export_violations_csv")
     csv_text = reports.render_csv({"violations": page})
     return {

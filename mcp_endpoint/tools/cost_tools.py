@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from compliance import costs, selectors
+from compliance import reads
+from compliance.core import costs
 from mcp_endpoint.tools.base import FilterInput, ToolCall, ToolFailure, ToolSpec, money, scan_of
 
 Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
@@ -36,8 +37,8 @@ def get_cost_attribution_gap(call: ToolCall, params: AttributionInput) -> dict[s
         year, month = (int(part) for part in params.period.split("-"))
         period = date(year, month, 1)
     try:
-        figures = selectors.cost_attribution(call.viewer, params.resource_filter(), period)
-    except selectors.AccountNotVisible as exc:
+        figures = reads.cost_attribution(call.viewer, params.resource_filter(), period)
+    except reads.AccountNotVisible as exc:
         raise ToolFailure(str(exc)) from None
     loaded = figures.cost_source is not None
 

@@ -1,5 +1,5 @@
-"""History and remediation tools: thin calls to ``compliance.history`` and
-``compliance.suggestions``."""
+"""History and remediation tools: thin calls to ``compliance.reads`` and
+``compliance.reads.suggestions``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from compliance import history, suggestions
+from compliance import reads
+from compliance.reads import suggestions
 from mcp_endpoint.tools.base import Arn, FilterInput, ToolCall, ToolInput, ToolSpec, scan_of
 
 
@@ -45,11 +46,11 @@ def suggest_tags(call: ToolCall, params: SuggestInput) -> dict[str, Any]:
 
 class HistoryInput(FilterInput):
     granularity: Literal["day", "week", "month"] = Field("day", description="Period length.")
-    since: date | None = Field(None, description="First day (YYYY-MM-DD); default: all history.")
+    since: date | None = Field(None, description="First day (YYYY-MM-DD); default: all reads.")
 
 
 def get_violation_history(call: ToolCall, params: HistoryInput) -> dict[str, Any]:
-    periods = history.violation_history(
+    periods = reads.violation_history(
         call.viewer,
         params.resource_filter(),
         granularity=params.granularity,
@@ -63,13 +64,13 @@ class DriftInput(FilterInput):
     to_scan: int | None = Field(None, ge=1, description="Up to this scan id (default: latest).")
     since: date | None = Field(None, description="Changes on or after this day (YYYY-MM-DD).")
     limit: int = Field(
-        history.DEFAULT_DRIFT_LIMIT, ge=1, le=history.MAX_DRIFT_LIMIT, description="Resources."
+        reads.DEFAULT_DRIFT_LIMIT, ge=1, le=reads.MAX_DRIFT_LIMIT, description="Resources."
     )
     cursor: str | None = Field(None, max_length=1024, description="next_cursor of the last page.")
 
 
 def detect_tag_drift(call: ToolCall, params: DriftInput) -> dict[str, Any]:
-    drift = history.tag_drift(
+    drift = reads.tag_drift(
         call.viewer,
         params.resource_filter(),
         from_scan=params.from_scan,

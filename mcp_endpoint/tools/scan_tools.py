@@ -6,10 +6,11 @@ from typing import Any
 
 from pydantic import Field
 
-from compliance import selectors
-from compliance.access import sees_all_accounts, visible_accounts
-from compliance.actions import ActionError, do_start_scan
+from compliance import reads
 from compliance.models import Scan
+from compliance.permissions.accounts import sees_all_accounts, visible_accounts
+from compliance.writes.refusals import ActionError
+from compliance.writes.scans import do_start_scan
 from mcp_endpoint.tools.base import (
     MAX_LIMIT,
     FilterInput,
@@ -28,7 +29,7 @@ class ScansInput(PageInput):
 
 
 def list_scans(call: ToolCall, params: ScansInput) -> dict[str, Any]:
-    """Scans are estate-wide records (see ``selectors.scans``); what could not be read is
+    """Scans are estate-wide records (see ``reads.scans``); what could not be read is
     listed for the viewer's accounts only, and totals only for viewers who see every account."""
     everything = sees_all_accounts(call.viewer)
     scans = Scan.objects.order_by("-id")
@@ -45,7 +46,7 @@ def list_scans(call: ToolCall, params: ScansInput) -> dict[str, Any]:
             "started_at": scan.started_at.isoformat() if scan.started_at else None,
             "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
             "data_quality": scan.data_quality,
-            "failed": (selectors.scan_block(scan, call.viewer) or {}).get("failed", []),
+            "failed": (reads.scan_block(scan, call.viewer) or {}).get("failed", []),
         }
         if everything:
             # Estate-wide totals would reveal the size of accounts a narrower viewer cannot see.
@@ -70,8 +71,8 @@ class StartScanInput(FilterInput):
 def start_scan(call: ToolCall, params: StartScanInput) -> dict[str, Any]:
     account_ids = list(params.account_ids)
     try:
-        selectors.scoped_accounts(call.viewer, account_ids)
-    except selectors.AccountNotVisible as exc:
+        reads.scoped_accounts(call.viewer, account_ids)
+    except reads.AccountNotVisible as exc:
         raise ToolFailure(str(exc)) from None
     if not account_ids and not sees_all_accounts(call.viewer):
         # Never scan more than the caller may see: name their accounts explicitly.

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.contrib.auth.models import PermissionsMixin
 
-from compliance.access import NarrowedViewer
 from compliance.checklist.evaluation import latest_report
+from compliance.permissions.accounts import NarrowedViewer
 from mcp_endpoint.tools.base import ToolCall, ToolFailure, ToolInput, ToolSpec
 
 

@@ -10,16 +10,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from compliance import selectors
-from compliance.access import (
+from compliance import reads
+from compliance.models import AccountAccess, AwsAccount, Scan
+from compliance.permissions.accounts import (
     NarrowedViewer,
     Operator,
     one_answer,
     sees_all_accounts,
     visible_accounts,
 )
-from compliance.models import AccountAccess, AwsAccount, Scan
-from compliance.selectors import AccountNotVisible, scoped_accounts
+from compliance.reads.resources import AccountNotVisible, scoped_accounts
 from tests.conftest import grant
 
 
@@ -162,8 +162,8 @@ def test_within_one_answer_the_latest_scan_and_account_ids_are_read_once(alice, 
     latest = finished[0]
 
     def answer() -> tuple[Scan | None, list[list[str]]]:
-        blocks = [selectors.scan_block(scan, alice) for scan in finished]
-        return selectors.latest_scan(), [block["failed"] for block in blocks if block]
+        blocks = [reads.scan_block(scan, alice) for scan in finished]
+        return reads.latest_scan(), [block["failed"] for block in blocks if block]
 
     with CaptureQueriesContext(connection) as outside:
         assert answer() == (latest, [["111111111111 eu-west-1: AccessDenied denied by SCP"]] * 3)
@@ -179,4 +179,4 @@ def test_within_one_answer_the_latest_scan_and_account_ids_are_read_once(alice, 
     # Read once means fresh in the next answer: a newer scan is the next answer's.
     newer = Scan.objects.create(status=Scan.Status.COMPLETE, finished_at=timezone.now())
     with one_answer():
-        assert selectors.latest_scan() == newer
+        assert reads.latest_scan() == newer

@@ -6,8 +6,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from compliance import audit
-from compliance.access import Operator
 from compliance.models import AuditEvent
+from compliance.permissions.accounts import Operator
 from tests.conftest import sign_in_with_mfa
 
 

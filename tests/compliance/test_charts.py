@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.template import Context, Template
 
-from compliance import charts
+from compliance.web import charts
 
 
 def parse(markup: str) -> ET.Element:

@@ -21,11 +21,8 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_add_account, do_import_policy
 from compliance.aws.base import AccountTarget
 from compliance.aws.iam_policy import policy_json
-from compliance.checklist.actions import do_attest_checklist_item, do_run_security_checklist
 from compliance.checklist.base import Context, Status
 from compliance.checklist.evaluation import (
     ItemResult,
@@ -36,6 +33,11 @@ from compliance.checklist.evaluation import (
 )
 from compliance.checklist.items import ITEMS, ITEMS_BY_ID
 from compliance.models import AuditEvent
+from compliance.permissions.accounts import Operator
+from compliance.writes.accounts import do_add_account
+from compliance.writes.checklist import do_attest_checklist_item, do_run_security_checklist
+from compliance.writes.policy import do_import_policy
+from compliance.writes.refusals import ActionError
 from mcp_endpoint.models import ApiKey
 from tests.compliance.policies import TEST_POLICY
 from tests.conftest import sign_in_with_mfa

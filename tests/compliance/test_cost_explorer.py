@@ -12,10 +12,13 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from compliance import costs, reports, selectors
-from compliance.access import Operator
-from compliance.actions import ActionError, do_fetch_costs
+from compliance import reads
+from compliance.core import costs
 from compliance.models import AuditEvent, CostExplorerFigure
+from compliance.permissions.accounts import Operator
+from compliance.reads import reports
+from compliance.writes.costs import do_fetch_costs
+from compliance.writes.refusals import ActionError
 from tests.compliance.billing.bills import (
     BUCKET,
     I_AAA,
@@ -121,7 +124,7 @@ def test_fetching_a_month_again_replaces_it(cost_explorer: None) -> None:
 
 def test_attribution_is_estimated_where_no_bill_covers_the_period(cost_explorer: None) -> None:
     do_fetch_costs(1, acting=Operator(), today=date(2024, 6, 15))
-    result = selectors.cost_attribution(Operator())
+    result = reads.cost_attribution(Operator())
     assert result.cost_source == "estimate"
     assert result.estimate_method == costs.ESTIMATE_METHOD
     assert result.period_start == datetime(2024, 5, 1, tzinfo=UTC)
@@ -137,7 +140,7 @@ def test_attribution_is_estimated_where_no_bill_covers_the_period(cost_explorer:
         "Owner": Decimal("22.3330000009"),
         "Project": Decimal("80.00"),
     }
-    assert selectors.resource_costs(Operator(), [I_AAA, I_BBB, BUCKET, ORDERS, I_CCC]) == {
+    assert reads.resource_costs(Operator(), [I_AAA, I_BBB, BUCKET, ORDERS, I_CCC]) == {
         I_AAA: Decimal("15.0000000001"),
         I_BBB: Decimal(15),
         BUCKET: Decimal("3.333"),

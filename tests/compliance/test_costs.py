@@ -13,11 +13,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from compliance import costs, selectors
-from compliance.access import Operator
-from compliance.actions import ActionError, do_import_costs
+from compliance import reads
+from compliance.core import costs
 from compliance.models import AuditEvent, AwsAccount, BillingImport, CostLine
-from compliance.selectors import AccountNotVisible, ResourceFilter
+from compliance.permissions.accounts import Operator
+from compliance.reads.resources import AccountNotVisible, ResourceFilter
+from compliance.writes.costs import do_import_costs
+from compliance.writes.refusals import ActionError
 from tests.compliance.billing.bills import (
     ATTRIBUTABLE,
     BUCKET,
@@ -128,7 +130,7 @@ def test_focus_bill_attribution_is_exact(estate: None, tmp_path: Path, kind: str
     }
     (imported,) = do_import_costs(str(writers[kind]()), acting=Operator())
     assert (imported.row_count, imported.line_count, imported.effective_total) == (10, 9, TOTAL)
-    result = selectors.cost_attribution(Operator())
+    result = reads.cost_attribution(Operator())
     assert (result.cost_source, result.period_start, result.currency) == ("focus", MAY, "USD")
     assert result.total_spend == TOTAL
     assert result.attributable_spend == ATTRIBUTABLE
@@ -158,7 +160,7 @@ def test_focus_bill_attribution_is_exact(estate: None, tmp_path: Path, kind: str
 
 def test_cur_bill_attribution_is_exact(estate: None, tmp_path: Path) -> None:
     do_import_costs(str(write_csv(tmp_path / "cur.csv", CUR_HEADER, CUR_ROWS)), acting=Operator())
-    result = selectors.cost_attribution(Operator())
+    result = reads.cost_attribution(Operator())
     assert result.cost_source == "cur"
     assert result.total_spend == Decimal("25.73")
     assert result.attributable_spend == Decimal("13.35")
@@ -171,9 +173,9 @@ def test_resource_costs_give_each_violation_its_monthly_cost(
     estate: None, focus_csv: Path, alice: User
 ) -> None:
     arns = [I_AAA, I_BBB, BUCKET, ORDERS, I_CCC]
-    assert selectors.resource_costs(Operator(), arns) == dict.fromkeys(arns)  # no bill yet
+    assert reads.resource_costs(Operator(), arns) == dict.fromkeys(arns)  # no bill yet
     do_import_costs(str(focus_csv), acting=Operator())
-    assert selectors.resource_costs(Operator(), [*arns, "arn:aws:s3:::nope"]) == {
+    assert reads.resource_costs(Operator(), [*arns, "arn:aws:s3:::nope"]) == {
         I_AAA: Decimal("9.5712345"),
         I_BBB: Decimal("19.000"),
         BUCKET: Decimal("3.333"),
@@ -181,7 +183,7 @@ def test_resource_costs_give_each_violation_its_monthly_cost(
         I_CCC: Decimal("80.00"),
     }
     grant(alice, AwsAccount.objects.get(account_id=A))
-    assert set(selectors.resource_costs(alice, arns)) == {I_AAA, I_BBB, BUCKET, ORDERS}
+    assert set(reads.resource_costs(alice, arns)) == {I_AAA, I_BBB, BUCKET, ORDERS}
 
 
 def test_reimporting_a_period_replaces_it(estate: None, focus_csv: Path, tmp_path: Path) -> None:
@@ -189,14 +191,14 @@ def test_reimporting_a_period_replaces_it(estate: None, focus_csv: Path, tmp_pat
     lines = CostLine.objects.count()
     second = do_import_costs(str(focus_csv), acting=Operator())[0]
     assert CostLine.objects.count() == lines
-    assert selectors.cost_attribution(Operator()).total_spend == TOTAL
+    assert reads.cost_attribution(Operator()).total_spend == TOTAL
     first.refresh_from_db()
     assert (first.status, second.status) == ("replaced", "active")
     # A corrected bill for account B only replaces B's lines and keeps A's.
     fixed = [r for r in FOCUS_ROWS if r[4] == B]
     fixed[0] = [*fixed[0][:9], "50.00", "40.00", *fixed[0][11:]]
     do_import_costs(str(write_csv(tmp_path / "b.csv", FOCUS_HEADER, fixed)), acting=Operator())
-    assert selectors.cost_attribution(Operator()).total_spend == TOTAL - Decimal(40)
+    assert reads.cost_attribution(Operator()).total_spend == TOTAL - Decimal(40)
     second.refresh_from_db()
     assert second.status == "active"
 
@@ -206,7 +208,7 @@ def test_a_cur_bill_and_a_focus_bill_of_one_period_are_not_added(
 ) -> None:
     do_import_costs(str(focus_csv), acting=Operator())
     do_import_costs(str(write_csv(tmp_path / "c.csv", CUR_HEADER, CUR_ROWS)), acting=Operator())
-    result = selectors.cost_attribution(Operator())
+    result = reads.cost_attribution(Operator())
     assert (result.cost_source, result.total_spend) == ("cur", Decimal("25.73"))
 
 
@@ -264,28 +266,26 @@ def test_a_viewer_sees_only_the_money_of_their_accounts(
 ) -> None:
     do_import_costs(str(focus_csv), acting=Operator())
     grant(alice, AwsAccount.objects.get(account_id=A))
-    mine = selectors.cost_attribution(alice)
+    mine = reads.cost_attribution(alice)
     assert mine.total_spend == TOTAL - Decimal("88.00")
     assert set(mine.by_account) == {A}
     assert mine.untagged_spend["Project"] == Decimal(0)
     with pytest.raises(AccountNotVisible):
-        selectors.cost_attribution(alice, ResourceFilter(account_ids=[B]))
-    nothing = selectors.cost_attribution(bob)
+        reads.cost_attribution(alice, ResourceFilter(account_ids=[B]))
+    nothing = reads.cost_attribution(bob)
     assert nothing.cost_source is None
     assert nothing.total_spend == 0
     assert nothing.by_account == {}
-    assert selectors.cost_attribution(charlie).total_spend == TOTAL
-    only_b = selectors.cost_attribution(charlie, ResourceFilter(account_ids=[B]))
+    assert reads.cost_attribution(charlie).total_spend == TOTAL
+    only_b = reads.cost_attribution(charlie, ResourceFilter(account_ids=[B]))
     assert only_b.total_spend == Decimal("88.00")
 
 
 def test_region_and_type_filters(estate: None, focus_csv: Path) -> None:
     do_import_costs(str(focus_csv), acting=Operator())
-    west = selectors.cost_attribution(Operator(), ResourceFilter(regions=["eu-west-1"]))
+    west = reads.cost_attribution(Operator(), ResourceFilter(regions=["eu-west-1"]))
     assert west.total_spend == Decimal("80.00")
-    instances = selectors.cost_attribution(
-        Operator(), ResourceFilter(resource_types=["ec2:instance"])
-    )
+    instances = reads.cost_attribution(Operator(), ResourceFilter(resource_types=["ec2:instance"]))
     assert instances.total_spend == ATTRIBUTABLE + Decimal("19.000") + Decimal("80.00")
     assert instances.unattributable_spend == 0
 
@@ -330,7 +330,7 @@ def test_import_from_s3(estate: None, mocked_aws: None) -> None:
     body = gzip.compress(csv_text(FOCUS_HEADER, FOCUS_ROWS).encode())
     s3.put_object(Bucket="billing-exports", Key="focus/2024-05/part-0", Body=body)
     do_import_costs("s3://billing-exports/focus/2024-05/part-0", acting=Operator())
-    assert selectors.cost_attribution(Operator()).total_spend == TOTAL
+    assert reads.cost_attribution(Operator()).total_spend == TOTAL
     with pytest.raises(ActionError, match="s3://billing-exports/nope: no such object"):
         do_import_costs("s3://billing-exports/nope", acting=Operator())
     with pytest.raises(ActionError, match="expected s3://bucket/key"):
@@ -344,7 +344,7 @@ def test_exempted_violations_do_not_widen_the_attribution_gap(
 
     from django.utils import timezone
 
-    from compliance.actions import do_create_exemption
+    from compliance.writes.exemptions import do_create_exemption
 
     do_import_costs(str(focus_csv), acting=Operator())
     do_create_exemption(
@@ -354,7 +354,7 @@ def test_exempted_violations_do_not_widen_the_attribution_gap(
         account_id=B,
         acting=Operator(),
     )
-    result = selectors.cost_attribution(Operator())
+    result = reads.cost_attribution(Operator())
     assert result.attribution_gap == GAP - Decimal("80.00")
     assert result.attributable_spend == ATTRIBUTABLE + Decimal("80.00")
     assert result.total_spend == TOTAL

@@ -10,12 +10,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from compliance import reports, selectors
-from compliance.access import Operator
-from compliance.aws.demo_estate import seed_demo_estate
-from compliance.demo_bill import demo_bill_rows
+from compliance import reads
+from compliance.demo.bill import demo_bill_rows
+from compliance.demo.estate import seed_demo_estate
 from compliance.management.commands import demo
 from compliance.models import AwsAccount, BillingImport, Resource, Scan, TaggingPolicy, Violation
+from compliance.permissions.accounts import Operator
+from compliance.reads import reports
 
 
 @pytest.mark.slow
@@ -81,7 +82,7 @@ def test_demo_seeds_scans_and_creates_an_admin(monkeypatch: pytest.MonkeyPatch) 
     assert {r.charge_category for r in rows if not r.arn} == {"Purchase", "Credit", "Tax"}
     assert BillingImport.objects.get().row_count == len(rows)
 
-    costs = selectors.cost_attribution(Operator())
+    costs = reads.cost_attribution(Operator())
     assert costs.cost_source == "focus"
     assert costs.total_spend == total
     assert costs.attribution_gap == gap > 0

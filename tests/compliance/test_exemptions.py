@@ -10,16 +10,14 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
-from compliance import reports, selectors
-from compliance.access import Operator
-from compliance.actions import (
-    ActionError,
-    do_add_account,
-    do_create_exemption,
-    do_import_policy,
-    do_remove_exemption,
-)
+from compliance import reads
 from compliance.models import AuditEvent, ComplianceSnapshot, Exemption, Resource, Violation
+from compliance.permissions.accounts import Operator
+from compliance.reads import reports
+from compliance.writes.accounts import do_add_account
+from compliance.writes.exemptions import do_create_exemption, do_remove_exemption
+from compliance.writes.policy import do_import_policy
+from compliance.writes.refusals import ActionError
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.test_scans import ACCOUNT, Estate, estate, scan_now  # noqa: F401
 from tests.conftest import grant, sign_in_with_mfa
@@ -71,7 +69,7 @@ def registered(owner: User) -> None:
 
 def figures(now: Any = None) -> dict[str, Any]:
     """Every place a figure is shown, as one comparable dict."""
-    summary = selectors.compliance_summary(Operator(), now=now)
+    summary = reads.compliance_summary(Operator(), now=now)
     report = reports.build_report(Operator(), now=now)
     by_type = {row.key: (row.compliant_resources, row.violations) for row in summary.by_type}
     return {
@@ -215,8 +213,8 @@ def test_an_expired_exemption_stops_applying_without_any_write(scanned: Estate) 
     later = exemption.expires_at + timedelta(seconds=1)
     assert figures(now=later) == expected(2, 6, NO_EXEMPTION, [])
     assert (Violation.objects.count(), Exemption.objects.count()) == rows_before
-    assert not selectors.exemptions(Operator(), now=later).exists()
-    assert selectors.exemptions(Operator(), now=later, include_expired=True).count() == 1
+    assert not reads.exemptions(Operator(), now=later).exists()
+    assert reads.exemptions(Operator(), now=later, include_expired=True).count() == 1
 
 
 def test_an_exemption_stored_already_expired_does_not_apply(scanned: Estate, owner: User) -> None:
@@ -288,7 +286,7 @@ def test_removing_an_unknown_exemption_is_refused_and_audited(registered: None) 
 def alice_exempter(alice: User, registered: None) -> User:
     """Alice may manage exemptions, and sees only the scanned account."""
     do_add_account(account_id=OTHER_ACCOUNT, name="other", acting=Operator())
-    grant(alice, selectors.scoped_accounts(Operator(), [ACCOUNT]).get())
+    grant(alice, reads.scoped_accounts(Operator(), [ACCOUNT]).get())
     alice.user_permissions.add(
         *Permission.objects.filter(codename__in=["add_exemption", "delete_exemption"])
     )
@@ -313,7 +311,7 @@ def test_a_viewer_sees_and_removes_only_exemptions_of_their_accounts(
     other = exempt(account_id=OTHER_ACCOUNT)
     estate_wide = exempt(resource_type="sqs:queue")
     mine = exempt(alice_exempter, account_id=ACCOUNT)
-    shown = set(selectors.exemptions(alice_exempter).values_list("pk", flat=True))
+    shown = set(reads.exemptions(alice_exempter).values_list("pk", flat=True))
     assert shown == {mine.pk, estate_wide.pk}
     with pytest.raises(ActionError, match="not found or not visible"):
         do_remove_exemption(other.pk, acting=alice_exempter)
@@ -347,7 +345,7 @@ def test_admin_creates_lists_and_removes_through_the_actions(
     registered: None, superuser: User, client: Any
 ) -> None:
     sign_in_with_mfa(client, superuser, "root-password-123")
-    account = selectors.scoped_accounts(Operator(), [ACCOUNT]).get()
+    account = reads.scoped_accounts(Operator(), [ACCOUNT]).get()
     expiry = timezone.localtime() + timedelta(days=20)
     form = {
         "resource_arn": "",

@@ -16,10 +16,12 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from compliance import exports, policy
-from compliance.access import Operator
-from compliance.actions import do_create_exemption, do_import_policy
+from compliance.core import policy
 from compliance.models import AwsAccount, BillingImport, CostLine
+from compliance.permissions.accounts import Operator
+from compliance.reads import exports
+from compliance.writes.exemptions import do_create_exemption
+from compliance.writes.policy import do_import_policy
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.test_scans import ACCOUNT, Estate, estate, scan_now  # noqa: F401
 from tests.conftest import grant
@@ -277,7 +279,7 @@ def test_export_command_names_a_bad_column_or_account(exported: Estate) -> None:
 def test_a_credit_stays_a_number_in_the_violations_csv() -> None:
     from decimal import Decimal
 
-    from compliance import exports, reports
+    from compliance.reads import exports, reports
 
     assert reports.csv_safe(exports._money(Decimal("-2.5"))) == Decimal("-2.50")
     assert reports.csv_safe("-2.50") == "'-2.50"

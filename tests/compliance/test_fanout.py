@@ -28,9 +28,7 @@ from django.test import Client
 from django_tasks import task_backends
 from django_tasks.backends.dummy import DummyBackend
 
-from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy, do_request_scan, do_start_scan
-from compliance.aws.fake_aws import moto_server
+from compliance.demo.fake_aws import moto_server
 from compliance.models import (
     AuditEvent,
     ComplianceSnapshot,
@@ -40,8 +38,12 @@ from compliance.models import (
     ScanPartition,
     Violation,
 )
+from compliance.permissions.accounts import Operator
 from compliance.scans import execute_scan, fanout, staging
 from compliance.scans import tasks as scan_tasks
+from compliance.writes.accounts import do_add_account
+from compliance.writes.policy import do_import_policy
+from compliance.writes.scans import do_request_scan, do_start_scan
 from tests.compliance.policies import TEST_POLICY
 
 MAIN = "123456789012"

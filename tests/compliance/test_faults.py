@@ -38,18 +38,20 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from compliance import selectors
-from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy, do_request_scan, do_start_scan
+from compliance import reads
 from compliance.aws import collect_inventory
 from compliance.aws import session as aws_session
 from compliance.aws.base import AccountTarget, JobOutcome
 from compliance.aws.collectors import RESOURCE_TYPES
-from compliance.aws.fake_aws import FAKE_ENVIRONMENT, moto_server
+from compliance.demo.fake_aws import FAKE_ENVIRONMENT, moto_server
 from compliance.models import AuditEvent, Resource, Scan, ScanItem, ScanPartition
-from compliance.scan_watchdog import MAX_PARTITION_ATTEMPTS, StaleScans, fail_stale_scans
+from compliance.permissions.accounts import Operator
 from compliance.scans import ScanNotRunnable, execute_scan
+from compliance.scans.watchdog import MAX_PARTITION_ATTEMPTS, StaleScans, fail_stale_scans
 from compliance.tasks import run_scan_task
+from compliance.writes.accounts import do_add_account
+from compliance.writes.policy import do_import_policy
+from compliance.writes.scans import do_request_scan, do_start_scan
 from tests.compliance.policies import TEST_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +141,7 @@ class Seen:
 
     @classmethod
     def now(cls) -> Seen:
-        summary = selectors.compliance_summary(Operator())
+        summary = reads.compliance_summary(Operator())
         figures = (
             summary.total_resources,
             summary.in_scope_resources,
@@ -151,7 +153,7 @@ class Seen:
             ),
         )
         present = Resource.objects.filter(gone_since__isnull=True).values_list("arn", flat=True)
-        return cls(selectors.latest_scan(), figures, sorted(present), Resource.objects.count())
+        return cls(reads.latest_scan(), figures, sorted(present), Resource.objects.count())
 
 
 def failed_jobs(scan: Scan) -> dict[tuple[str, str, str], str]:
@@ -264,7 +266,7 @@ def test_throttling_beyond_retries_fails_one_service_in_one_region(
             (OTHER, "eu-west-1", "dynamodb:table"): "ThrottlingException",
         },
     )
-    assert selectors.latest_scan() == scan
+    assert reads.latest_scan() == scan
     finished = AuditEvent.objects.get(event_type="scan.finished", target=f"scan #{scan.pk}")
     assert (finished.detail["status"], finished.detail["failed_jobs"]) == ("partial", 2)
 
@@ -307,7 +309,7 @@ def test_access_denied_everywhere_fails_the_scan_and_keeps_the_last_one(
     scan = scan_now()
     assert (scan.status, scan.data_quality) == ("failed", None)
     assert_contained(scan, estate, dict.fromkeys(every_job([ACCOUNT, OTHER]), "AccessDenied"))
-    assert selectors.latest_scan() == estate.scan
+    assert reads.latest_scan() == estate.scan
     assert (
         AuditEvent.objects.filter(event_type="scan.failed", target=f"scan #{scan.pk}").count() == 1
     )

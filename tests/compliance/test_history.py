@@ -11,25 +11,8 @@ import boto3
 import pytest
 from django.contrib.auth.models import User
 
-from compliance import history, policy, selectors
-from compliance.access import Operator
-from compliance.actions import (
-    do_add_account,
-    do_import_costs,
-    do_import_policy,
-    do_request_scan,
-)
-from compliance.history import (
-    HistoryError,
-    InvalidScanRange,
-    UnknownScan,
-    UnsupportedFilter,
-    compliance_trend,
-    resource_violation_history,
-    tag_drift,
-    tag_key_trend,
-    violation_history,
-)
+from compliance import reads
+from compliance.core import policy
 from compliance.models import (
     AwsAccount,
     ComplianceSnapshot,
@@ -39,8 +22,23 @@ from compliance.models import (
     TaggingPolicy,
     Violation,
 )
+from compliance.permissions.accounts import Operator
+from compliance.reads.drift import tag_drift
+from compliance.reads.resources import AccountNotVisible, ResourceFilter
+from compliance.reads.trends import (
+    HistoryError,
+    InvalidScanRange,
+    UnknownScan,
+    UnsupportedFilter,
+    compliance_trend,
+    tag_key_trend,
+)
+from compliance.reads.violation_history import resource_violation_history, violation_history
 from compliance.scans import _take_snapshots, execute_scan
-from compliance.selectors import AccountNotVisible, ResourceFilter
+from compliance.writes.accounts import do_add_account
+from compliance.writes.costs import do_import_costs
+from compliance.writes.policy import do_import_policy
+from compliance.writes.scans import do_request_scan
 from tests.compliance.billing import bills
 from tests.compliance.policies import TEST_POLICY
 from tests.conftest import grant
@@ -94,7 +92,7 @@ def snap(
     )
 
 
-def figures(points: list[history.TrendPoint]) -> list[tuple[object, ...]]:
+def figures(points: list[reads.TrendPoint]) -> list[tuple[object, ...]]:
     return [
         (
             p.period_start.date().isoformat(),
@@ -267,7 +265,7 @@ def drifted(accounts: dict[str, AwsAccount]) -> Drifted:
     return Drifted(accounts)
 
 
-def rows(drift: history.TagDrift) -> list[tuple[object, ...]]:
+def rows(drift: reads.TagDrift) -> list[tuple[object, ...]]:
     return [
         (r.arn, c.key, c.kind, c.old_value, c.new_value, c.scan_id, c.required)
         for r in drift.resources
@@ -286,7 +284,7 @@ def test_default_drift_is_what_changed_at_the_last_scan(drifted: Drifted) -> Non
         (drifted.bucket.arn, "owner", "changed", "bob@example.com", "ann@example.com", s3, True),
     ]
     assert drift.resources[0].changes[0].observed_at == at(3)
-    assert drift.summary == history.DriftSummary(
+    assert drift.summary == reads.DriftSummary(
         resources=2,
         changes=4,
         required_changes=3,
@@ -506,7 +504,7 @@ def snapshot_scan(when: datetime) -> Scan:
     return scan
 
 
-def money_of(points: list[history.AttributionPoint]) -> list[tuple[object, ...]]:
+def money_of(points: list[reads.AttributionPoint]) -> list[tuple[object, ...]]:
     return [
         (
             p.period_start.date().isoformat(),
@@ -544,7 +542,7 @@ def billed(tmp_path: Path) -> list[Scan]:
 def test_attribution_trend_is_exact_per_period(billed: list[Scan]) -> None:
     before, loaded, fixed = billed
     may = bills.MAY.date()
-    points = history.attribution_trend(Operator(), granularity="day", since=at(1, 0))
+    points = reads.attribution_trend(Operator(), granularity="day", since=at(1, 0))
     assert money_of(points) == [
         ("2024-03-01", before.pk, None, None, None, None, None, None, None),
         (
@@ -571,7 +569,7 @@ def test_attribution_trend_is_exact_per_period(billed: list[Scan]) -> None:
         ),
     ]
     # A month is represented by its last scan; the scan of February had no costs.
-    monthly = history.attribution_trend(Operator())
+    monthly = reads.attribution_trend(Operator())
     assert [(p.period_start.month, p.scan_id, p.total_spend) for p in monthly] == [
         (2, Scan.objects.order_by("pk").first().pk, None),  # type: ignore[union-attr]
         (3, fixed.pk, bills.TOTAL),
@@ -579,7 +577,7 @@ def test_attribution_trend_is_exact_per_period(billed: list[Scan]) -> None:
     # The money sits on the account rows only, and matches the live attribution exactly.
     rows = ComplianceSnapshot.objects.filter(scan=fixed, total_spend__isnull=False)
     assert set(rows.values_list("dimension", flat=True)) == {DIM.ACCOUNT}
-    live = selectors.cost_attribution(Operator())
+    live = reads.cost_attribution(Operator())
     assert (live.total_spend, live.attribution_gap) == (
         points[-1].total_spend,
         points[-1].attribution_gap,
@@ -590,7 +588,7 @@ def test_attribution_trend_sums_only_the_viewers_accounts(
     billed: list[Scan], alice: User, bob: User
 ) -> None:
     grant(alice, AwsAccount.objects.get(account_id=A))
-    points = history.attribution_trend(alice, granularity="day", since=at(2, 0))
+    points = reads.attribution_trend(alice, granularity="day", since=at(2, 0))
     assert [
         (p.total_spend, p.attributable_spend, p.attribution_gap, p.unattributable_spend)
         for p in points
@@ -603,26 +601,26 @@ def test_attribution_trend_sums_only_the_viewers_accounts(
             Decimal("14.19"),
         ),
     ]
-    assert [p.total_spend for p in history.attribution_trend(alice, ResourceFilter([A]))] == [
+    assert [p.total_spend for p in reads.attribution_trend(alice, ResourceFilter([A]))] == [
         None,
         bills.TOTAL - Decimal("88.00"),
     ]
     with pytest.raises(AccountNotVisible):
-        history.attribution_trend(alice, ResourceFilter(account_ids=[B]))
+        reads.attribution_trend(alice, ResourceFilter(account_ids=[B]))
     # Costs were loaded, none of them bob's: zero, not unknown.
-    assert [p.total_spend for p in history.attribution_trend(bob, since=at(2, 0))] == [Decimal(0)]
+    assert [p.total_spend for p in reads.attribution_trend(bob, since=at(2, 0))] == [Decimal(0)]
     with pytest.raises(UnsupportedFilter):
-        history.attribution_trend(Operator(), ResourceFilter(regions=["us-east-1"]))
+        reads.attribution_trend(Operator(), ResourceFilter(regions=["us-east-1"]))
     with pytest.raises(UnsupportedFilter):
-        history.attribution_trend(Operator(), ResourceFilter(resource_types=["s3:bucket"]))
+        reads.attribution_trend(Operator(), ResourceFilter(resource_types=["s3:bucket"]))
     with pytest.raises(HistoryError):
-        history.attribution_trend(Operator(), granularity="year")  # type: ignore[arg-type]
+        reads.attribution_trend(Operator(), granularity="year")  # type: ignore[arg-type]
 
 
 def test_attribution_trend_is_null_without_costs(accounts: dict[str, AwsAccount]) -> None:
     scan = finished(at(5))
     snap(scan, A, (1, 1, 1, 0))
-    (point,) = history.attribution_trend(Operator())
+    (point,) = reads.attribution_trend(Operator())
     assert (point.scan_id, point.cost_source, point.billing_period_start) == (scan.pk, None, None)
     assert point.total_spend is point.attributable_spend is point.attribution_gap is None
 
@@ -640,7 +638,7 @@ def test_finalise_stores_the_money_of_each_account(mocked_aws: None, tmp_path: P
         str(bills.write_csv(tmp_path / "f.csv", bills.FOCUS_HEADER, rows)), acting=Operator()
     )
     scan = execute_scan(do_request_scan(acting=Operator(), resource_types=["sqs:queue"]).pk)
-    (point,) = history.attribution_trend(Operator())
+    (point,) = reads.attribution_trend(Operator())
     assert (point.scan_id, point.cost_source, point.billing_period_start) == (
         scan.pk,
         "focus",

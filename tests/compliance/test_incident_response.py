@@ -14,14 +14,14 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.incident import (
+from compliance.models import AuditEvent, LockdownState
+from compliance.permissions.accounts import Operator
+from compliance.writes.lockdown import (
     LOCKDOWN_MESSAGE,
     do_set_lockdown,
     forget_cached_lockdown,
     mcp_locked_down,
 )
-from compliance.models import AuditEvent, LockdownState
 from mcp_endpoint.models import ApiKey
 from tests.conftest import sign_in_with_mfa
 from tests.mcp_endpoint.conftest import make_key, tool_call

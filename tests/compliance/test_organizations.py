@@ -15,10 +15,11 @@ import pytest
 from botocore.exceptions import ClientError
 from django.core.management import CommandError, call_command
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_add_account, do_discover_accounts
 from compliance.aws import session as aws_session
 from compliance.models import AuditEvent, AwsAccount
+from compliance.permissions.accounts import Operator
+from compliance.writes.accounts import do_add_account, do_discover_accounts
+from compliance.writes.refusals import ActionError
 
 pytestmark = pytest.mark.django_db
 

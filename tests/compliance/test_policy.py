@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from compliance.policy import (
+from compliance.core.policy import (
     INVALID_FORMAT,
     INVALID_VALUE,
     MAX_DOCUMENT_BYTES,

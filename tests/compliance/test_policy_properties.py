@@ -11,7 +11,7 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from compliance.policy import (
+from compliance.core.policy import (
     INVALID_FORMAT,
     INVALID_VALUE,
     MISSING_REQUIRED_TAG,

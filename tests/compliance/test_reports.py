@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from compliance import reports
-from compliance.access import Operator
-from compliance.actions import do_import_costs
+from compliance.permissions.accounts import Operator
+from compliance.reads import reports
+from compliance.writes.costs import do_import_costs
 from tests.compliance.billing.bills import (
     BUCKET,
     FOCUS_HEADER,

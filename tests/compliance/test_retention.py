@@ -16,15 +16,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from compliance import history, selectors
-from compliance.access import Operator
-from compliance.actions import (
-    ActionError,
-    do_add_account,
-    do_import_policy,
-    do_prune,
-    do_request_scan,
-)
+from compliance import reads
 from compliance.models import (
     AuditEvent,
     ComplianceSnapshot,
@@ -35,8 +27,13 @@ from compliance.models import (
     TagChange,
     Violation,
 )
-from compliance.retention import Batch, Cutoffs, PruneCounts, prune_audit_events
+from compliance.permissions.accounts import Operator
 from compliance.scans import execute_scan
+from compliance.writes.accounts import do_add_account
+from compliance.writes.policy import do_import_policy
+from compliance.writes.refusals import ActionError
+from compliance.writes.retention import Batch, Cutoffs, PruneCounts, do_prune, prune_audit_events
+from compliance.writes.scans import do_request_scan
 from tests.compliance.policies import TEST_POLICY
 
 pytestmark = pytest.mark.django_db
@@ -151,20 +148,20 @@ def test_old_scans_go_with_their_rows_and_referenced_ones_stay(four_scans: list[
 def test_figures_of_retained_scans_are_unchanged(four_scans: list[Scan]) -> None:
     first, _second, _third, latest = four_scans
     viewer = Operator()
-    summary = selectors.compliance_summary(viewer)
-    trend = history.compliance_trend(viewer, granularity="day")
-    tag_trend = history.tag_key_trend(viewer, "Owner", granularity="day")
-    drift = history.tag_drift(viewer)
+    summary = reads.compliance_summary(viewer)
+    trend = reads.compliance_trend(viewer, granularity="day")
+    tag_trend = reads.tag_key_trend(viewer, "Owner", granularity="day")
+    drift = reads.tag_drift(viewer)
     assert [p.scan_id for p in trend] == [s.pk for s in four_scans]
     prune()
-    assert selectors.compliance_summary(viewer) == summary
-    assert history.compliance_trend(viewer, granularity="day") == [
+    assert reads.compliance_summary(viewer) == summary
+    assert reads.compliance_trend(viewer, granularity="day") == [
         p for p in trend if p.scan_id in (first.pk, latest.pk)
     ]
-    assert history.tag_key_trend(viewer, "Owner", granularity="day") == [
+    assert reads.tag_key_trend(viewer, "Owner", granularity="day") == [
         p for p in tag_trend if p.scan_id in (first.pk, latest.pk)
     ]
-    after = history.tag_drift(viewer)
+    after = reads.tag_drift(viewer)
     # What changed at the last scan is still what changed at the last scan.
     assert (after.to_scan_id, after.summary, after.resources) == (
         drift.to_scan_id,

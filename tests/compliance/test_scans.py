@@ -12,9 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from django.core.management import CommandError, call_command
 
-from compliance import selectors
-from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy, do_request_scan
+from compliance import reads
 from compliance.aws.base import DiscoveredResource, JobOutcome
 from compliance.models import (
     AuditEvent,
@@ -25,9 +23,13 @@ from compliance.models import (
     TagChange,
     Violation,
 )
+from compliance.permissions.accounts import Operator
 from compliance.scans import _collect, execute_scan, finalise, outcome_record
 from compliance.scans.staging import clear as clear_staging
 from compliance.scans.staging import stage
+from compliance.writes.accounts import do_add_account
+from compliance.writes.policy import do_import_policy
+from compliance.writes.scans import do_request_scan
 from tests.compliance.policies import TEST_POLICY
 
 pytestmark = pytest.mark.django_db
@@ -254,7 +256,7 @@ def test_access_denied_region_gives_a_partial_scan_and_keeps_its_resources(
     # What could not be read is not "gone": the eu-west-1 queue and bucket stay current.
     assert not Resource.objects.filter(gone_since__isnull=False).exists()
     assert partial.total_resources == 5
-    block = selectors.scan_block(partial, Operator())
+    block = reads.scan_block(partial, Operator())
     assert block is not None
     assert block["data_quality"] == "partial"
     assert any("AccessDenied" in f for f in block["failed"])
@@ -266,7 +268,7 @@ def test_scan_where_everything_fails_changes_nothing(estate: Estate, deny_region
     failed = scan_now()
     assert failed.status == Scan.Status.FAILED
     assert failed.data_quality is None
-    assert selectors.latest_scan() == good
+    assert reads.latest_scan() == good
     assert Resource.objects.filter(gone_since__isnull=True).count() == 5
     assert AuditEvent.objects.filter(event_type="scan.failed", target=f"scan #{failed.pk}").exists()
 
@@ -278,13 +280,13 @@ def test_readers_see_the_last_finished_scan_until_the_next_one_is_final(estate: 
     Scan.objects.filter(pk=second.pk).update(status=Scan.Status.RUNNING)
     second.refresh_from_db()
     _collect(second, None)  # collected into staging, not yet final
-    summary = selectors.compliance_summary(Operator())
-    assert selectors.latest_scan() == first
+    summary = reads.compliance_summary(Operator())
+    assert reads.latest_scan() == first
     assert summary.total_resources == 5
     assert ScanItem.objects.filter(scan=second).count() == 4
     finalise(second)
-    assert selectors.latest_scan() == second
-    assert selectors.compliance_summary(Operator()).total_resources == 4
+    assert reads.latest_scan() == second
+    assert reads.compliance_summary(Operator()).total_resources == 4
 
 
 def test_a_scan_can_only_be_claimed_once(estate: Estate) -> None:

@@ -9,9 +9,10 @@ from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.contrib.auth.models import Group, User
 from django.test import Client, RequestFactory, override_settings
 
-from compliance import roles, signin
 from compliance.models import AuditEvent
-from compliance.signals import sso_roles
+from compliance.permissions import roles
+from compliance.web import signin
+from compliance.web.signals import sso_roles
 from tests.conftest import sign_in_with_mfa
 
 pytestmark = pytest.mark.django_db

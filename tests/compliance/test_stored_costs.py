@@ -1,4 +1,4 @@
-"""The stored costs (compliance.resource_costs) give exactly the figures of the attribution
+"""The stored costs (compliance.stored.costs) give exactly the figures of the attribution
 computed in memory from the whole inventory, for every viewer, filter and source of money."""
 
 from __future__ import annotations
@@ -16,15 +16,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
-from compliance import costs, dashboard_figures, listings, resource_costs, selectors
-from compliance.access import Operator, Viewer
-from compliance.actions import (
-    do_add_account,
-    do_create_exemption,
-    do_import_costs,
-    do_import_policy,
-    do_request_scan,
-)
+from compliance import reads
+from compliance.core import costs
 from compliance.models import (
     AwsAccount,
     CostExplorerFigure,
@@ -35,11 +28,20 @@ from compliance.models import (
     Violation,
 )
 from compliance.models.inventory import CostAttributionState
-from compliance.resource_costs import matching, refresh
+from compliance.permissions.accounts import Operator, Viewer
+from compliance.reads import listings
+from compliance.reads import rankings as dashboard_figures
+from compliance.reads.resources import ResourceFilter
+from compliance.reads.violation_rules import violations_by_rule
 from compliance.scans import execute_scan
-from compliance.selectors import ResourceFilter
+from compliance.stored import costs as stored_costs
+from compliance.stored.costs import matching, refresh
 from compliance.tasks import refresh_stored_figures_task
-from compliance.violation_rules import violations_by_rule
+from compliance.writes.accounts import do_add_account
+from compliance.writes.costs import do_import_costs
+from compliance.writes.exemptions import do_create_exemption
+from compliance.writes.policy import do_import_policy
+from compliance.writes.scans import do_request_scan
 from tests.compliance.billing.bills import (
     BUCKET,
     CUR_HEADER,
@@ -104,7 +106,7 @@ def figures_of(viewer: Viewer) -> dict[str, Any]:
         ResourceFilter(regions=["us-east-1"], resource_types=["ec2:instance"]),
         ResourceFilter(resource_types=["s3:bucket", costs.NO_RESOURCE]),
     ]
-    if selectors.cost_scope(viewer).everything and AwsAccount.objects.filter(account_id=B):
+    if reads.cost_scope(viewer).everything and AwsAccount.objects.filter(account_id=B):
         filters.append(ResourceFilter(account_ids=[B]))
     rules = [
         violations_by_rule(viewer, where, violation_type=kind, tag_name=tag)
@@ -113,8 +115,8 @@ def figures_of(viewer: Viewer) -> dict[str, Any]:
     ]
     costliest = dashboard_figures.costliest_violations(viewer)
     return {
-        "attribution": [selectors.cost_attribution(viewer, where) for where in filters],
-        "resource_costs": selectors.resource_costs(viewer, ARNS),
+        "attribution": [reads.cost_attribution(viewer, where) for where in filters],
+        "resource_costs": reads.resource_costs(viewer, ARNS),
         "rules": rules,
         "costliest": [(row.violation.pk, row.cost_impact_monthly) for row in costliest],
     }
@@ -133,8 +135,8 @@ def assert_same_for_everyone(viewers: dict[str, Viewer]) -> None:
 
 def answered_from_storage(viewer: Viewer, where: ResourceFilter | None = None) -> bool:
     where = where or ResourceFilter()
-    found = resource_costs.attribution(
-        selectors.cost_scope(viewer, where.account_ids),
+    found = stored_costs.attribution(
+        reads.cost_scope(viewer, where.account_ids),
         None,
         regions=where.regions,
         resource_types=where.resource_types,
@@ -173,16 +175,16 @@ def test_a_focus_bill(tmp_path: Path, viewers: dict[str, Viewer]) -> None:
 def test_a_cur_bill(tmp_path: Path, viewers: dict[str, Viewer]) -> None:
     do_import_costs(str(write_csv(tmp_path / "cur.csv", CUR_HEADER, CUR_ROWS)), acting=Operator())
     assert answered_from_storage(Operator())
-    assert selectors.cost_attribution(Operator()).total_spend == Decimal("25.73")
+    assert reads.cost_attribution(Operator()).total_spend == Decimal("25.73")
     assert_same_for_everyone(viewers)
 
 
 def test_a_cur_and_a_focus_bill_of_one_period(tmp_path: Path, viewers: dict[str, Viewer]) -> None:
     import_focus(tmp_path)
     do_import_costs(str(write_csv(tmp_path / "cur.csv", CUR_HEADER, CUR_ROWS)), acting=Operator())
-    assert selectors.cost_attribution(Operator()).cost_source == "cur"
+    assert reads.cost_attribution(Operator()).cost_source == "cur"
     # Account B has only FOCUS lines: alone, its figures are FOCUS ones.
-    assert selectors.cost_attribution(Operator(), ResourceFilter(account_ids=[B])).cost_source == (
+    assert reads.cost_attribution(Operator(), ResourceFilter(account_ids=[B])).cost_source == (
         "focus"
     )
     assert_same_for_everyone(viewers)
@@ -215,13 +217,13 @@ def cost_explorer_figures(start: datetime) -> None:
         )
         for account_id, region, dimension, tag_key, key, amount in rows
     )
-    resource_costs.refresh_costs()
+    stored_costs.refresh_costs()
 
 
 def test_cost_explorer_estimates(viewers: dict[str, Viewer]) -> None:
     cost_explorer_figures(MAY)
     assert answered_from_storage(Operator())
-    result = selectors.cost_attribution(Operator())
+    result = reads.cost_attribution(Operator())
     assert (result.cost_source, result.attributable_spend) == ("estimate", Decimal("15.0000000001"))
     assert Resource.objects.get(arn=I_BBB).monthly_cost == Decimal(15)
     assert_same_for_everyone(viewers)
@@ -235,10 +237,10 @@ def test_an_estimate_later_than_the_bill_wins_and_the_bill_stays_reachable(
     ]
     import_focus(tmp_path, april)
     cost_explorer_figures(MAY)
-    assert selectors.cost_attribution(Operator()).cost_source == "estimate"
+    assert reads.cost_attribution(Operator()).cost_source == "estimate"
     assert_same_for_everyone(viewers)
     # An older period is not stored: it is computed, and the same either way.
-    stored, live = stored_and_live(lambda: selectors.cost_attribution(Operator(), period=APRIL))
+    stored, live = stored_and_live(lambda: reads.cost_attribution(Operator(), period=APRIL))
     assert stored == live
     assert stored.cost_source == "focus"
 
@@ -274,7 +276,7 @@ def test_ambiguous_bare_ids_are_settled_by_region_or_left_unmatched(
     ]
     import_focus(tmp_path, rows)
     assert Resource.objects.get(arn=east).monthly_cost == Decimal("1.5")
-    result = selectors.cost_attribution(Operator())
+    result = reads.cost_attribution(Operator())
     assert result.unmatched_resource_spend == Decimal("5.55") + Decimal("2.25")
     assert_same_for_everyone(viewers)
 
@@ -309,10 +311,10 @@ def test_exemptions_made_since_are_applied(
 
 
 def test_nothing_loaded_yet(viewers: dict[str, Viewer]) -> None:
-    resource_costs.refresh_costs()
+    stored_costs.refresh_costs()
     assert set(Resource.objects.values_list("monthly_cost", flat=True)) == {None}
     assert answered_from_storage(Operator())
-    assert selectors.cost_attribution(Operator()).cost_source is None
+    assert reads.cost_attribution(Operator()).cost_source is None
     assert_same_for_everyone(viewers)
 
 
@@ -326,9 +328,9 @@ def test_writes_outside_a_refresh_are_noticed_and_empty_ones_are_not(
     Violation.objects.filter(resource__arn=I_BBB).delete()
     assert not answered_from_storage(Operator())
     assert_same_for_everyone(viewers)
-    resource_costs.refresh_costs()
+    stored_costs.refresh_costs()
     assert answered_from_storage(Operator())
-    assert selectors.cost_attribution(Operator()).attribution_gap == Decimal("83.333")
+    assert reads.cost_attribution(Operator()).attribution_gap == Decimal("83.333")
 
 
 # --- When it is stored -------------------------------------------------------------------------
@@ -347,7 +349,7 @@ def test_finalising_a_scan_costs_the_resources_it_finds(
         focus_row(moto_account, "", "Amazon SQS", "", "Tax", "0.10", "0.10"),
     ]
     import_focus(tmp_path, rows)
-    assert selectors.cost_attribution(Operator()).unmatched_resource_spend == Decimal("1.2500001")
+    assert reads.cost_attribution(Operator()).unmatched_resource_spend == Decimal("1.2500001")
     execute_scan(do_request_scan(acting=Operator(), resource_types=["sqs:queue"]).pk)
     (jobs,) = Resource.objects.all()
     assert jobs.monthly_cost == Decimal("1.2500001")
@@ -415,4 +417,4 @@ def test_the_costliest_are_ranked_by_cost_then_arn_in_code_point_order(limit: in
     expected = sorted(
         ((arn, cost) for arn, cost in costs.items() if cost > 0), key=lambda x: (-x[1], x[0])
     )
-    assert resource_costs.top_costed(costed, limit) == expected[:limit]
+    assert stored_costs.top_costed(costed, limit) == expected[:limit]

@@ -15,19 +15,17 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from compliance import history, selectors
-from compliance.access import NarrowedViewer, Operator, Viewer
-from compliance.actions import (
-    ActionError,
-    do_add_account,
-    do_create_exemption,
-    do_remove_exemption,
-)
+from compliance import reads
 from compliance.models import AwsAccount, ComplianceSnapshot, Exemption, RuleSnapshot, Scan
-from compliance.selectors import ComplianceSummary, ResourceFilter
-from compliance.stored_figures import store_figures
+from compliance.permissions.accounts import NarrowedViewer, Operator, Viewer
+from compliance.reads.resources import ResourceFilter
+from compliance.reads.summary import ComplianceSummary
+from compliance.reads.violation_rules import violations_by_rule
+from compliance.stored.summary import store_figures
 from compliance.tasks import refresh_stored_figures_task
-from compliance.violation_rules import violations_by_rule
+from compliance.writes.accounts import do_add_account
+from compliance.writes.exemptions import do_create_exemption, do_remove_exemption
+from compliance.writes.refusals import ActionError
 from mcp_endpoint.tools.base import ToolCall
 from mcp_endpoint.tools.compliance_tools import UntaggedInput, find_untagged_resources
 from tests.compliance.aws.test_inventory import client_in
@@ -116,7 +114,7 @@ def comparable(summary: ComplianceSummary) -> tuple[Any, ...]:
 def answer(viewer: Viewer, where: ResourceFilter | None = None, **kw: Any) -> tuple[Any, bool]:
     """The summary's figures, and whether answering read resources or violations."""
     with CaptureQueriesContext(connection) as queries:
-        summary = selectors.compliance_summary(viewer, where, **kw)
+        summary = reads.compliance_summary(viewer, where, **kw)
     read = any(table in q["sql"] for q in queries.captured_queries for table in INVENTORY_TABLES)
     return comparable(summary), read
 
@@ -159,7 +157,7 @@ def test_stored_figures_equal_the_live_count_for_every_viewer(
         live, stored = live_then_stored(viewer, scan, where)
         assert stored == live, name
     # Not vacuous: the operator's figures are the two estates'.
-    summary = selectors.compliance_summary(Operator())
+    summary = reads.compliance_summary(Operator())
     if exempted_at_finalisation:
         # Exempted: the bucket's 2 (ACCOUNT's wrong-case Owner and invalid Environment) and
         # OTHER's 2 on Environment (the untagged queue's, the table's invalid value).
@@ -357,21 +355,21 @@ def test_an_account_not_visible_is_refused_as_before(
 ) -> None:
     grant(alice, AwsAccount.objects.get(account_id=ACCOUNT))
     scanned()
-    with pytest.raises(selectors.AccountNotVisible, match=OTHER):
-        selectors.compliance_summary(alice, ResourceFilter(account_ids=[OTHER]))
+    with pytest.raises(reads.AccountNotVisible, match=OTHER):
+        reads.compliance_summary(alice, ResourceFilter(account_ids=[OTHER]))
 
 
 def test_without_a_finished_scan_the_figures_are_empty(estates: Estate) -> None:
-    summary = selectors.compliance_summary(Operator())
+    summary = reads.compliance_summary(Operator())
     assert summary.scan is None
     assert comparable(summary) == (None, 0, 0, 0, 0, [], [], [], [], [], 0)
 
 
 def test_trends_ignore_the_violation_type_rows(estates: Estate, owner: User) -> None:
     scan = scanned()
-    points = history.compliance_trend(Operator())
+    points = reads.compliance_trend(Operator())
     assert [(p.scan_id, p.total_resources, p.violations) for p in points] == [(scan.pk, 8, 10)]
-    periods = history.violation_history(Operator())
+    periods = reads.violation_history(Operator())
     assert [(p.scan_id, p.violations) for p in periods] == [(scan.pk, 10)]
 
 

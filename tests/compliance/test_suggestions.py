@@ -10,12 +10,10 @@ import boto3
 import pytest
 from django.contrib.auth.models import User
 
-from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy, do_request_scan
 from compliance.models import AwsAccount, Resource
-from compliance.scans import execute_scan
-from compliance.selectors import AccountNotVisible
-from compliance.suggestions import (
+from compliance.permissions.accounts import Operator
+from compliance.reads.resources import AccountNotVisible
+from compliance.reads.suggestions import (
     PARENT_CONFIDENCE,
     POLICY_WEIGHT,
     PRIOR,
@@ -24,6 +22,10 @@ from compliance.suggestions import (
     name_pattern,
     suggest_tags,
 )
+from compliance.scans import execute_scan
+from compliance.writes.accounts import do_add_account
+from compliance.writes.policy import do_import_policy
+from compliance.writes.scans import do_request_scan
 from tests.compliance.policies import TEST_POLICY
 from tests.conftest import grant
 

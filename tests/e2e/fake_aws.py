@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from compliance.aws.fake_aws import moto_server
+from compliance.demo.fake_aws import moto_server
 
 
 def main() -> None:

@@ -29,10 +29,10 @@ def seed() -> dict[str, Any]:
     from django.contrib.auth.models import Group
     from django.core.management import call_command
 
-    from compliance.aws.demo_estate import DemoEstate, seed_demo_estate
+    from compliance.demo.estate import DemoEstate, seed_demo_estate
     from compliance.management.commands import demo
     from compliance.models import AccountAccess, AwsAccount, Resource, Scan, Violation
-    from compliance.roles import Role
+    from compliance.permissions.roles import Role
 
     estates: list[DemoEstate] = []
 

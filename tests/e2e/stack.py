@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from compliance.aws.fake_aws import FAKE_ENVIRONMENT
+from compliance.demo.fake_aws import FAKE_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

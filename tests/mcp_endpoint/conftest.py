@@ -16,10 +16,11 @@ import pytest
 import uvicorn
 from django.contrib.auth.models import User
 
-from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy
 from compliance.models import AwsAccount, Scan
-from mcp_endpoint.actions import do_create_api_key
+from compliance.permissions.accounts import Operator
+from compliance.writes.accounts import do_add_account
+from compliance.writes.keys import do_create_api_key
+from compliance.writes.policy import do_import_policy
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.test_scans import ACCOUNT, REGIONS, Estate, scan_now
 from tests.conftest import grant

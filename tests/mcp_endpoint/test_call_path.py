@@ -14,8 +14,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import OperationalError
 
-from compliance import audit, incident, selectors
+from compliance import audit, reads
 from compliance.models import AuditEvent, LockdownState
+from compliance.writes import lockdown as incident
 from mcp_endpoint import counters, credentials, keys
 from tests.mcp_endpoint.conftest import (
     MCP_HEADERS,
@@ -146,7 +147,7 @@ def test_a_timed_out_call_has_one_audit_row_even_after_the_tool_finishes(
         time.sleep(0.6)
         finished.append(True)
 
-    monkeypatch.setattr(selectors, "scan_block", slow_scan_block)
+    monkeypatch.setattr(reads, "scan_block", slow_scan_block)
     _status, body, headers = post(tool_call("list_scans"), key=alice_key)
     assert body["result"]["structuredContent"]["error"]["limit"] == "tool_timeout"
     deadline = time.monotonic() + 5
@@ -166,7 +167,7 @@ def test_a_failing_tool_leaves_one_error_row_and_no_success_row(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(selectors, "scan_block", broken)
+    monkeypatch.setattr(reads, "scan_block", broken)
     _status, body, headers = post(tool_call("list_scans"), key=alice_key)
     assert body["result"]["isError"] is True
     rows = AuditEvent.objects.filter(correlation_id=headers["x-correlation-id"])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compliance import costs, selectors
-from compliance.access import Operator
-from compliance.actions import do_import_costs
+from compliance import reads
+from compliance.core import costs
+from compliance.permissions.accounts import Operator
+from compliance.writes.costs import do_import_costs
 from tests.compliance.billing.bills import FOCUS_HEADER, FOCUS_ROWS, build_estate, write_csv
 from tests.mcp_endpoint.conftest import make_key, tool_call
 from tests.mcp_endpoint.test_auth import post
@@ -20,7 +21,7 @@ def test_cost_tool_matches_the_selector_to_the_cent(
     do_import_costs(
         str(write_csv(tmp_path / "focus.csv", FOCUS_HEADER, FOCUS_ROWS)), acting=Operator()
     )
-    expected = selectors.cost_attribution(Operator())
+    expected = reads.cost_attribution(Operator())
     key = make_key(superuser)
 
     status, body, _ = post(tool_call("get_cost_attribution_gap"), key=key)

@@ -14,8 +14,8 @@ import yaml
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from compliance.access import Operator
 from compliance.models import AuditEvent, Resource, Scan, Violation
+from compliance.permissions.accounts import Operator
 from mcp_endpoint.models import ApiKey
 from mcp_endpoint.tools import TOOLS
 from tests.compliance.test_scans import ACCOUNT
@@ -166,7 +166,7 @@ def test_every_tool_answers_from_the_database(
     assert gap["total_spend"] is None
 
     assert out["suggest_tags"]["resource_arn"] == untagged_arn
-    from compliance.suggestions import suggest_tags
+    from compliance.reads.suggestions import suggest_tags
 
     expected = suggest_tags(Operator(), untagged_arn)
     assert expected, "the estate gives the untagged instance something to suggest"

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from compliance import selectors
+from compliance import reads
 from compliance.models import AuditEvent
 from mcp_endpoint import guards
 from mcp_endpoint.server import redact
@@ -191,7 +191,7 @@ def test_slow_tool_times_out(
     def slow_scan_block(*args: Any, **kwargs: Any) -> None:
         time.sleep(1)
 
-    monkeypatch.setattr(selectors, "scan_block", slow_scan_block)
+    monkeypatch.setattr(reads, "scan_block", slow_scan_block)
     _s, body, _ = post(tool_call("list_scans"), key=alice_key)
     assert "tool timeout: list_scans took longer than 0.3 s" in _text(body)
     event = last_event()
@@ -206,7 +206,7 @@ def test_internal_errors_are_sanitised(
             'relation "secret_table" does not exist at /srv/app/x.py password=hunter2'
         )
 
-    monkeypatch.setattr(selectors, "scan_block", broken)
+    monkeypatch.setattr(reads, "scan_block", broken)
     _s, body, headers = post(tool_call("list_scans"), key=alice_key)
     text = json.dumps(body)
     for leak in ("secret_table", "/srv/app", "hunter2", "Traceback", "RuntimeError"):

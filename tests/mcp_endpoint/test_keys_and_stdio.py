@@ -11,11 +11,11 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from mcp import Client
 
-from compliance.access import Operator
-from compliance.actions import ActionError
 from compliance.models import AuditEvent
+from compliance.permissions.accounts import Operator
+from compliance.writes.keys import do_create_api_key
+from compliance.writes.refusals import ActionError
 from mcp_endpoint import keys
-from mcp_endpoint.actions import do_create_api_key
 from mcp_endpoint.models import ApiKey
 from mcp_endpoint.principal import Caller
 from mcp_endpoint.server import build_server

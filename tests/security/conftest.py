@@ -25,8 +25,6 @@ from django.db.models import Max, Model
 from django.test import override_settings
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy
 from compliance.models import (
     AccountAccess,
     AuditEvent,
@@ -38,7 +36,10 @@ from compliance.models import (
     Scan,
     TaggingPolicy,
 )
-from mcp_endpoint.actions import do_create_api_key
+from compliance.permissions.accounts import Operator
+from compliance.writes.accounts import do_add_account
+from compliance.writes.keys import do_create_api_key
+from compliance.writes.policy import do_import_policy
 from mcp_endpoint.models import ApiKey
 from tests.compliance.policies import TEST_POLICY
 

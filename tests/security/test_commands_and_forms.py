@@ -11,8 +11,9 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from compliance.access import Operator
-from compliance.actions import do_add_account, do_import_policy
+from compliance.permissions.accounts import Operator
+from compliance.writes.accounts import do_add_account
+from compliance.writes.policy import do_import_policy
 from tests.compliance.policies import TEST_POLICY
 from tests.conftest import sign_in_with_mfa
 from tests.security.conftest import LEAKS, Snapshot, assert_refusal_audited

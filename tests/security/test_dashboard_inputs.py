@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from compliance import roles
 from compliance.models import AuditEvent, AwsAccount, Resource, Scan
+from compliance.permissions import roles
 from tests.compliance.billing.bills import I_CCC, A, build_estate
 from tests.conftest import grant
 from tests.security.conftest import Snapshot, assert_no_leak, assert_refusal_audited

@@ -4,8 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_add_account
+from compliance.permissions.accounts import Operator
+from compliance.writes.accounts import do_add_account
+from compliance.writes.refusals import ActionError
 
 
 class Command(BaseCommand):

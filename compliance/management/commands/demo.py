@@ -13,21 +13,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance import audit
-from compliance.access import Operator
-from compliance.actions import (
-    do_add_account,
-    do_import_costs,
-    do_import_policy,
-    do_request_scan,
-)
-from compliance.aws.demo_billing_export import publish_demo_bill
-from compliance.aws.demo_estate import DemoEstate, seed_demo_estate
-from compliance.aws.fake_aws import moto_server
-from compliance.costs import to_cents
-from compliance.demo_bill import demo_bill_rows, focus_csv_gz, last_full_month
+from compliance.core.costs import to_cents
+from compliance.demo.bill import demo_bill_rows, focus_csv_gz, last_full_month
+from compliance.demo.billing_export import publish_demo_bill
+from compliance.demo.estate import DemoEstate, seed_demo_estate
+from compliance.demo.fake_aws import moto_server
 from compliance.models import AuditEvent
+from compliance.permissions.accounts import Operator
 from compliance.scans import execute_scan
-from mcp_endpoint.actions import do_create_api_key
+from compliance.writes.accounts import do_add_account
+from compliance.writes.costs import do_import_costs
+from compliance.writes.keys import do_create_api_key
+from compliance.writes.policy import do_import_policy
+from compliance.writes.scans import do_request_scan
 
 SAMPLE_POLICY = Path(settings.BASE_DIR) / "compliance" / "sample_data" / "sample_policy.yaml"
 MAIN_ACCOUNT = "123456789012"

@@ -5,9 +5,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_discover_accounts
-from compliance.organizations import DiscoveryPlan
+from compliance.permissions.accounts import Operator
+from compliance.writes.accounts import do_discover_accounts
+from compliance.writes.discovery import DiscoveryPlan
+from compliance.writes.refusals import ActionError
 
 
 class Command(BaseCommand):

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance import exports
-from compliance.access import Operator
-from compliance.selectors import AccountNotVisible, ResourceFilter
+from compliance.permissions.accounts import Operator
+from compliance.reads import exports
+from compliance.reads.resources import AccountNotVisible, ResourceFilter
 
 
 class Command(BaseCommand):

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from compliance.access import Operator
-from compliance.incident import AuditFilter, iter_audit_events, record_export
+from compliance.permissions.accounts import Operator
+from compliance.writes.lockdown import AuditFilter, iter_audit_events, record_export
 
 
 def _moment(option: str, text: str | None) -> datetime | None:

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from compliance.scan_watchdog import fail_stale_scans
+from compliance.scans.watchdog import fail_stale_scans
 
 
 class Command(BaseCommand):

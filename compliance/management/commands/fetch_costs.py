@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import MAX_FETCH_MONTHS, ActionError, do_fetch_costs
-from compliance.costs import to_cents
+from compliance.core.costs import to_cents
+from compliance.permissions.accounts import Operator
+from compliance.writes.costs import do_fetch_costs
+from compliance.writes.refusals import MAX_FETCH_MONTHS, ActionError
 
 
 class Command(BaseCommand):

@@ -5,10 +5,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_import_costs
-from compliance.billing import FORMATS
-from compliance.costs import to_cents
+from compliance.core.billing import FORMATS
+from compliance.core.costs import to_cents
+from compliance.permissions.accounts import Operator
+from compliance.writes.costs import do_import_costs
+from compliance.writes.refusals import ActionError
 
 
 class Command(BaseCommand):

@@ -8,9 +8,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from compliance import audit
-from compliance.access import Operator
-from compliance.actions import ActionError, do_import_policy
 from compliance.models import AuditEvent
+from compliance.permissions.accounts import Operator
+from compliance.writes.policy import do_import_policy
+from compliance.writes.refusals import ActionError
 
 MAX_POLICY_BYTES = 1_000_000
 

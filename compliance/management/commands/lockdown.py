@@ -5,9 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError
-from compliance.incident import LOCKDOWN_CACHE_SECONDS, do_set_lockdown, lockdown_state
+from compliance.permissions.accounts import Operator
+from compliance.writes.lockdown import LOCKDOWN_CACHE_SECONDS, do_set_lockdown, lockdown_state
+from compliance.writes.refusals import ActionError
 
 
 class Command(BaseCommand):

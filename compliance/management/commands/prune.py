@@ -5,9 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_prune
-from compliance.retention import Batch, PruneCounts
+from compliance.permissions.accounts import Operator
+from compliance.writes.refusals import ActionError
+from compliance.writes.retention import Batch, PruneCounts, do_prune
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.reports import RENDERERS, build_report
-from compliance.selectors import AccountNotVisible, ResourceFilter
+from compliance.permissions.accounts import Operator
+from compliance.reads.reports import RENDERERS, build_report
+from compliance.reads.resources import AccountNotVisible, ResourceFilter
 
 
 class Command(BaseCommand):

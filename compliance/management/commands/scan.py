@@ -7,12 +7,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_request_scan
 from compliance.models import Scan
-from compliance.reports import breakdowns
+from compliance.permissions.accounts import Operator
+from compliance.reads.reports import breakdowns
+from compliance.reads.resources import ResourceFilter
+from compliance.reads.summary import compliance_summary
 from compliance.scans import execute_scan
-from compliance.selectors import ResourceFilter, compliance_summary
+from compliance.writes.refusals import ActionError
+from compliance.writes.scans import do_request_scan
 
 
 def _split(values: list[str]) -> list[str]:

@@ -5,9 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from compliance.access import Operator
-from compliance.checklist.actions import do_run_security_checklist
 from compliance.checklist.evaluation import report
+from compliance.permissions.accounts import Operator
+from compliance.writes.checklist import do_run_security_checklist
 
 SYMBOLS = {
     # A status label, not a password:

@@ -5,9 +5,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError
-from mcp_endpoint.actions import do_create_api_key
+from compliance.permissions.accounts import Operator
+from compliance.writes.keys import do_create_api_key
+from compliance.writes.refusals import ActionError
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.access import Operator
-from compliance.actions import ActionError
-from mcp_endpoint.actions import do_revoke_api_keys
+from compliance.permissions.accounts import Operator
+from compliance.writes.keys import do_revoke_api_keys
+from compliance.writes.refusals import ActionError
 
 
 class Command(BaseCommand):

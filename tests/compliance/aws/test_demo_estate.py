@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from compliance.aws.demo_estate import (
+from compliance.demo.estate import (
     CLOUDFORMATION_STACK_TAG,
     RESOURCE_TYPES,
     DemoEstate,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance.billing import BillError, read_bill
+from compliance.core.billing import BillError, read_bill
 from tests.compliance.billing.bills import (
     BILLED_TOTAL,
     CUR_HEADER,

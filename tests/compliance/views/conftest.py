@@ -13,10 +13,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from compliance.access import Operator
-from compliance.actions import do_import_costs
 from compliance.models import AwsAccount, Scan
-from compliance.roles import Role, assign_role
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
+from compliance.writes.costs import do_import_costs
 from tests.compliance.billing.bills import FOCUS_HEADER, FOCUS_ROWS, build_estate, write_csv
 from tests.conftest import grant
 

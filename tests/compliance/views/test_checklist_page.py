@@ -11,12 +11,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.checklist.actions import do_attest_checklist_item, do_run_security_checklist
 from compliance.checklist.evaluation import latest_report
 from compliance.checklist.items import ITEMS
 from compliance.models import Attestation, AuditEvent, AwsAccount, ChecklistRun
-from compliance.roles import Role
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role
+from compliance.writes.checklist import do_attest_checklist_item, do_run_security_checklist
 from tests.compliance.views.conftest import person, signed_in
 
 # Running the checklist probes the application through ASGI, off the test's transaction.

@@ -10,12 +10,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from compliance import policy
-from compliance.access import Operator
-from compliance.actions import do_import_costs
+from compliance.core import policy
 from compliance.models import Scan, TaggingPolicy
-from compliance.roles import Role
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role
 from compliance.scans import _take_snapshots
+from compliance.writes.costs import do_import_costs
 from tests.compliance.billing.bills import (
     FOCUS_HEADER,
     I_AAA,

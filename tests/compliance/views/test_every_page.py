@@ -10,10 +10,10 @@ from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
-from compliance import roles
-from compliance.access import Operator
-from compliance.checklist.actions import do_run_security_checklist
 from compliance.models import Resource, Scan
+from compliance.permissions import roles
+from compliance.permissions.accounts import Operator
+from compliance.writes.checklist import do_run_security_checklist
 from tests.compliance.billing.bills import I_CCC, A, B
 from tests.compliance.views.conftest import person
 

@@ -12,9 +12,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from compliance import policy
+from compliance.core import policy
 from compliance.models import Resource, Scan, TaggingPolicy
-from compliance.roles import Role
+from compliance.permissions.roles import Role
 from compliance.scans import _take_snapshots
 from tests.compliance.billing.bills import (
     BUCKET,

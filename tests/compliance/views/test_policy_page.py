@@ -9,12 +9,12 @@ import re
 import pytest
 from django.contrib.auth.models import User
 
-from compliance import policy
-from compliance.access import Operator
-from compliance.actions import do_import_policy
+from compliance.core import policy
+from compliance.core.policy_diff import Change, DiffLine, diff_policies
 from compliance.models import AuditEvent, AwsAccount, TaggingPolicy
-from compliance.policy_diff import Change, DiffLine, diff_policies
-from compliance.roles import Role
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role
+from compliance.writes.policy import do_import_policy
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.views.conftest import signed_in
 from tests.conftest import grant

@@ -11,10 +11,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.actions import do_create_exemption
 from compliance.models import Resource, Scan, TagChange
-from compliance.roles import Role
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role
+from compliance.writes.exemptions import do_create_exemption
 from tests.compliance.billing.bills import (
     I_AAA,
     I_BBB,

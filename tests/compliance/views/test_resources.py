@@ -18,10 +18,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.actions import do_create_exemption, do_import_costs
 from compliance.models import AuditEvent, AwsAccount, Resource, Scan
-from compliance.roles import Role
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role
+from compliance.writes.costs import do_import_costs
+from compliance.writes.exemptions import do_create_exemption
 from tests.compliance.billing.bills import (
     BUCKET,
     FOCUS_HEADER,

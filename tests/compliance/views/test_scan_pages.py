@@ -10,10 +10,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.actions import ActionError, do_import_policy, do_request_scan
 from compliance.models import AuditEvent, AwsAccount, Scan
-from compliance.roles import Role
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role
+from compliance.writes.policy import do_import_policy
+from compliance.writes.refusals import ActionError
+from compliance.writes.scans import do_request_scan
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.views.conftest import signed_in
 from tests.conftest import grant

@@ -12,11 +12,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from compliance.access import Operator
-from compliance.actions import do_create_exemption
 from compliance.models import Scan
-from compliance.roles import Role
-from compliance.violation_rules import violations_by_rule
+from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role
+from compliance.reads.violation_rules import violations_by_rule
+from compliance.writes.exemptions import do_create_exemption
 from tests.compliance.billing.bills import (
     BUCKET,
     I_BBB,

@@ -1,0 +1,61 @@
+"""Writing audit events. Actions call :func:`record` inside their own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+
+from compliance.models import AuditEvent
+from compliance.permissions.accounts import NarrowedViewer, Viewer, viewer_label
+
+EventType = AuditEvent.EventType
+Outcome = AuditEvent.Outcome
+
+
+def record(
+    event_type: AuditEvent.EventType | str,
+    *,
+    acting: Viewer,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+    outcome: AuditEvent.Outcome = AuditEvent.Outcome.SUCCESS,
+    interface: str = "cli",
+    correlation_id: str = "",
+    client_address: str | None = None,
+) -> AuditEvent:
+    """Write one audit row; call it inside the transaction of the change it records.
+
+    ``event_type`` may be a plain string for event types other apps define (the MCP endpoint's
+    ``mcp.call``, ``apikey.created``, ...), so adding one needs no migration of this app.
+    """
+    person = acting.user if isinstance(acting, NarrowedViewer) else acting
+    actor = person if isinstance(person, User) else None
+    return AuditEvent.objects.create(
+        event_type=event_type,
+        outcome=outcome,
+        actor=actor,
+        actor_label=viewer_label(acting),
+        interface=interface,
+        target=storable(target[:2048]),
+        detail=_storable_json(detail or {}),
+        correlation_id=correlation_id,
+        client_address=client_address,
+    )
+
+
+def storable(text: str) -> str:
+    """PostgreSQL text and jsonb hold neither NUL nor lone surrogates: escape them, so that a
+    hostile input can never make the audit row of its own refusal fail."""
+    text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {storable(str(k)): _storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable_json(item) for item in value]
+    if isinstance(value, str):
+        return storable(value)
+    return value

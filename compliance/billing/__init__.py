@@ -1,8 +1,0 @@
-"""Billing data: FOCUS and AWS CUR 2.0 exports, read and summed for cost attribution."""
-
-from __future__ import annotations
-
-from compliance.billing.columns import CUR, FOCUS, FORMATS, BillError
-from compliance.billing.reader import Bill, BillLine, BillPeriod, read_bill
-
-__all__ = ["CUR", "FOCUS", "FORMATS", "Bill", "BillError", "BillLine", "BillPeriod", "read_bill"]

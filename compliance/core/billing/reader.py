@@ -1,0 +1,306 @@
+"""Reading a bill: a local path or ``s3://bucket/key``, CSV, CSV.gz or Parquet, summed while it
+streams.
+
+Memory stays flat however many rows the bill has: rows are read one at a time (CSV) or one
+batch at a time (Parquet) and folded into a dict keyed by the aggregate key, so memory grows with
+the number of distinct (period, account, region, service, resource, charge category), never with
+the number of rows. Nothing is written here: the caller stores the result only once the whole
+file has been read and found valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, Inexact, localcontext
+from pathlib import Path
+from typing import Any
+
+from compliance.core.billing.columns import (
+    CHARGE_CATEGORIES,
+    FORMATS,
+    LAYOUTS,
+    BillError,
+    RowReader,
+    detect_format,
+    parse_timestamp,
+    row_reader,
+)
+
+#: Rows between two progress reports.
+PROGRESS_EVERY = 100_000
+#: Parquet rows per batch: big enough to amortise Arrow's per-batch cost, small enough to stay flat.
+PARQUET_BATCH_ROWS = 65_536
+
+ProgressCallback = Callable[[int], None]
+
+# Bill cells are long (ARNs, tags); the csv module's default limit (128 KiB) is only a guard.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    account_id: str
+    region: str
+    service: str
+    resource_id: str
+    charge_category: str
+    effective_cost: Decimal
+    billed_cost: Decimal
+    row_count: int
+
+
+@dataclass(slots=True)
+class BillPeriod:
+    """Everything one billing period of the file says, summed."""
+
+    start: datetime
+    end: datetime
+    lines: list[BillLine] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return sum(line.row_count for line in self.lines)
+
+    @property
+    def account_ids(self) -> list[str]:
+        return sorted({line.account_id for line in self.lines})
+
+    @property
+    def effective_total(self) -> Decimal:
+        return sum((line.effective_cost for line in self.lines), Decimal(0))
+
+    @property
+    def billed_total(self) -> Decimal:
+        return sum((line.billed_cost for line in self.lines), Decimal(0))
+
+    def totals_by_category(self) -> dict[str, Decimal]:
+        """Effective cost per charge category present, in the FOCUS order of categories."""
+        totals: dict[str, Decimal] = {}
+        for line in self.lines:
+            totals[line.charge_category] = (
+                totals.get(line.charge_category, Decimal(0)) + line.effective_cost
+            )
+        return {c: totals[c] for c in CHARGE_CATEGORIES if c in totals}
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    source: str
+    format: str
+    currency: str
+    row_count: int
+    periods: list[BillPeriod]
+
+
+def read_bill(
+    source: str, fmt: str | None = None, *, on_progress: ProgressCallback | None = None
+) -> Bill:
+    """Read and sum a whole bill, or raise :class:`BillError` naming the row and column."""
+    if fmt is not None and fmt not in FORMATS:
+        raise BillError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    with _local_copy(source) as path, _open_rows(path) as (names, header, rows, width):
+        reader = row_reader(fmt or detect_format(names), header)
+        return _aggregate(source, reader, rows, width, on_progress)
+
+
+@contextmanager
+def _local_copy(source: str) -> Iterator[Path]:
+    if source.startswith("s3://"):
+        # Only compliance.aws talks to AWS; imported here so local imports never load boto3.
+        from compliance.aws.billing_source import BillSourceError, downloaded
+
+        try:
+            with downloaded(source) as path:
+                yield path
+        except BillSourceError as exc:
+            raise BillError(str(exc)) from None
+        return
+    path = Path(source)
+    if not path.exists():
+        raise BillError(f"{source}: no such file")
+    if path.is_dir():
+        raise BillError(f"{source}: is a directory")
+    if not path.is_file():
+        # A device or a pipe (/dev/zero, /dev/stdin) would be read forever.
+        raise BillError(f"{source}: not a regular file")
+    yield path
+
+
+def _sniff(path: Path) -> str:
+    """``parquet``, ``gzip`` or ``csv`` from the first bytes: S3 keys need not have a suffix."""
+    with path.open("rb") as file:
+        magic = file.read(4)
+    if magic == b"PAR1":
+        return "parquet"
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    return "csv"
+
+
+#: Every column name (for detection), the columns rows hold (for positions), the rows, and the
+#: width every row must have (CSV; Parquet rows are whole by construction).
+Rows = tuple[list[str], list[str], Iterable[Sequence[str]], int | None]
+
+
+@contextmanager
+def _open_rows(path: Path) -> Iterator[Rows]:
+    """The header, the rows as sequences of text, and the width every row must have (CSV)."""
+    kind = _sniff(path)
+    if kind == "parquet":
+        yield _parquet_rows(path)
+        return
+    with (
+        gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+        if kind == "gzip"
+        else path.open(encoding="utf-8-sig", newline="")
+    ) as text:
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise BillError("header: the file is empty") from None
+        except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as exc:
+            raise BillError(f"header: unreadable ({exc})") from None
+        names = [name.strip() for name in header]
+        yield names, names, reader, len(names)
+
+
+def _parquet_rows(path: Path) -> Rows:
+    import pyarrow.parquet as pq
+    from pyarrow import ArrowException
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (ArrowException, OSError) as exc:
+        raise BillError(f"file: not a readable Parquet file ({exc})") from None
+    names = parquet.schema_arrow.names
+    # Read only the columns a format uses: a CUR file has a hundred more.
+    known = {column for layout in LAYOUTS.values() for column in layout.columns}
+    wanted = [name for name in names if name in known]
+
+    def rows() -> Iterator[Sequence[str]]:
+        try:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
+                columns = [_texts(batch.column(i).to_pylist()) for i in range(len(wanted))]
+                yield from zip(*columns, strict=True)
+        except ArrowException as exc:
+            raise BillError(f"file: unreadable Parquet data ({exc})") from None
+
+    return list(names), wanted, rows(), None
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """Parquet values as the text a CSV export would hold, so both share one row reader.
+
+    Floats go through ``repr`` (the shortest text that reads back as the same float), which is
+    the decimal the exporter wrote; Decimal128 columns keep every digit.
+    """
+    return [value if type(value) is str else _text(value) for value in values]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _aggregate(
+    source: str,
+    reader: RowReader,
+    rows: Iterable[Sequence[str]],
+    width: int | None,
+    on_progress: ProgressCallback | None,
+) -> Bill:
+    sums: dict[tuple[str, ...], list[Any]] = {}
+    times: dict[str, datetime] = {}
+    start_column, end_column = reader.period_columns
+    currency: str | None = None
+    n = 0
+    with localcontext() as context:
+        # Wide enough for any bill; a sum that would still need rounding stops the import.
+        context.prec = 60
+        context.traps[Inexact] = True
+        try:
+            for row in rows:
+                n += 1
+                if width is not None and len(row) != width:
+                    if not row:
+                        continue  # a blank line
+                    raise BillError(f"row {n}: {len(row)} fields where the header has {width}")
+                key, billed, effective, row_currency = reader.read(row, n)
+                if row_currency != currency:
+                    if currency is not None:
+                        raise BillError.at(
+                            n,
+                            reader.currency_column,
+                            f"{row_currency!r} differs from {currency!r} in the rows before; "
+                            "import one currency at a time",
+                        )
+                    currency = row_currency
+                entry = sums.get(key)
+                if entry is None:
+                    if key[0] not in times:
+                        times[key[0]] = parse_timestamp(key[0], n, start_column)
+                    if key[1] not in times:
+                        times[key[1]] = parse_timestamp(key[1], n, end_column)
+                    if times[key[1]] <= times[key[0]]:
+                        raise BillError.at(n, end_column, f"{key[1]!r} is not after {key[0]!r}")
+                    sums[key] = [billed, effective, 1]
+                else:
+                    entry[0] += billed
+                    entry[1] += effective
+                    entry[2] += 1
+                if on_progress is not None and n % PROGRESS_EVERY == 0:
+                    on_progress(n)
+        except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as exc:
+            raise BillError(f"row {n + 1}: unreadable ({exc})") from None
+        if not sums:
+            raise BillError("file: no rows after the header")
+        periods = _periods(sums, times)
+    return Bill(
+        source=source, format=reader.format, currency=currency or "", row_count=n, periods=periods
+    )
+
+
+def _periods(
+    sums: dict[tuple[str, ...], list[Any]], times: dict[str, datetime]
+) -> list[BillPeriod]:
+    """Group the sums by billing period; two spellings of one instant are one period."""
+    merged: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    for (start, end, account, region, service, resource, category), sum_ in sums.items():
+        # Ids are compared stripped, but only here: once per aggregate, not once per row.
+        key = (times[start], times[end], account, region, service, resource.strip(), category)
+        billed, effective, count = sum_
+        entry = merged[key]
+        entry[0] += billed
+        entry[1] += effective
+        entry[2] += count
+    periods: dict[tuple[datetime, datetime], BillPeriod] = {}
+    for (start, end, account, region, service, resource, category), sum_ in sorted(merged.items()):
+        period = periods.setdefault((start, end), BillPeriod(start=start, end=end))
+        period.lines.append(
+            BillLine(
+                account_id=account,
+                region=region,
+                service=service,
+                resource_id=resource,
+                charge_category=category,
+                billed_cost=sum_[0],
+                effective_cost=sum_[1],
+                row_count=sum_[2],
+            )
+        )
+    return list(periods.values())

@@ -1,0 +1,105 @@
+"""Judging one resource's tags against the policy, and the compliance score.
+
+This runs once per resource per scan, so it is written for speed: the rules for a resource type
+are computed once per policy and type, the regexes were compiled when the policy was read, and
+the case-insensitive key index is only built for a resource that lacks a required key as
+spelled (most resources never need it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from compliance.core.policy.model import (
+    INVALID_FORMAT,
+    INVALID_VALUE,
+    MISSING_REQUIRED_TAG,
+    WRONG_KEY_CASE,
+    Finding,
+    Policy,
+    TagRule,
+)
+
+#: Beyond this many distinct resource types the per-policy cache stops growing (types come from
+#: AWS, but a caller passing arbitrary strings must not grow memory without bound).
+_MAX_CACHED_TYPES = 4096
+_NON_EMPTY = "a non-empty value"
+
+
+def rules_for_type(policy: Policy, resource_type: str) -> tuple[TagRule, ...]:
+    """The required tags a resource of this type must carry, in policy order."""
+    cache = policy._rules_by_type
+    rules = cache.get(resource_type)
+    if rules is None:
+        rules = tuple(rule for rule in policy.required_tags if rule.applies_to_type(resource_type))
+        if len(cache) < _MAX_CACHED_TYPES:
+            cache[resource_type] = rules
+    return rules
+
+
+def is_in_scope(policy: Policy, resource_type: str) -> bool:
+    """Whether at least one required tag applies, i.e. the resource counts in the score."""
+    return bool(rules_for_type(policy, resource_type))
+
+
+def evaluate(policy: Policy, resource_type: str, tags: Mapping[str, str]) -> list[Finding]:
+    """Every violation of the resource, empty when it complies (or is out of scope).
+
+    Per required tag, in policy order: a key found only in another letter case is one
+    ``wrong_key_case`` (its value is not judged: the fix is to rename the key, and reporting
+    the value too would count one mistake twice); an absent key is ``missing_required_tag``; an
+    empty or blank value is one ``invalid_value`` (it attributes nothing); otherwise
+    ``allowed_values`` then ``validation_regex`` are checked independently, so a value can
+    break both.
+    """
+    findings: list[Finding] = []
+    keys_by_folded_case: dict[str, str] | None = None
+    for rule in rules_for_type(policy, resource_type):
+        value = tags.get(rule.name)
+        if value is None:
+            if keys_by_folded_case is None:
+                keys_by_folded_case = _keys_by_folded_case(tags)
+            found = keys_by_folded_case.get(rule._folded_name)
+            if found is None or found == rule.name:
+                findings.append(Finding(MISSING_REQUIRED_TAG, rule.name, None, rule._expected_key))
+            else:
+                findings.append(
+                    Finding(
+                        WRONG_KEY_CASE,
+                        rule.name,
+                        tags[found],
+                        f"{rule._expected_key} (found '{found}')",
+                    )
+                )
+            continue
+        if not value or value.isspace():
+            findings.append(Finding(INVALID_VALUE, rule.name, value, _NON_EMPTY))
+            continue
+        exact = rule._exact_values
+        if exact is not None and value not in exact and not rule.accepts_value(value):
+            findings.append(Finding(INVALID_VALUE, rule.name, value, rule._expected_values))
+        if rule._pattern is not None and rule._pattern.fullmatch(value) is None:
+            findings.append(Finding(INVALID_FORMAT, rule.name, value, rule._expected_format))
+    return findings
+
+
+def _keys_by_folded_case(tags: Mapping[str, str]) -> dict[str, str]:
+    """Each key under its case-folded form; when several keys fold alike (``owner``, ``OWNER``)
+    the one that sorts first is kept, so the finding does not depend on the tags' order."""
+    index: dict[str, str] = {}
+    for key in tags:
+        folded = key.casefold()
+        current = index.get(folded)
+        if current is None or key < current:
+            index[folded] = key
+    return index
+
+
+def compliance_score(compliant: int, in_scope: int) -> float | None:
+    """Compliant resources over resources in scope, in [0, 1]; None when nothing is in scope
+    (a score of 0 or 1 there would be a claim about resources that do not exist)."""
+    if in_scope < 0 or compliant < 0 or compliant > in_scope:
+        raise ValueError(f"need 0 <= compliant <= in_scope, got {compliant} and {in_scope}")
+    if in_scope == 0:
+        return None
+    return compliant / in_scope

@@ -1,0 +1,104 @@
+"""Sign-in policy on top of django-allauth: who may sign up, from where, with which role.
+
+- Local accounts are created by admins only (and ``createsuperuser``); SSO users are created on
+  their first sign-in and get ``SSO_DEFAULT_ROLE``, then the roles their IdP groups map to
+  (``SSO_ROLE_GROUPS``) on every sign-in, so removing someone from an IdP group takes effect at
+  their next sign-in.
+- Client addresses (allauth's rate limits key on them) believe forwarded headers only from
+  ``TRUSTED_PROXY_CIDRS``.
+- :func:`strong_sign_in`: whether this session was signed in through SSO or with a second
+  factor, which the admin site requires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.authentication import get_authentication_records
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialLogin
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from compliance.models import AuditEvent
+from compliance.permissions import roles
+from compliance.web import network
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        address = network.request_client_address(request)
+        if not address:
+            raise PermissionDenied("Unable to determine client IP address")
+        return address
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
+        return True
+
+    def on_authentication_error(
+        self,
+        request: HttpRequest,
+        provider: Any,
+        error: Any = None,
+        exception: Any = None,
+        extra_context: Any = None,
+    ) -> None:
+        network.record_web_event(
+            AuditEvent.EventType.LOGIN_FAILED,
+            request,
+            acting=AnonymousUser(),
+            target=str(getattr(provider, "id", "")),
+            outcome=AuditEvent.Outcome.DENIED,
+            detail={"method": "sso", "error": str(error or "")[:200]},
+        )
+
+
+def idp_groups(sociallogin: SocialLogin) -> list[str]:
+    """The groups the identity provider says the person is in.
+
+    allauth keeps OIDC claims per source (``userinfo``, ``id_token``) and SAML attributes at the
+    top level; the claim is read from the first that has it.
+    """
+    data = sociallogin.account.extra_data or {}
+    sources = [data.get("userinfo"), data.get("id_token"), data]
+    for source in sources:
+        if isinstance(source, dict) and settings.SSO_GROUPS_CLAIM in source:
+            value = source[settings.SSO_GROUPS_CLAIM]
+            if isinstance(value, str):
+                return [value]
+            if isinstance(value, list):
+                return [str(item) for item in value]
+    return []
+
+
+def role_for_sign_in(groups: list[str], *, first_sign_in: bool) -> tuple[bool, roles.Role | None]:
+    """Whether to set the person's role on this SSO sign-in, and to what (None: no role).
+
+    With ``SSO_ROLE_GROUPS`` set, the identity provider decides at every sign-in: the highest
+    role the person's groups map to, else ``SSO_DEFAULT_ROLE``. Without it, roles are managed in
+    the admin and only a first sign-in gets the default role.
+    """
+    default = roles.Role(settings.SSO_DEFAULT_ROLE) if settings.SSO_DEFAULT_ROLE else None
+    if not settings.SSO_ROLE_GROUPS:
+        return first_sign_in, default
+    mapped = {
+        roles.Role(settings.SSO_ROLE_GROUPS[g]) for g in groups if g in settings.SSO_ROLE_GROUPS
+    }
+    for role in (roles.Role.ADMIN, roles.Role.ANALYST, roles.Role.VIEWER):
+        if role in mapped:
+            return True, role
+    return True, default
+
+
+def strong_sign_in(request: HttpRequest, user: AbstractBaseUser) -> bool:
+    methods = {record.get("method") for record in get_authentication_records(request, user)}
+    return bool(methods & {"socialaccount", "mfa"})

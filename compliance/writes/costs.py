@@ -1,0 +1,213 @@
+"""Every write goes through a ``do_<verb>_<noun>`` function here.
+
+Each runs in one transaction and records its ``AuditEvent`` in that same transaction, so there is
+no state change without its audit row. A refusal (bad input) is audited in a transaction of its
+own and changes nothing else."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance import audit
+from compliance.aws import cost_explorer
+from compliance.core import billing
+from compliance.models import (
+    AuditEvent,
+    AwsAccount,
+    BillingImport,
+    CostExplorerFigure,
+    CostLine,
+    TaggingPolicy,
+)
+from compliance.permissions.accounts import (
+    Viewer,
+    viewer_label,
+)
+from compliance.stored import costs as stored_costs
+from compliance.writes.refusals import MAX_FETCH_MONTHS, _refuse
+
+
+def do_import_costs(
+    source: str,
+    *,
+    fmt: str | None = None,
+    acting: Viewer,
+    on_progress: billing.reader.ProgressCallback | None = None,
+) -> list[BillingImport]:
+    """Import a FOCUS or CUR 2.0 bill: one ``BillingImport`` per billing period in the file.
+
+    The whole file is read and checked before anything is written, then every period is stored
+    in one transaction, so a malformed bill changes nothing. A period replaces the cost lines
+    that an earlier import of the same format stored for the same period and accounts: importing
+    a bill twice never counts its money twice.
+    """
+    try:
+        bill = billing.read_bill(source, fmt, on_progress=on_progress)
+    except billing.BillError as exc:
+        raise _refuse(
+            AuditEvent.EventType.COSTS_REJECTED, str(exc), acting=acting, target=source
+        ) from None
+    with transaction.atomic():
+        stored = [_store_billing_period(bill, period, acting) for period in bill.periods]
+        # Each resource's cost and the attribution, stored for the pages that show them.
+        stored_costs.refresh_costs()
+        audit.record(
+            AuditEvent.EventType.COSTS_IMPORTED,
+            acting=acting,
+            target=source,
+            detail={
+                "format": bill.format,
+                "currency": bill.currency,
+                "rows": bill.row_count,
+                "periods": [
+                    {
+                        "start": imported.billing_period_start.isoformat(),
+                        "end": imported.billing_period_end.isoformat(),
+                        "accounts": imported.account_ids,
+                        "rows": imported.row_count,
+                        "lines": imported.line_count,
+                        "replaced_lines": replaced,
+                        "effective_total": str(imported.effective_total),
+                        "billed_total": str(imported.billed_total),
+                        "by_category": imported.totals_by_category,
+                    }
+                    for imported, replaced in stored
+                ],
+            },
+        )
+    return [imported for imported, _ in stored]
+
+
+def _store_billing_period(
+    bill: billing.Bill, period: billing.BillPeriod, acting: Viewer
+) -> tuple[BillingImport, int]:
+    """Replace the stored lines of this format, period and accounts with the bill's."""
+    accounts = period.account_ids
+    previous = CostLine.objects.filter(
+        source_format=bill.format, billing_period_start=period.start, account_id__in=accounts
+    )
+    touched = set(previous.values_list("billing_import_id", flat=True))
+    replaced = previous.count()
+    previous.delete()
+    # An import none of whose lines are left has been replaced as a whole.
+    BillingImport.objects.filter(pk__in=touched).exclude(
+        pk__in=CostLine.objects.filter(billing_import_id__in=touched).values("billing_import_id")
+    ).update(status=BillingImport.Status.REPLACED)
+    imported = BillingImport.objects.create(
+        source=bill.source[:2048],
+        source_format=bill.format,
+        billing_period_start=period.start,
+        billing_period_end=period.end,
+        account_ids=accounts,
+        row_count=period.row_count,
+        line_count=len(period.lines),
+        currency=bill.currency,
+        effective_total=period.effective_total,
+        billed_total=period.billed_total,
+        totals_by_category={k: str(v) for k, v in period.totals_by_category().items()},
+        imported_by=viewer_label(acting),
+    )
+    CostLine.objects.bulk_create(
+        (
+            CostLine(
+                billing_import=imported,
+                source_format=bill.format,
+                billing_period_start=period.start,
+                account_id=line.account_id,
+                region=line.region,
+                service=line.service,
+                resource_id=line.resource_id,
+                charge_category=line.charge_category,
+                effective_cost=line.effective_cost,
+                billed_cost=line.billed_cost,
+                row_count=line.row_count,
+            )
+            for line in period.lines
+        ),
+        batch_size=2000,
+    )
+    return imported, replaced
+
+
+def do_fetch_costs(
+    months: int = 3, *, acting: Viewer, today: date | None = None
+) -> list[CostExplorerFigure]:
+    """Pull the last ``months`` complete calendar months from Cost Explorer, for every enabled
+    account: cost by service and region, and by each required tag key of the active policy.
+
+    Each fetched (month, account) replaces the figures stored for it before. Nothing is written
+    unless every request succeeded; a failure is audited and changes nothing.
+    """
+    if not 1 <= months <= MAX_FETCH_MONTHS:
+        raise _refuse(
+            AuditEvent.EventType.COSTS_FETCHED,
+            f"months: between 1 and {MAX_FETCH_MONTHS}, not {months}",
+            acting=acting,
+        )
+    end = (today or timezone.now().date()).replace(day=1)
+    start = end
+    for _ in range(months):
+        start = (start - timedelta(days=1)).replace(day=1)
+    accounts = sorted(AwsAccount.objects.filter(enabled=True).values_list("account_id", flat=True))
+    active = TaggingPolicy.objects.filter(is_active=True).first()
+    tag_keys = [rule["name"] for rule in active.document.get("required_tags", [])] if active else []
+    target = f"{start:%Y-%m} to {end:%Y-%m} (exclusive)"
+    try:
+        fetched = cost_explorer.fetch_cost_figures(accounts, tag_keys, start, end)
+    except cost_explorer.CostExplorerError as exc:
+        raise _refuse(
+            AuditEvent.EventType.COSTS_FETCHED,
+            str(exc),
+            acting=acting,
+            target=target,
+        ) from None
+    with transaction.atomic():
+        starts = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in _months(start, end)]
+        replaced, _ = CostExplorerFigure.objects.filter(
+            period_start__in=starts, account_id__in=accounts
+        ).delete()
+        stored = CostExplorerFigure.objects.bulk_create(
+            CostExplorerFigure(
+                period_start=datetime(f.period_start.year, f.period_start.month, 1, tzinfo=UTC),
+                period_end=datetime(
+                    f.period_end.year, f.period_end.month, f.period_end.day, tzinfo=UTC
+                ),
+                account_id=f.account_id,
+                region=f.region,
+                dimension=f.dimension,
+                tag_key=f.tag_key,
+                key=f.key,
+                amount=f.amount,
+                currency=f.currency,
+            )
+            for f in fetched
+        )
+        stored_costs.refresh_costs()
+        audit.record(
+            AuditEvent.EventType.COSTS_FETCHED,
+            acting=acting,
+            target=target,
+            detail={
+                "accounts": accounts,
+                "tag_keys": tag_keys,
+                "metric": cost_explorer.METRIC,
+                "figures": len(stored),
+                "replaced_figures": replaced,
+                "service_total": str(
+                    sum((f.amount for f in fetched if f.dimension == "service"), Decimal(0))
+                ),
+            },
+        )
+    return stored
+
+
+def _months(start: date, end: date) -> list[date]:
+    firsts = []
+    while start < end:
+        firsts.append(start)
+        start = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return firsts
