@@ -28,9 +28,20 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 
+#: The four buckets, named as the fields of :class:`CostSplit` (and the stored rows' columns).
+ATTRIBUTABLE = "attributable"
+ATTRIBUTION_GAP = "attribution_gap"
+UNATTRIBUTABLE = "unattributable"
+UNMATCHED_RESOURCE = "unmatched_resource"
+BUCKETS = (ATTRIBUTABLE, ATTRIBUTION_GAP, UNATTRIBUTABLE, UNMATCHED_RESOURCE)
+
 #: ``by_resource_type`` keys for charges that have no inventory resource.
 NO_RESOURCE = "(no resource)"
 NOT_IN_INVENTORY = "(not in inventory)"
+
+#: Where a charge is counted: (account, region, service, resource type, charge category), the
+#: keys of the ``by_*`` breakdowns of :class:`Attribution`, in that order.
+Where = tuple[str, str, str, str, str]
 
 
 def to_cents(amount: Decimal) -> Decimal:
@@ -60,19 +71,27 @@ class InventoryResource:
     violating_tags: frozenset[str] = frozenset()
 
 
+#: An ARN's resource part follows its fifth colon (``arn:partition:service:region:account:``).
+RESOURCE_PART_COLONS = 5
+#: A bare id is the resource part, or what follows its last occurrence of one of these.
+ID_KEY_SEPARATORS = ("/", ":")
+
+
 def id_keys(arn: str) -> set[str]:
     """The ways a bill may name the resource of ``arn`` instead of by its ARN.
 
     CUR and FOCUS carry the ARN for most services but a bare id for others: ``i-0abc`` for an
     instance, ``vol-0abc`` for a volume, the bucket name for S3, ``db:name`` style ids for RDS.
     So every suffix of the resource part is a key: after the fifth colon, and after its last
-    ``/`` and last ``:``.
+    ``/`` and last ``:``. The SQL matching (``compliance.stored.costs.matching``) builds its
+    keys from the same two constants.
     """
-    parts = arn.split(":", 5)
-    if len(parts) < 6 or not parts[5]:
+    parts = arn.split(":", RESOURCE_PART_COLONS)
+    if len(parts) <= RESOURCE_PART_COLONS or not parts[RESOURCE_PART_COLONS]:
         return set()
-    resource = parts[5]
-    return {resource, resource.rsplit("/", 1)[-1], resource.rsplit(":", 1)[-1]} - {""}
+    resource = parts[RESOURCE_PART_COLONS]
+    suffixes = {resource.rsplit(separator, 1)[-1] for separator in ID_KEY_SEPARATORS}
+    return ({resource} | suffixes) - {""}
 
 
 class ResourceIndex:
@@ -99,6 +118,30 @@ class ResourceIndex:
         if len(candidates) > 1:
             candidates = [c for c in candidates if c.region == region]
         return candidates[0] if len(candidates) == 1 else None
+
+
+def bucket_of(names_resource: bool, resource_type: str | None, violates: bool) -> tuple[str, str]:
+    """The bucket of one charge, and the ``by_resource_type`` key it is shown under.
+
+    ``names_resource``: the charge carries a resource id; ``resource_type``: the type of the
+    inventory resource it was matched to (``None``: none); ``violates``: that resource has a
+    violation that counts. The stored refresh and the in-memory attribution both ask here.
+    """
+    if not names_resource:
+        return UNATTRIBUTABLE, NO_RESOURCE
+    if resource_type is None:
+        return UNMATCHED_RESOURCE, NOT_IN_INVENTORY
+    return (ATTRIBUTION_GAP if violates else ATTRIBUTABLE), resource_type
+
+
+def counts_in_monthly_cost(charge_account_id: str, resource_account_id: str) -> bool:
+    """Whether a charge matched to a resource adds to that resource's monthly cost.
+
+    Only its own account's charges do: a charge of another account that names it by ARN (a
+    shared resource) is still attributed to it, but belongs to that other account's money,
+    whose latest period may not be the resource's account's.
+    """
+    return charge_account_id == resource_account_id
 
 
 @dataclass(slots=True)
@@ -159,6 +202,20 @@ class Attribution:
     def unmatched_resource_spend(self) -> Decimal:
         return self.totals.unmatched_resource
 
+    def charge(self, where: Where, bucket: str, amount: Decimal) -> None:
+        """Count ``amount`` in ``bucket``, in the totals and in each breakdown at ``where``:
+        charges computed here and cells read back from storage are summed by this one code."""
+        self.totals.add(bucket, amount)
+        splits = (
+            self.by_account,
+            self.by_region,
+            self.by_service,
+            self.by_resource_type,
+            self.by_charge_category,
+        )
+        for split, key in zip(splits, where, strict=True):
+            split.setdefault(key, CostSplit()).add(bucket, amount)
+
 
 def attribute(
     charges: Iterable[Charge],
@@ -174,13 +231,6 @@ def attribute(
     """
     index = ResourceIndex(resources)
     result = Attribution(untagged_spend=dict.fromkeys(sorted(required_tags), ZERO))
-    splits = (
-        result.by_account,
-        result.by_region,
-        result.by_service,
-        result.by_resource_type,
-        result.by_charge_category,
-    )
     with localcontext() as context:
         context.prec = 60  # sums of 10-decimal amounts stay exact far beyond any bill
         for charge in charges:
@@ -191,29 +241,27 @@ def attribute(
             )
             if only_types and (resource is None or resource.resource_type not in only_types):
                 continue
-            if not charge.resource_id:
-                bucket, resource_type = "unattributable", NO_RESOURCE
-            elif resource is None:
-                bucket, resource_type = "unmatched_resource", NOT_IN_INVENTORY
+            bucket, resource_type = bucket_of(
+                bool(charge.resource_id),
+                resource.resource_type if resource is not None else None,
+                resource is not None and bool(resource.violating_tags),
+            )
+            if bucket == UNMATCHED_RESOURCE:
                 result.unmatched_resources[charge.resource_id] = (
                     result.unmatched_resources.get(charge.resource_id, ZERO) + charge.cost
                 )
-            else:
-                bucket = "attribution_gap" if resource.violating_tags else "attributable"
-                resource_type = resource.resource_type
+            elif resource is not None:
                 result.resource_costs[resource.arn] = (
                     result.resource_costs.get(resource.arn, ZERO) + charge.cost
                 )
-            result.totals.add(bucket, charge.cost)
-            keys = (
+            where = (
                 charge.account_id,
                 charge.region,
                 charge.service,
                 resource_type,
                 charge.charge_category,
             )
-            for split, key in zip(splits, keys, strict=True):
-                split.setdefault(key, CostSplit()).add(bucket, charge.cost)
+            result.charge(where, bucket, charge.cost)
         for arn, cost in result.resource_costs.items():
             for tag in index.by_arn[arn].violating_tags:
                 result.untagged_spend[tag] = result.untagged_spend.get(tag, ZERO) + cost
@@ -256,7 +304,13 @@ ESTIMATE_METHOD = (
     "account and region are exact; untagged_spend per tag key is exact, straight from Cost "
     "Explorer's cost for resources without that key."
 )
-_ESTIMATE_PLACES = Decimal("1E-10")
+#: The precision of an estimated share: finer than any bill's amounts, and as fine as the
+#: stored amounts (``MONEY_PLACES``).
+ESTIMATE_PLACES = Decimal("1E-10")
+#: Ends the resource id of a service's cost that no scanned resource can take.
+NO_SCANNED_RESOURCE = "(no scanned resource)"
+#: The charge category of every estimated charge (Cost Explorer's figures are net usage).
+ESTIMATE_CATEGORY = "Usage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,47 +323,69 @@ class ServiceCost:
     cost: Decimal
 
 
+def estimate_types(service: str) -> tuple[str, ...] | None:
+    """The resource types a service's cost is split over (empty: none we scan), or ``None``
+    when it belongs to no resource at all (tax, support, Savings Plans fees)."""
+    if service.startswith(CE_NO_RESOURCE_PREFIXES):
+        return None
+    return CE_SERVICE_TYPES.get(service, ())
+
+
+def unscanned_resource_id(service: str) -> str:
+    """The resource id given to a service's cost when no scanned resource can take it: it names
+    a resource (so the cost is unmatched, not unattributable) that no inventory holds."""
+    return f"{service} {NO_SCANNED_RESOURCE}"
+
+
+def estimate_shares(cost: Decimal, count: int) -> tuple[Decimal, Decimal]:
+    """(first, part): ``cost`` split over ``count`` resources. Each takes ``part`` (the equal
+    share rounded down to ``ESTIMATE_PLACES``), and the first in ARN order also what the
+    division leaves, so the shares add up to ``cost`` exactly."""
+    with localcontext() as context:
+        context.prec = 60
+        part = (cost / count).quantize(ESTIMATE_PLACES, rounding=ROUND_DOWN)
+        return cost - part * (count - 1), part
+
+
 def estimated_charges(
     service_costs: Iterable[ServiceCost], resources: Iterable[InventoryResource]
 ) -> Iterator[Charge]:
-    """Per-resource charges estimated from service costs, as described in ESTIMATE_METHOD.
-
-    A service's cost is split into equal parts (to 1e-10) and the first resource in ARN order
-    also takes what the division leaves, so the parts add up to the service's cost exactly.
-    """
+    """Per-resource charges estimated from service costs, as described in ESTIMATE_METHOD
+    (shares as :func:`estimate_shares` cuts them)."""
     by_place: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for resource in resources:
         by_place[(resource.account_id, resource.region, resource.resource_type)].append(
             resource.arn
         )
-    with localcontext() as context:
-        context.prec = 60
-        for item in service_costs:
-            if item.service.startswith(CE_NO_RESOURCE_PREFIXES):
-                yield Charge(item.account_id, item.region, item.service, "", "Usage", item.cost)
-                continue
-            arns = sorted(
-                arn
-                for resource_type in CE_SERVICE_TYPES.get(item.service, ())
-                for arn in by_place.get((item.account_id, item.region, resource_type), ())
+    for item in service_costs:
+        types = estimate_types(item.service)
+        if types is None:
+            yield Charge(
+                item.account_id, item.region, item.service, "", ESTIMATE_CATEGORY, item.cost
             )
-            if not arns:
-                unscanned = f"{item.service} (no scanned resource)"
-                yield Charge(
-                    item.account_id, item.region, item.service, unscanned, "Usage", item.cost
-                )
-                continue
-            part = (item.cost / len(arns)).quantize(_ESTIMATE_PLACES, rounding=ROUND_DOWN)
-            first = item.cost - part * (len(arns) - 1)
-            for index, arn in enumerate(arns):
-                cost = first if index == 0 else part
-                yield Charge(item.account_id, item.region, item.service, arn, "Usage", cost)
+            continue
+        arns = sorted(
+            arn
+            for resource_type in types
+            for arn in by_place.get((item.account_id, item.region, resource_type), ())
+        )
+        if not arns:
+            unscanned = unscanned_resource_id(item.service)
+            yield Charge(
+                item.account_id, item.region, item.service, unscanned, ESTIMATE_CATEGORY, item.cost
+            )
+            continue
+        first, part = estimate_shares(item.cost, len(arns))
+        for index, arn in enumerate(arns):
+            cost = first if index == 0 else part
+            yield Charge(item.account_id, item.region, item.service, arn, ESTIMATE_CATEGORY, cost)
 
 
 def resource_costs(
     charges: Iterable[Charge], resources: Iterable[InventoryResource], arns: Iterable[str]
 ) -> dict[str, Decimal]:
-    """Cost in the period of each of ``arns`` (zero when the bill has no charge for it).
+    """The monthly cost of each of ``arns``: its own account's charges of the period matched
+    to it (:func:`counts_in_monthly_cost`); zero when the bill has no such charge.
 
     ``resources`` must hold the whole inventory of the accounts concerned, not just ``arns``:
     whether a bare id is ambiguous depends on every resource that shares it.
@@ -322,6 +398,10 @@ def resource_costs(
             if not charge.resource_id:
                 continue
             resource = index.match(charge.account_id, charge.region, charge.resource_id)
-            if resource is not None and resource.arn in wanted:
+            if (
+                resource is not None
+                and resource.arn in wanted
+                and counts_in_monthly_cost(charge.account_id, resource.account_id)
+            ):
                 wanted[resource.arn] += charge.cost
     return wanted

@@ -16,6 +16,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
+from compliance.core.policy import compliance_score
 from compliance.models.costs import MONEY_DIGITS, MONEY_PLACES
 from compliance.models.exemptions import ViolationQuerySet
 
@@ -154,9 +155,7 @@ class Scan(models.Model):
 
     @property
     def compliance_score(self) -> float | None:
-        if not self.in_scope_resources:
-            return None
-        return (self.compliant_resources or 0) / self.in_scope_resources
+        return compliance_score(self.compliant_resources or 0, self.in_scope_resources or 0)
 
 
 class ScanPartition(models.Model):

@@ -1,9 +1,11 @@
-"""The compliance figures, defined once: resources, in scope, compliant, violations.
+"""The compliance figures counted in SQL: resources, in scope, compliant, violations.
 
 The dashboard, the MCP tools, the report, the scan totals and the per-scan snapshots all count
-here, so an exempted violation is left out of every figure the same way. A resource is in scope
-when the policy judged it (``is_compliant`` not null) and compliant when it is in scope and has
-no violation that an active exemption does not cover.
+here, so an exempted violation is left out of every figure the same way. What the figures mean
+is :func:`compliance.core.policy.is_compliant` and :func:`~compliance.core.policy.count_compliance`:
+a resource is in scope when the policy judged it (``is_compliant`` not null) and compliant when
+it is in scope and has no violation that an active exemption does not cover. The conditions
+below say that in SQL; ``tests/compliance/test_figure_properties.py`` holds them equal.
 
 When no exemption is active (the common case) the counts come straight from the columns the scan
 wrote (``is_compliant``, ``violation_count``): one aggregate over resources. When some are, the
@@ -14,22 +16,34 @@ counted from the violations table with the covered ones left out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
+from compliance.core import policy
 from compliance.models import Resource, Violation
 from compliance.models.exemptions import exemptions_apply, still_violating
 
+Figures = policy.ComplianceCounts
 
-@dataclass(frozen=True, slots=True)
-class Figures:
-    total_resources: int = 0
-    in_scope_resources: int = 0
-    compliant_resources: int = 0
-    violations: int = 0
+
+def compliant_condition(now: datetime, exempting: bool) -> Q:
+    """For a resource query: compliant at ``now`` (``exempting``: some exemption is active).
+
+    The scan wrote ``is_compliant`` as if no violation were exempted; with exemptions active a
+    non-compliant resource whose every violation is covered is compliant too.
+    """
+    if not exempting:
+        return Q(is_compliant=True)
+    return Q(is_compliant=True) | (Q(is_compliant=False) & ~Q(still_violating(now)))
+
+
+def noncompliant_condition(now: datetime, exempting: bool) -> Q:
+    """For a resource query: in scope and not compliant at ``now``."""
+    if not exempting:
+        return Q(is_compliant=False)
+    return Q(is_compliant=False) & Q(still_violating(now))
 
 
 def count_resources(
@@ -42,12 +56,8 @@ def count_resources(
         "total": Count("id"),
         "in_scope": Count("id", filter=Q(is_compliant__isnull=False)),
     }
-    if exempting:
-        counts["compliant"] = Count(
-            "id", filter=Q(is_compliant=True) | (Q(is_compliant=False) & ~still_violating(now))
-        )
-    else:
-        counts["compliant"] = Count("id", filter=Q(is_compliant=True))
+    counts["compliant"] = Count("id", filter=compliant_condition(now, exempting))
+    if not exempting:
         counts["violations"] = Sum("violation_count")
 
     if group:

@@ -6,7 +6,7 @@ page costs about the same at a thousand resources as at a million: filters on in
 the exact count in one query, each resource's monthly cost read from the cost stored with it
 (``Resource.monthly_cost``, see :mod:`compliance.stored.costs`; summed from the latest bill
 in a correlated subquery only while the stored costs do not hold), and its violations counted
-with exemptions applied the way :mod:`compliance.reads.figures` counts them.
+with exemptions applied the way :mod:`compliance.reads.compliance_counts` counts them.
 
 Accounts are narrowed by :func:`present_resources`, so no caller can skip the grants.
 """
@@ -26,6 +26,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -39,10 +40,12 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
+from compliance.core import policy
 from compliance.models import BillingImport, ComplianceSnapshot, CostLine, Resource, Violation
 from compliance.models.costs import MONEY_DIGITS, MONEY_PLACES
-from compliance.models.exemptions import exemptions_apply, still_violating
+from compliance.models.exemptions import exemptions_apply
 from compliance.permissions.accounts import Viewer
+from compliance.reads import compliance_counts as figures
 from compliance.reads.money import cost_scope, estimate_period
 from compliance.reads.resources import (
     AccountNotVisible,
@@ -163,6 +166,8 @@ class LatestBill:
     #: :func:`compliance.stored.costs.listing_accounts`), so each cost is summed per row.
     stored_accounts: frozenset[str] | None = None
     free_accounts: frozenset[str] = frozenset()
+    #: The viewer's accounts, whose lines a cost summed per row may come from.
+    accounts: frozenset[str] = frozenset()
 
 
 def latest_bill(viewer: Viewer) -> LatestBill | None:
@@ -197,23 +202,21 @@ def latest_bill(viewer: Viewer) -> LatestBill | None:
         currency=newest.currency,
         stored_accounts=frozenset(accounts[0]) if accounts is not None else None,
         free_accounts=frozenset(accounts[1]) if accounts is not None else frozenset(),
+        accounts=scope.accounts,
     )
 
 
 def bill_lines(bill: LatestBill, arn: Combinable, account_id: Combinable) -> QuerySet[CostLine]:
-    """The lines of ``bill`` charged to one resource: by its ARN, or by one of the bare ids a
-    bill uses instead (the keys of :func:`compliance.core.costs.id_keys`, computed in SQL), within
-    its account.
+    """The lines of ``bill`` of one resource's account that name it: by its ARN, or by one of
+    the bare ids a bill uses instead (the keys of :func:`compliance.core.costs.id_keys`, in SQL).
 
-    Unlike the attribution (and the stored ``Resource.monthly_cost``), a bare id that two
-    resources of one account share (a queue and a table both called ``orders``) is not set
-    aside here: finding the other resource would need an index on ARN suffixes. Bills name
-    such resources by ARN, so in practice the two agree.
+    These are the lines a resource's page lists. A bare id that two resources of one account
+    share (a queue and a table both called ``orders``) is listed for both, though the
+    attribution settles it by region or leaves it unmatched: finding the other resource from
+    here would need an index on ARN suffixes. :func:`_monthly_cost` corrects for such lines.
     """
-    part = stored_costs.resource_part(arn)
-    keys = [part, stored_costs.after_last(part, "/"), stored_costs.after_last(part, ":")]
     matches = Q(resource_id=arn)
-    for key in keys:
+    for key in stored_costs.id_key_expressions(arn):
         matches |= Q(resource_id=NullIf(key, Value("")))
     return CostLine.objects.filter(
         matches,
@@ -224,7 +227,14 @@ def bill_lines(bill: LatestBill, arn: Combinable, account_id: Combinable) -> Que
 
 
 def _monthly_cost(bill: LatestBill) -> Combinable:
-    """Each resource's cost in ``bill``: the stored one where it holds, else summed per row."""
+    """Each resource's cost in ``bill``: the stored one where it holds, else summed per row.
+
+    Summed per row, it is :func:`compliance.core.costs.resource_costs`'s: the lines of
+    :func:`bill_lines`, where a line :func:`compliance.stored.costs.contested_lines` finds (a
+    bare id several resources share) counts only for the resource it goes to. That resource
+    names it too, and ``bill_lines`` keeps the line's account, so a line going to another
+    account's resource counts for none, as for the core.
+    """
     if bill.stored_accounts is not None:
         if not bill.free_accounts:
             return F("monthly_cost")
@@ -233,15 +243,27 @@ def _monthly_cost(bill: LatestBill) -> Combinable:
             default=F("monthly_cost"),
             output_field=_MONEY,
         )
-    lines = (
-        bill_lines(bill, OuterRef("arn"), OuterRef("account__account_id"))
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("effective_cost"))
-        .values("total")
+    lines = bill_lines(bill, OuterRef("arn"), OuterRef("account__account_id"))
+    contested = stored_costs.contested_lines(
+        bill.period_start, bill.source_format, sorted(bill.accounts)
     )
+    if contested:
+        settled = [
+            When(pk=line.line_id, then=Value(line.resource_id))
+            for line in contested
+            if line.resource_id is not None
+        ]
+        going_to = Case(*settled, default=Value(None), output_field=IntegerField())
+        lines = lines.alias(going_to=going_to).filter(
+            ~Q(pk__in=[line.line_id for line in contested]) | Q(going_to=OuterRef("pk"))
+        )
+    summed = lines.order_by().values("account_id").annotate(total=Sum("effective_cost"))
     # In the inventory but not in the bill: it cost nothing this period.
-    return Coalesce(Subquery(lines, output_field=_MONEY), Value(Decimal(0)), output_field=_MONEY)
+    return Coalesce(
+        Subquery(summed.values("total"), output_field=_MONEY),
+        Value(Decimal(0)),
+        output_field=_MONEY,
+    )
 
 
 # --- The filtered set -------------------------------------------------------------------------
@@ -260,15 +282,12 @@ def _with_tag(found: QuerySet[Resource], key: str, value: str) -> QuerySet[Resou
 
 
 def _compliance_filter(state: str, now: datetime, exempting: bool) -> Q:
+    """The resources in ``state``, as :mod:`compliance.reads.compliance_counts` counts them."""
     if state == "out_of_scope":
         return Q(is_compliant__isnull=True)
-    if not exempting:
-        return Q(is_compliant=(state == "compliant"))
-    # As compliance/figures.py counts: compliant unless a violation no exemption covers.
-    violating = Q(still_violating(now))
     if state == "compliant":
-        return Q(is_compliant=True) | (Q(is_compliant=False) & ~violating)
-    return Q(is_compliant=False) & violating
+        return figures.compliant_condition(now, exempting)
+    return figures.noncompliant_condition(now, exempting)
 
 
 def resources(viewer: Viewer, query: ResourceQuery, *, now: datetime) -> QuerySet[Resource]:
@@ -381,10 +400,8 @@ class ResourceRow:
 
 def _row(values: dict[str, Any]) -> ResourceRow:
     violations = values["counted_violations"] or 0
-    if values["is_compliant"] is None:
-        status = "out_of_scope"
-    else:
-        status = "noncompliant" if violations else "compliant"
+    verdict = policy.is_compliant(values["is_compliant"] is not None, violations)
+    status = {None: "out_of_scope", True: "compliant", False: "noncompliant"}[verdict]
     return ResourceRow(
         pk=values["pk"],
         arn=values["arn"],

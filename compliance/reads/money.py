@@ -1,7 +1,8 @@
-"""Every read: the dashboard, the MCP tools and the commands call these, never the ORM directly.
-
-Each selector takes the viewer first and narrows to the accounts that viewer may see, so a
-figure is the same wherever it is shown and no interface can forget the grants."""
+"""Money for one caller: the cost attribution (attributable, unattributable, untagged and
+non-compliant spend), each resource's monthly cost, and the Cost Explorer estimate when no bill
+is loaded. From the stored costs (``compliance.stored.costs``) while they hold, computed with
+the core's definitions (``compliance.core.costs``) otherwise.
+"""
 
 from __future__ import annotations
 

@@ -47,10 +47,7 @@ class Judge:
         self, resource_type: str, tags: Mapping[str, str]
     ) -> tuple[bool | None, list[policy.Finding]]:
         """``is_compliant`` (None: no required tag applies) and the findings."""
-        findings = policy.evaluate(self.policy, resource_type, tags)
-        if not policy.is_in_scope(self.policy, resource_type):
-            return None, findings
-        return not findings, findings
+        return policy.judge(self.policy, resource_type, tags)
 
     def replace_violations(self, judged: list[tuple[int, list[policy.Finding]]]) -> None:
         ids = [resource_id for resource_id, _ in judged]

@@ -11,7 +11,7 @@ from django.db.models import Count
 from compliance.core import policy
 from compliance.models import AwsAccount, ComplianceSnapshot, Resource, Scan, Violation
 from compliance.permissions.accounts import Operator
-from compliance.reads import figures
+from compliance.reads import compliance_counts as figures
 from compliance.reads.money import cost_attribution
 
 BATCH = 2000

@@ -31,7 +31,7 @@ from compliance.models import (
     Scan,
     Violation,
 )
-from compliance.reads.figures import Figures
+from compliance.reads.compliance_counts import Figures
 from compliance.stored.costs.latest_money import active_exemptions
 
 Dimension = ComplianceSnapshot.Dimension

@@ -20,9 +20,13 @@ from compliance.core.policy.documents import (
     policy_to_dict,
 )
 from compliance.core.policy.evaluation import (
+    ComplianceCounts,
     compliance_score,
+    count_compliance,
     evaluate,
+    is_compliant,
     is_in_scope,
+    judge,
     rules_for_type,
 )
 from compliance.core.policy.model import (
@@ -45,14 +49,18 @@ __all__ = [
     "MISSING_REQUIRED_TAG",
     "VIOLATION_TYPES",
     "WRONG_KEY_CASE",
+    "ComplianceCounts",
     "Finding",
     "NamingRules",
     "Policy",
     "PolicyError",
     "TagRule",
     "compliance_score",
+    "count_compliance",
     "evaluate",
+    "is_compliant",
     "is_in_scope",
+    "judge",
     "parse_policy",
     "policy_from_dict",
     "policy_to_aws_org",

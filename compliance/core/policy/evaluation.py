@@ -8,7 +8,8 @@ spelled (most resources never need it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from compliance.core.policy.model import (
     INVALID_FORMAT,
@@ -93,6 +94,55 @@ def _keys_by_folded_case(tags: Mapping[str, str]) -> dict[str, str]:
         if current is None or key < current:
             index[folded] = key
     return index
+
+
+def is_compliant(in_scope: bool, counted_violations: int) -> bool | None:
+    """Compliant: in scope and no violation that counts; ``None`` when out of scope (no
+    required tag applies), so the resource is in no score.
+
+    The one rule: the scan's verdict (:func:`judge`, before any exemption), each listed
+    resource's status, and the counts in SQL (``compliance.reads.compliance_counts``, held
+    equal to :func:`count_compliance` by ``tests/compliance/test_figure_properties.py``).
+    """
+    if not in_scope:
+        return None
+    return counted_violations == 0
+
+
+def judge(
+    policy: Policy, resource_type: str, tags: Mapping[str, str]
+) -> tuple[bool | None, list[Finding]]:
+    """A resource's verdict (:func:`is_compliant`, every finding counting) and its findings."""
+    findings = evaluate(policy, resource_type, tags)
+    return is_compliant(is_in_scope(policy, resource_type), len(findings)), findings
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceCounts:
+    """The compliance figures of a set of resources: how many, in scope, compliant, and the
+    violations that count."""
+
+    total_resources: int = 0
+    in_scope_resources: int = 0
+    compliant_resources: int = 0
+    violations: int = 0
+
+    @property
+    def compliance_score(self) -> float | None:
+        return compliance_score(self.compliant_resources, self.in_scope_resources)
+
+
+def count_compliance(resources: Iterable[tuple[bool, int]]) -> ComplianceCounts:
+    """The figures of resources given as (in scope, violations that count), each judged by
+    :func:`is_compliant`."""
+    total = in_scope = compliant = violations = 0
+    for scoped, counted in resources:
+        verdict = is_compliant(scoped, counted)
+        total += 1
+        in_scope += verdict is not None
+        compliant += verdict is True
+        violations += counted
+    return ComplianceCounts(total, in_scope, compliant, violations)
 
 
 def compliance_score(compliant: int, in_scope: int) -> float | None:

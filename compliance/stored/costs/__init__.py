@@ -27,7 +27,11 @@ estate's size. Amounts are summed in Python, exactly, from the values the ORM re
 """
 
 from compliance.stored.costs.latest_money import AccountMoney
-from compliance.stored.costs.matching import after_last, resource_part
+from compliance.stored.costs.matching import (
+    ContestedLine,
+    contested_lines,
+    id_key_expressions,
+)
 from compliance.stored.costs.reading import (
     RuleCosts,
     Scope,
@@ -44,17 +48,18 @@ from compliance.stored.costs.refresh import refresh_costs
 
 __all__ = [
     "AccountMoney",
+    "ContestedLine",
     "RuleCosts",
     "Scope",
     "Stored",
     "StoredAttribution",
-    "after_last",
     "attribution",
+    "contested_lines",
     "costliest",
     "costs_of",
+    "id_key_expressions",
     "listing_accounts",
     "refresh_costs",
-    "resource_part",
     "rule_costs",
     "top_costed",
 ]

@@ -24,7 +24,6 @@ from compliance.stored.costs.matching import CHUNK, binary
 
 Kind = AttributedCost.Kind
 ZERO = costs.ZERO
-BUCKETS = ("attributable", "attribution_gap", "unattributable", "unmatched_resource")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,13 +200,6 @@ def attribution(
     types = set(resource_types) - {costs.NO_RESOURCE, costs.NOT_IN_INVENTORY}
     currencies: set[str] = set()
     untagged: list[tuple[str, Decimal]] = []
-    splits = (
-        result.by_account,
-        result.by_region,
-        result.by_service,
-        result.by_resource_type,
-        result.by_charge_category,
-    )
     with localcontext() as context:
         context.prec = 60
         for row in rows.order_by("pk").iterator(chunk_size=CHUNK):
@@ -218,18 +210,15 @@ def attribution(
             if row.kind == Kind.UNTAGGED:
                 untagged.append((row.tag_key, row.amount))
                 continue
-            keys = (
+            where = (
                 row.account_id,
                 row.region,
                 row.service,
                 row.resource_type,
                 row.charge_category,
             )
-            for bucket in BUCKETS:
-                amount = getattr(row, bucket)
-                result.totals.add(bucket, amount)
-                for split, key in zip(splits, keys, strict=True):
-                    split.setdefault(key, costs.CostSplit()).add(bucket, amount)
+            for bucket in costs.BUCKETS:
+                result.charge(where, bucket, getattr(row, bucket))
         for tag, amount in sorted(untagged, key=lambda item: item[0]):
             result.untagged_spend[tag] = result.untagged_spend.get(tag, ZERO) + amount
     currencies_list = sorted(currencies) if money.source == "bill" else []

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 from django.db import connection, transaction
@@ -31,7 +31,6 @@ UPDATE_BATCH = 2000
 
 Kind = AttributedCost.Kind
 ZERO = costs.ZERO
-_ESTIMATE_PLACES = Decimal("1E-10")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,38 +148,28 @@ def _estimate_parts(
             if figure.period_start != periods[figure.account_id]:
                 continue
             money_key: MoneyKey = (ESTIMATE, figure.period_start, None, figure.currency)
-            where = (figure.account_id, figure.region, figure.key)
-            if figure.key.startswith(costs.CE_NO_RESOURCE_PREFIXES):
-                totals.charge(
-                    "unattributable",
-                    (*where[:3], costs.NO_RESOURCE, "Usage"),
-                    money_key,
-                    figure.amount,
-                )
-                continue
-            types = costs.CE_SERVICE_TYPES.get(figure.key, ())
+            types = costs.estimate_types(figure.key)
             found = [
                 placed[(figure.account_id, figure.region, t)]
-                for t in types
+                for t in types or ()
                 if (figure.account_id, figure.region, t) in placed
             ]
             count = sum(n for n, _ in found)
             if not count:
-                totals.charge(
-                    "unmatched_resource",
-                    (*where[:3], costs.NOT_IN_INVENTORY, "Usage"),
-                    money_key,
-                    figure.amount,
-                )
+                # Tax and fees name no resource; a service nobody scanned names one not held.
+                bucket, resource_type = costs.bucket_of(types is not None, None, False)
+                where = (figure.account_id, figure.region, figure.key, resource_type)
+                totals.charge(bucket, (*where, costs.ESTIMATE_CATEGORY), money_key, figure.amount)
                 continue
-            part = (figure.amount / count).quantize(_ESTIMATE_PLACES, rounding=ROUND_DOWN)
+            assert types is not None
+            first, part = costs.estimate_shares(figure.amount, count)
             estimate = _EstimatePart(
                 region=figure.region,
                 service=figure.key,
                 currency=figure.currency,
                 part=part,
-                first=figure.amount - part * (count - 1),
-                first_arn=min(first for _, first in found),
+                first=first,
+                first_arn=min(first_arn for _, first_arn in found),
             )
             for resource_type in types:
                 parts[(figure.account_id, figure.region, resource_type)].append(estimate)
@@ -242,7 +231,7 @@ def refresh_costs(now: datetime | None = None) -> None:
         registered = sorted(AwsAccount.objects.values_list("account_id", flat=True))
         money = _account_money()
         estimates_stored = not Resource.objects.filter(
-            gone_since__isnull=True, arn__contains="(no scanned resource)"
+            gone_since__isnull=True, arn__contains=costs.NO_SCANNED_RESOURCE
         ).exists()
         totals = _Totals()
         _attribute_everything(money, registered, totals, now)
@@ -288,11 +277,7 @@ def _attribute_everything(
         return imports[line.billing_import_id]
 
     def unmatched(line: Line) -> None:
-        bucket, resource_type = (
-            ("unmatched_resource", costs.NOT_IN_INVENTORY)
-            if line.names_resource
-            else ("unattributable", costs.NO_RESOURCE)
-        )
+        bucket, resource_type = costs.bucket_of(line.names_resource, None, False)
         where = (line.account_id, line.region, line.service, resource_type, line.charge_category)
         totals.charge(bucket, where, money_key(line), line.cost)
 
@@ -339,7 +324,7 @@ def _attribute_everything(
             if next_lines is not None and next_lines[0] < pk:
                 raise RuntimeError("a bill line matched a resource that is not present")
             tags = {tag for _, tag, _ in rules}
-            bucket = "attribution_gap" if tags else "attributable"
+            bucket, _ = costs.bucket_of(True, resource_type, bool(tags))
             account_money = money.get(account_id, AccountMoney())
             shown = account_money.shown
             cost = ZERO
@@ -348,7 +333,7 @@ def _attribute_everything(
                 totals.charge(
                     bucket, (*where, line.charge_category), money_key(line), line.cost, tags
                 )
-                if line.account_id != account_id:
+                if not costs.counts_in_monthly_cost(line.account_id, account_id):
                     totals.cross_account.add((line.account_id, account_id))
                 elif money_key(line)[0] == account_money.bill_format:
                     cost += line.cost
@@ -358,7 +343,13 @@ def _attribute_everything(
                     share = estimate.first if arn == estimate.first_arn else estimate.part
                     totals.charge(
                         bucket,
-                        (account_id, region, estimate.service, resource_type, "Usage"),
+                        (
+                            account_id,
+                            region,
+                            estimate.service,
+                            resource_type,
+                            costs.ESTIMATE_CATEGORY,
+                        ),
                         (ESTIMATE, shown[1], None, estimate.currency),
                         share,
                         tags,

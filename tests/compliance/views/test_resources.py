@@ -21,6 +21,7 @@ from django.utils import timezone
 from compliance.models import AuditEvent, AwsAccount, Resource, Scan
 from compliance.permissions.accounts import Operator
 from compliance.permissions.roles import Role
+from compliance.stored.costs import refresh_costs
 from compliance.writes.costs import do_import_costs
 from compliance.writes.exemptions import do_create_exemption
 from tests.compliance.billing.bills import (
@@ -397,6 +398,7 @@ def test_the_number_of_queries_does_not_grow_with_the_page(billed: Scan, viewer:
 
     few = queries({"sort": "-cost"})
     many(120)
+    refresh_costs()  # as a scan would, so that both pages read the stored costs
     assert queries({"sort": "-cost"}) == few
 
 
