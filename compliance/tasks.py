@@ -12,6 +12,7 @@ from compliance.scans import execute_scan
 from compliance.scans import watchdog as scan_watchdog
 from compliance.stored.costs import refresh_costs
 from compliance.stored.summary import store_rule_figures
+from compliance.writes.checklist import do_evaluate_checklist_run
 
 
 @task()
@@ -45,3 +46,12 @@ def refresh_stored_figures_task() -> str:
             store_rule_figures(scan, now)
         refresh_costs(now)
     return f"figures stored for scan #{scan.pk}" if scan is not None else "no finished scan"
+
+
+@task()
+def run_security_checklist_task(run_id: int) -> str:
+    """Evaluate one checklist run queued from the dashboard ("Run checks now"): its AWS items
+    call AWS, which no web request waits on. A run this task cannot finish is failed, never left
+    "running" (``compliance.writes.checklist``)."""
+    run = do_evaluate_checklist_run(run_id)
+    return f"checklist run #{run.pk} {run.status}"

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, TypeAlias
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
 
 from compliance.aws.base import AccountTarget
 
@@ -43,6 +44,20 @@ DEFAULT_REGION = "us-east-1"
 
 #: What the scanner itself calls before any collector runs (for the IAM policy).
 SESSION_IAM_ACTIONS = ("ec2:DescribeRegions", "sts:AssumeRole", "sts:GetCallerIdentity")
+
+
+#: What a session is, for code outside this package that holds one without importing boto3.
+Session: TypeAlias = boto3.session.Session
+
+#: The errors an AWS call raises: AWS refused it, or it never reached AWS.
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+
+
+def error_code(exc: Exception) -> str:
+    """AWS's error code (``AccessDenied``, ...), or the exception's name when AWS gave none."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
 
 
 class AccountMismatchError(Exception):

@@ -8,27 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from compliance.aws import checklist_checks as aws
 from compliance.aws.base import AccountTarget
-from compliance.aws.session import home_region
+from compliance.aws.session import AWS_ERRORS, error_code, home_region
 from compliance.checklist.base import Context, Outcome, Status
 from compliance.models import AwsAccount, TaggingPolicy
-
-
-def _error(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    return type(exc).__name__
 
 
 def _guarded(what: str, call: Callable[[], Outcome | None]) -> Outcome | None:
     try:
         return call()
-    except (ClientError, BotoCoreError) as exc:
-        return Outcome(Status.UNKNOWN, f"{what}: AWS call failed ({_error(exc)})")
+    except AWS_ERRORS as exc:
+        return Outcome(Status.UNKNOWN, f"{what}: AWS call failed ({error_code(exc)})")
 
 
 def server_not_exposed(ctx: Context) -> Outcome | None:
@@ -76,8 +69,8 @@ def cloudtrail_logging(ctx: Context) -> Outcome | None:
         try:
             session = ctx.session_for(target)
             trails = aws.cloudtrail_status(session, home_region(session, target))
-        except (ClientError, BotoCoreError) as exc:
-            unknown.append(f"{account.account_id}: AWS call failed ({_error(exc)})")
+        except AWS_ERRORS as exc:
+            unknown.append(f"{account.account_id}: AWS call failed ({error_code(exc)})")
             continue
         logging_now = [t for t in trails if t.logging]
         if not logging_now:

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import boto3
-
 from compliance.aws.base import AccountTarget
+from compliance.aws.session import Session
 from compliance.models import ChecklistStatus
 
 Status = ChecklistStatus
@@ -41,7 +40,7 @@ class Outcome:
 
 
 #: Returns a session for an account (``None``: the server's own credentials).
-SessionFactory = Callable[[AccountTarget | None], boto3.session.Session]
+SessionFactory = Callable[[AccountTarget | None], Session]
 
 
 @dataclass(frozen=True, slots=True)

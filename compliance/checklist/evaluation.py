@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
 from django.utils import timezone
 
 from compliance.aws.base import AccountTarget
+from compliance.aws.session import Session
 from compliance.checklist.base import Context, Item, Kind, Outcome, SessionFactory, Status
 from compliance.checklist.items import ITEMS, ITEMS_BY_ID
 from compliance.models import Attestation, ChecklistResult, ChecklistRun
@@ -49,7 +49,7 @@ class ItemResult:
         }
 
 
-def default_session_for(target: AccountTarget | None) -> boto3.session.Session:
+def default_session_for(target: AccountTarget | None) -> Session:
     from compliance.aws.checklist_checks import default_session
     from compliance.aws.session import new_session
 
@@ -99,9 +99,17 @@ def evaluate(
     now: datetime | None = None,
     items: Sequence[Item] = ITEMS,
     session_for: SessionFactory | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[ItemResult]:
+    """Every item, in checklist order; ``progress`` is told how many are done after each one
+    (a queued run shows it, and it is the run's sign of life)."""
     ctx = Context(now=now or timezone.now(), session_for=session_for or default_session_for)
-    return [evaluate_item(item, ctx) for item in items]
+    results = []
+    for item in items:
+        results.append(evaluate_item(item, ctx))
+        if progress is not None:
+            progress(len(results))
+    return results
 
 
 def summary(results: Iterable[ItemResult]) -> dict[str, Any]:
@@ -129,7 +137,13 @@ def report(
 
 
 def latest_run() -> ChecklistRun | None:
-    return ChecklistRun.objects.order_by("-checked_at", "-id").first()
+    """The latest finished run: one still queued or running has no results yet, and a failed
+    one has none at all."""
+    return (
+        ChecklistRun.objects.filter(status=ChecklistRun.Status.FINISHED)
+        .order_by("-checked_at", "-id")
+        .first()
+    )
 
 
 def stored_results(run: ChecklistRun, *, now: datetime | None = None) -> list[ItemResult]:

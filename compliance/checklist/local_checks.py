@@ -1,20 +1,25 @@
 """Checklist items evaluated from the running system: settings, logging, the database, and
-requests sent to the ASGI application in process."""
+requests sent in process to the application as it is served (Django, and the MCP endpoint on
+the path it registered in :mod:`compliance.checklist.facts`)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from compliance.checklist import facts
 from compliance.checklist.base import Context, Outcome, Status
+from compliance.checklist.facts import AsgiApp, McpEndpointFacts
 
 #: Django's own "insecure" prefix and the placeholders tutorials and templates ship with.
 _PLACEHOLDER_KEYS = ("django-insecure", "change-me", "changeme", "secret", "your-secret-key")
@@ -22,14 +27,16 @@ _PLACEHOLDER_KEYS = ("django-insecure", "change-me", "changeme", "secret", "your
 _SOURCE_SUFFIXES = {".py", ".env", ".toml", ".cfg", ".ini", ".yml", ".yaml", ".json", ".txt"}
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "staticfiles", "__pycache__", "var"}
 _MAX_SOURCE_BYTES = 1_000_000
+#: The event name of the sample the security log's formatter is asked to write.
+_SAMPLE_EVENT = "security_checklist_sample"
 
 
 # --- Authentication -----------------------------------------------------------------------------
 
 
-async def _probe(app: Any, method: str, path: str, host: str) -> tuple[int, str]:
+async def _probe(app: AsgiApp, method: str, path: str, host: str) -> tuple[int, str]:
     """Send one request without credentials; the status and Location of the answer."""
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     body_sent = False
     finished = asyncio.Event()
 
@@ -43,7 +50,7 @@ async def _probe(app: Any, method: str, path: str, host: str) -> tuple[int, str]
         await finished.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
         if message["type"] == "http.response.body" and not message.get("more_body"):
             finished.set()
@@ -81,23 +88,49 @@ def _probe_host() -> str:
     return "localhost"
 
 
+def _probed_application() -> tuple[AsgiApp, McpEndpointFacts | None]:
+    """The application as ``finops_site.asgi`` serves it: the MCP endpoint on its own path (as
+    the endpoint registered it), Django for every other path. Built here rather than imported
+    from the ASGI module, which would make this domain package depend on its faces."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    django_app = cast("AsgiApp", ASGIHandler())
+    endpoint = facts.mcp_endpoint()
+    if endpoint is None:
+        return django_app, None
+    endpoint_app = endpoint.build_app()
+    mount = endpoint.path
+
+    async def route(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        path = str(scope.get("path", ""))
+        if path == mount or path.startswith(mount + "/"):
+            await endpoint_app(scope, receive, send)
+        else:
+            await django_app(scope, receive, send)
+
+    return route, endpoint
+
+
 def authentication_required(ctx: Context) -> Outcome:
     """Asks the real application, as an anonymous client would: routing or a decorator
     forgotten anywhere shows up here, not only a setting."""
-    from finops_site.asgi import build_application
-
-    app = build_application()
+    app, endpoint = _probed_application()
     host = _probe_host()
     expectations = [
-        ("POST", "/mcp", "401 with a Bearer challenge"),
         ("GET", "/", "a redirect to sign-in"),
         ("GET", "/admin/", "a redirect to sign-in"),
     ]
+    if endpoint is not None:
+        expectations.insert(0, ("POST", endpoint.path, "401 with a Bearer challenge"))
     failures, seen = [], []
     for method, path, expected in expectations:
         status, location = async_to_sync(_probe)(app, method, path, host)
         seen.append(f"{method} {path} -> {status}")
-        if path == "/mcp":
+        if endpoint is not None and path == endpoint.path:
             ok = status == 401
         else:
             ok = status in (301, 302, 303, 307) and "login" in location
@@ -107,6 +140,12 @@ def authentication_required(ctx: Context) -> Outcome:
             )
     if failures:
         return Outcome(Status.FAIL, "; ".join(failures))
+    if endpoint is None:
+        return Outcome(
+            Status.UNKNOWN,
+            "Anonymous requests refused: " + ", ".join(seen) + "; the MCP endpoint has not "
+            "registered itself (mcp_endpoint not installed?), so its path was not asked",
+        )
     return Outcome(Status.PASS, "Anonymous requests refused: " + ", ".join(seen))
 
 
@@ -348,37 +387,45 @@ def secret_key_not_default(ctx: Context) -> Outcome:
 
 
 def api_key_age(ctx: Context) -> Outcome:
-    from mcp_endpoint.models import ApiKey
-
-    maximum = settings.API_KEY_MAX_AGE_DAYS
-    too_old = list(
-        ApiKey.objects.filter(
-            revoked_at__isnull=True,
-            expires_at__gt=ctx.now,
-            created_at__lt=ctx.now - timedelta(days=maximum),
+    endpoint = facts.mcp_endpoint()
+    if endpoint is None:
+        return Outcome(
+            Status.UNKNOWN, "The MCP endpoint has not registered itself: its API keys are unknown"
         )
-        .order_by("created_at")
-        .values_list("prefix", flat=True)
-    )
-    active = ApiKey.objects.filter(revoked_at__isnull=True, expires_at__gt=ctx.now).count()
-    if too_old:
+    maximum = settings.API_KEY_MAX_AGE_DAYS
+    keys = endpoint.api_key_ages(ctx.now, ctx.now - timedelta(days=maximum))
+    if keys.older:
         return Outcome(
             Status.FAIL,
-            f"{len(too_old)} active key(s) older than API_KEY_MAX_AGE_DAYS={maximum}: "
-            + ", ".join(too_old)
+            f"{len(keys.older)} active key(s) older than API_KEY_MAX_AGE_DAYS={maximum}: "
+            + ", ".join(keys.older)
             + " (rotate, then revoke_api_keys --prefix)",
         )
-    return Outcome(Status.PASS, f"{active} active key(s), none older than {maximum} days")
+    return Outcome(Status.PASS, f"{keys.active} active key(s), none older than {maximum} days")
 
 
 # --- Monitoring ---------------------------------------------------------------------------------
 
 
-def structured_security_logs(ctx: Context) -> Outcome:
-    from mcp_endpoint.monitoring import JsonFormatter
+def _writes_json_lines(formatter: logging.Formatter | None) -> bool:
+    """Whether ``formatter`` writes a security event as one JSON object with the event's fields
+    (what a CloudWatch metric filter matches on): asked by formatting a sample event, so any
+    formatter that does the job counts, whichever module defines it."""
+    if formatter is None:
+        return False  # the handler falls back to logging's plain "%(message)s"
+    record = logging.LogRecord("security", logging.WARNING, __file__, 0, _SAMPLE_EVENT, None, None)
+    record.security = {"event": _SAMPLE_EVENT}
+    try:
+        line = formatter.format(record)
+        parsed = json.loads(line)
+    except Exception:  # a formatter that cannot format the sample does not write JSON lines
+        return False
+    return "\n" not in line and isinstance(parsed, dict) and parsed.get("event") == _SAMPLE_EVENT
 
+
+def structured_security_logs(ctx: Context) -> Outcome:
     logger = logging.getLogger("security")
-    json_handlers = [h for h in logger.handlers if isinstance(h.formatter, JsonFormatter)]
+    json_handlers = [h for h in logger.handlers if _writes_json_lines(h.formatter)]
     if not json_handlers:
         return Outcome(Status.FAIL, "The 'security' logger has no handler with the JSON formatter")
     if not logger.isEnabledFor(logging.WARNING):

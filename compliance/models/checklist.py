@@ -20,11 +20,30 @@ class ChecklistStatus(models.TextChoices):
 
 class ChecklistRun(models.Model):
     """One evaluation of every checklist item; its results are kept, so the history shows when
-    an item started or stopped holding."""
+    an item started or stopped holding.
 
+    The dashboard queues a run for a task worker (its AWS items call AWS, which no web request
+    waits on), so a run has a state; the command evaluates in one go and stores it finished.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    #: When the items were evaluated; until then, when the run was requested.
     checked_at = models.DateTimeField(db_index=True)
     requested_by = models.CharField(max_length=150, help_text="Username, 'cli' or 'system'.")
     interface = models.CharField(max_length=16, default="cli")
+    #: Every run stored before runs were queued was evaluated in one go: finished.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FINISHED)
+    items_done = models.PositiveIntegerField(default=0)
+    items_total = models.PositiveIntegerField(default=0)
+    #: The last sign of life of the worker evaluating it (its start, then each item evaluated).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    #: Why a failed run failed.
+    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-checked_at", "-id"]

@@ -1,5 +1,5 @@
 """The security checklist as the dashboard shows it: the latest run's items by section, the
-attestations behind them, and the recent runs' totals.
+attestations behind them, the progress of a run not finished yet, and the recent runs' totals.
 
 The latest run is read with :func:`compliance.checklist.evaluation.stored_results`, as the MCP
 tool ``get_security_checklist`` reads it, so an attestation that expired since the run reads
@@ -58,6 +58,26 @@ def latest_checklist(*, now: datetime | None = None) -> ChecklistView:
         by_section.setdefault(str(result.item.section), []).append(result)
     sections = [SectionResults(name, items) for name, items in by_section.items() if items]
     return ChecklistView(run, sections, summary(results))
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """The newest run while it is not finished: queued, running (how many items are done), or
+    failed (and why). A finished run shows as the latest results instead."""
+
+    run: ChecklistRun
+
+    @property
+    def active(self) -> bool:
+        """Still to end: the page follows it."""
+        return self.run.status in (ChecklistRun.Status.QUEUED, ChecklistRun.Status.RUNNING)
+
+
+def run_progress() -> RunProgress | None:
+    newest = ChecklistRun.objects.order_by("-id").first()
+    if newest is None or newest.status == ChecklistRun.Status.FINISHED:
+        return None
+    return RunProgress(newest)
 
 
 def recent_runs(limit: int = RECENT_RUNS) -> list[RunTotals]:

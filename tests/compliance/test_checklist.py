@@ -34,6 +34,7 @@ from compliance.checklist.evaluation import (
 from compliance.checklist.items import ITEMS, ITEMS_BY_ID
 from compliance.models import AuditEvent
 from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
 from compliance.writes.accounts import do_add_account
 from compliance.writes.checklist import do_attest_checklist_item, do_run_security_checklist
 from compliance.writes.policy import do_import_policy
@@ -336,6 +337,7 @@ def test_secret_key_fails_when_committed_in_a_project_file(db: None, tmp_path: P
 
 def test_api_key_age_fails_for_an_active_key_older_than_the_maximum(db: None) -> None:
     alice = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+    assign_role(alice, Role.VIEWER)  # a key is never wider than its user's role
     make_key(alice)
     assert check("credentials.api_key_age").status == Status.PASS
     key = ApiKey.objects.get()
@@ -526,14 +528,16 @@ def test_bad_attestations_are_refused_and_audited(
 
 def test_attesting_needs_the_permission(db: None) -> None:
     bob = User.objects.create_user("bob", "bob@example.com", "bob-password-123")
-    with pytest.raises(ActionError, match="permission"):
+    with pytest.raises(ActionError, match="you have no role, so you may not attest"):
         do_attest_checklist_item(
             "monitoring.alerts",
             evidence="we have alarms",
             expires_at=timezone.now() + timedelta(days=30),
             acting=bob,
         )
-    assert AuditEvent.objects.get(event_type="checklist.attested").outcome == "denied"
+    refusal = AuditEvent.objects.get(event_type="auth.permission_denied")
+    assert (refusal.outcome, refusal.detail["action"]) == ("denied", "attest")
+    assert not AuditEvent.objects.filter(event_type="checklist.attested").exists()
 
 
 def test_stored_run_reads_expired_once_its_attestation_has_expired(
@@ -627,10 +631,13 @@ def test_mcp_tool_returns_the_latest_run_to_an_administrator(transactional_db: N
 
 def test_mcp_tool_is_refused_to_a_non_administrator(transactional_db: None) -> None:
     alice = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+    assign_role(alice, Role.VIEWER)  # a key is never wider than its user's role
     status, body, _headers = post(tool_call("get_security_checklist"), key=make_key(alice))
     assert status == 200
     assert body["result"]["isError"] is True
-    assert "administrators only" in body["result"]["content"][0]["text"]
+    refusal = body["result"]["content"][0]["text"]
+    assert "security checklist" in refusal
+    assert "admin" in refusal
 
 
 def test_committed_iam_policy_is_the_generated_one() -> None:

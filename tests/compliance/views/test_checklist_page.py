@@ -16,6 +16,7 @@ from compliance.checklist.items import ITEMS
 from compliance.models import Attestation, AuditEvent, AwsAccount, ChecklistRun
 from compliance.permissions.accounts import Operator
 from compliance.permissions.roles import Role
+from compliance.tasks import run_security_checklist_task
 from compliance.writes.checklist import do_attest_checklist_item, do_run_security_checklist
 from tests.compliance.views.conftest import person, signed_in
 
@@ -152,19 +153,30 @@ def test_recent_runs_count_each_status(db: None) -> None:
     assert "cron (cli)" in row
 
 
-def test_run_checks_now_stores_a_run_audited_as_the_admin(db: None) -> None:
+def test_run_checks_now_queues_a_run_audited_as_the_admin_and_the_task_stores_it(
+    db: None,
+) -> None:
     client = person("admin-user", Role.ADMIN)
     admin = User.objects.get(username="admin-user")
     response = client.post(URL)
     assert response.status_code == 302
     assert response["Location"] == URL
     run = ChecklistRun.objects.get()
-    assert (run.requested_by, run.interface) == ("admin-user", "web")
+    assert (run.requested_by, run.interface, run.status) == ("admin-user", "web", "queued")
     event = AuditEvent.objects.get(event_type="checklist.evaluated")
-    assert (event.actor_id, event.interface) == (admin.pk, "web")
+    assert (event.actor_id, event.interface, event.detail) == (
+        admin.pk,
+        "web",
+        {"status": "queued"},
+    )
     page = client.get(URL).content.decode()
-    assert f"Checklist run #{run.pk}:" in page
+    assert f"Checklist run #{run.pk} queued; this page follows its progress." in page
+    assert "The checklist has not been run yet" in page
+
+    assert run_security_checklist_task.call(run.pk) == f"checklist run #{run.pk} finished"
+    page = client.get(URL).content.decode()
     assert f"Run #{run.pk}, checked" in page
+    assert "data-checklist-progress" not in page
 
 
 def test_run_checks_now_needs_the_csrf_token(db: None) -> None:
