@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres test-postgres-restart conformance e2e lint typecheck check security run worker clean
+.PHONY: demo test test-postgres test-postgres-restart conformance e2e lint typecheck architecture check security run worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,7 +61,11 @@ security: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
 
-check: lint typecheck
+# The architecture's import contracts (pyproject.toml, docs/architecture.md).
+architecture: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+check: lint typecheck architecture
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

@@ -84,6 +84,7 @@ def seed(size: int, *, username: str = USERNAME, scopes: tuple[str, ...] = ("rea
         TaggingPolicy,
     )
     from compliance.permissions.accounts import Operator
+    from compliance.permissions.roles import Role, assign_role
     from compliance.stored.summary import store_figures
     from compliance.writes.accounts import do_add_account
     from compliance.writes.keys import do_create_api_key
@@ -120,6 +121,8 @@ def seed(size: int, *, username: str = USERNAME, scopes: tuple[str, ...] = ("rea
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     user, _ = get_user_model().objects.get_or_create(username=username)
+    # Reading takes a role that reads; an analyst's keys may also hold `scan`.
+    assign_role(user, Role.ANALYST)
     AccountAccess.objects.get_or_create(user=user, account=account)
     _key, raw = do_create_api_key(
         user=user, name="bench", scopes=list(scopes), acting=operator, interface="cli"

@@ -32,8 +32,8 @@ from compliance import scans  # noqa: E402
 from compliance.aws.base import JobOutcome, ResourceBatch, ScanPlan  # noqa: E402
 from compliance.models import Resource, Scan, ScanItem  # noqa: E402
 from compliance.permissions.accounts import Operator  # noqa: E402
-from compliance.writes.accounts import do_add_account
-from compliance.writes.policy import do_import_policy
+from compliance.writes.accounts import do_add_account  # noqa: E402
+from compliance.writes.policy import do_import_policy  # noqa: E402
 from compliance.writes.scans import do_request_scan  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "compliance" / "sample_data" / "sample_policy.yaml"

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from compliance import audit, reads
+from compliance import reads
 from compliance.aws import RESOURCE_TYPES
 from compliance.models import (
     AccountAccess,
@@ -26,10 +26,18 @@ from compliance.models import (
     TaggingPolicy,
     Violation,
 )
+from compliance.permissions import Action, may
 from compliance.writes.accounts import do_add_account
 from compliance.writes.exemptions import do_create_exemption, do_remove_exemption
+from compliance.writes.grants import do_grant_account_access, do_revoke_account_access
 from compliance.writes.policy import do_import_policy
-from compliance.writes.refusals import ACCOUNT_ID_PATTERN, ActionError, validate_regions
+from compliance.writes.refusals import (
+    ACCOUNT_ID_PATTERN,
+    ActionError,
+    NotPermitted,
+    require,
+    validate_regions,
+)
 from compliance.writes.scans import do_start_scan
 
 MAX_POLICY_BYTES = 1_000_000
@@ -116,10 +124,10 @@ class AwsAccountAdmin(admin.ModelAdmin[AwsAccount]):
             role_arn=obj.role_arn,
             external_id=obj.external_id,
             regions=form.cleaned_data["regions_text"],
+            enabled=obj.enabled,
             acting=request.user,
+            interface="admin",
         )
-        if saved.enabled != obj.enabled:
-            AwsAccount.objects.filter(pk=saved.pk).update(enabled=obj.enabled)
         obj.pk = saved.pk
 
     @admin.action(description="Scan the selected accounts now (queued for the task worker)")
@@ -185,7 +193,7 @@ class TaggingPolicyAdmin(ReadOnlyAdmin):
         ]
 
     def has_import_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("compliance.add_taggingpolicy"))
+        return may(request.user, Action.IMPORT_POLICY)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -194,20 +202,18 @@ class TaggingPolicyAdmin(ReadOnlyAdmin):
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_import_permission(request):
-            audit.record(
-                AuditEvent.EventType.POLICY_REJECTED,
-                acting=request.user,
-                interface="admin",
-                outcome=AuditEvent.Outcome.DENIED,
-                detail={"error": "no permission to import policies"},
-            )
-            return HttpResponse("Forbidden", status=403)
+        try:
+            require(request.user, Action.IMPORT_POLICY, interface="admin", target="admin")
+        except NotPermitted as refusal:
+            return HttpResponse(f"Forbidden: {refusal}", status=403, content_type="text/plain")
         form = PolicyImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
                 imported = do_import_policy(
-                    form.cleaned_data["document"], source="admin", acting=request.user
+                    form.cleaned_data["document"],
+                    source="admin",
+                    acting=request.user,
+                    interface="admin",
                 )
             except ActionError as exc:
                 form.add_error(None, f"Refused, the active policy is unchanged: {exc}")
@@ -311,28 +317,10 @@ class AccountAccessAdmin(admin.ModelAdmin[AccountAccess]):
     autocomplete_fields = ["account"]
 
     def save_model(self, request: HttpRequest, obj: AccountAccess, form: Any, change: bool) -> None:
-        from django.db import transaction
-
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            audit.record(
-                AuditEvent.EventType.ACCESS_GRANTED,
-                acting=request.user,
-                interface="admin",
-                target=str(obj),
-            )
+        do_grant_account_access(obj, acting=request.user)
 
     def delete_model(self, request: HttpRequest, obj: AccountAccess) -> None:
-        from django.db import transaction
-
-        with transaction.atomic():
-            audit.record(
-                AuditEvent.EventType.ACCESS_REVOKED,
-                acting=request.user,
-                interface="admin",
-                target=str(obj),
-            )
-            super().delete_model(request, obj)
+        do_revoke_account_access(obj, acting=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccountAccess]) -> None:
         for grant in queryset:

@@ -17,8 +17,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
-from compliance.web import network, signin
+from compliance.web import signin
+from compliance.writes import web_events
 
 
 class AdminSite(admin.AdminSite):
@@ -37,10 +39,22 @@ class AdminSite(admin.AdminSite):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         user = request.user
+        if user.is_authenticated and user.is_active and not user.is_staff:
+            # Signed in, but the admin is not theirs: say so (and audit it) rather than send
+            # them to a sign-in page they have already passed.
+            web_events.record_web_event(
+                EventType.ADMIN_REFUSED,
+                request,
+                acting=user,
+                target=request.GET.get("next", request.path)[:200],
+                outcome=AuditEvent.Outcome.DENIED,
+                detail={"reason": "not an administrator"},
+            )
+            return render(request, "admin/not_an_administrator.html", status=403)
         if user.is_authenticated and user.is_active and user.is_staff:
             # Signed in, staff, but not strongly enough (has_permission said no).
-            network.record_web_event(
-                AuditEvent.EventType.ADMIN_REFUSED,
+            web_events.record_web_event(
+                EventType.ADMIN_REFUSED,
                 request,
                 acting=user,
                 target=request.path,

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from allauth.idp.oidc.models import Token
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from compliance.permissions.accounts import NarrowedViewer
@@ -50,6 +51,7 @@ class Caller:
                 user=key.user,
                 account_ids=account_ids or None,
                 label=str(key.user.get_username()),
+                scopes=frozenset(key.scopes),
             ),
             scopes=frozenset(key.scopes),
             subject=key.prefix,
@@ -70,10 +72,11 @@ class Caller:
         if user is None or client is None:
             raise ValueError("a token without user or client cannot call tools")
         client_part = client.id if len(client.id) <= 64 else _digest(client.id)
+        scopes = frozenset(token.get_scopes()) & frozenset(ApiKey.ALL_SCOPES)
         return cls(
             user=user,
-            viewer=NarrowedViewer(user=user, label=str(user.get_username())),
-            scopes=frozenset(token.get_scopes()) & frozenset(ApiKey.ALL_SCOPES),
+            viewer=NarrowedViewer(user=user, label=str(user.get_username()), scopes=scopes),
+            scopes=scopes,
             subject=f"oauth:{user.pk}:{client_part}",
             interface="mcp",
             client_id=client.id,
@@ -87,7 +90,11 @@ class Caller:
         whoever can start the command already has the server's shell."""
         return cls(
             user=user,
-            viewer=NarrowedViewer(user=user, label=str(user.get_username())),
+            viewer=NarrowedViewer(
+                user=user,
+                label=str(user.get_username()),
+                scopes=frozenset(ApiKey.ALL_SCOPES),
+            ),
             scopes=frozenset(ApiKey.ALL_SCOPES),
             subject=f"user:{user.pk}",
             interface="stdio",
@@ -103,6 +110,13 @@ class Caller:
     def with_call(self, correlation_id: str) -> Caller:
         """The same caller for one call (stdio serves many calls per process)."""
         return replace(self, correlation_id=correlation_id)
+
+    def with_user_reloaded(self) -> Caller:
+        """The same caller with its user read again: a stdio session serves one user for as
+        long as it runs, so a demotion or deactivation meanwhile takes effect at its next call,
+        as it does for keys and tokens (read at every request)."""
+        user = get_user_model()._default_manager.get(pk=self.user.pk)
+        return replace(self, user=user, viewer=replace(self.viewer, user=user))
 
 
 def _digest(value: str) -> str:

@@ -34,12 +34,13 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ValidationError
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
+from compliance.permissions import Action, may, refusal_message
 from compliance.permissions.accounts import one_answer
 from compliance.writes import lockdown as incident
 from mcp_endpoint import guards, monitoring
 from mcp_endpoint.db import in_db_thread
-from mcp_endpoint.events import McpEvent
 from mcp_endpoint.principal import Caller
 from mcp_endpoint.tools import SAFE_ERRORS, TOOLS, ToolCall, ToolSpec
 
@@ -113,6 +114,9 @@ class _Denied(Exception):
     message: str
     alert: str | None = None
     refusal: guards.Refusal | None = None
+    #: The audit row's event type: a refusal by the rule set reads as it does on every face.
+    event: EventType = EventType.MCP_DENIED
+    action: Action | None = None
 
 
 #: Who may write a call's audit row: the thread that ran the call, or the gate's timer.
@@ -146,13 +150,16 @@ class _Call:
                 self._claimed_by = by
             return self._claimed_by == by
 
-    def record(self, outcome: str, detail: dict[str, Any]) -> None:
+    def record(self, outcome: str, detail: dict[str, Any], event: EventType | None = None) -> None:
         """Write the call's audit row, in the transaction open on this thread if there is one."""
         detail["duration_ms"] = round((time.monotonic() - self.started) * 1000, 1)
         caller = self.caller
+        if event is None:
+            success = outcome == AuditEvent.Outcome.SUCCESS
+            event = EventType.MCP_CALL if success else EventType.MCP_DENIED
         with transaction.atomic(savepoint=False):
             audit.record(
-                McpEvent.CALL if outcome == AuditEvent.Outcome.SUCCESS else McpEvent.DENIED,
+                event,
                 acting=caller.viewer,
                 target=self.tool[:200],
                 outcome=AuditEvent.Outcome(outcome),
@@ -199,6 +206,15 @@ def _serve_call(call: _Call) -> CallToolResult:
             raise _Denied("lockdown", incident.LOCKDOWN_MESSAGE)
         if call.denied is not None:
             raise call.denied
+        if call.caller.interface == "stdio":
+            call.caller = call.caller.with_user_reloaded()  # the role as it is now
+        if call.spec is not None and not may(call.caller.viewer, call.spec.action):
+            raise _Denied(
+                "permission",
+                f"{call.tool}: {refusal_message(call.caller.viewer, call.spec.action)}",
+                event=EventType.PERMISSION_DENIED,
+                action=call.spec.action,
+            )
         try:
             guards.check_call(call.caller, call.tool, call.arguments)
         except guards.Refusal as refusal:
@@ -216,7 +232,10 @@ def _serve_call(call: _Call) -> CallToolResult:
                 client_address=call.caller.client_address,
             )
         if call.claim(_RUNNER):
-            call.record(AuditEvent.Outcome.DENIED, {"limit": denied.limit, "error": denied.message})
+            detail = {"limit": denied.limit, "error": denied.message}
+            if denied.action is not None:
+                detail["action"] = denied.action.value
+            call.record(AuditEvent.Outcome.DENIED, detail, denied.event)
         data = denied.refusal.as_dict() if denied.refusal else {"limit": denied.limit}
         return _error_result(denied.message, **data)
     return _run_tool(call)

@@ -14,6 +14,7 @@ from django.test import Client
 
 from compliance.models import AccountAccess, AwsAccount
 from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
 
 # The property tests share two cores with a second test worker, PostgreSQL and Redis: how fast
 # Hypothesis draws inputs or runs one example then says nothing about the code under test.
@@ -81,13 +82,17 @@ def operator() -> Operator:
 @pytest.fixture
 def alice(db: None) -> User:
     """A viewer with a grant on one account only."""
-    return User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+    user = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+    assign_role(user, Role.VIEWER)
+    return user
 
 
 @pytest.fixture
 def bob(db: None) -> User:
     """A viewer with no grant at all."""
-    return User.objects.create_user("bob", "bob@example.com", "bob-password-123")
+    user = User.objects.create_user("bob", "bob@example.com", "bob-password-123")
+    assign_role(user, Role.VIEWER)
+    return user
 
 
 @pytest.fixture
@@ -97,6 +102,7 @@ def charlie(db: None) -> User:
         "charlie", "charlie@example.com", "charlie-password-123", is_staff=True
     )
     user.user_permissions.add(Permission.objects.get(codename="view_all_accounts"))
+    assign_role(user, Role.ADMIN)
     return user
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from compliance.audit.log import EventType, Outcome, record, storable
+from compliance.audit.events import EventType
+from compliance.audit.log import Outcome, record, storable
 
 __all__ = ["EventType", "Outcome", "record", "storable"]

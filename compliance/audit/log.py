@@ -1,4 +1,5 @@
-"""Writing audit events. Actions call :func:`record` inside their own transaction."""
+"""Writing audit events: the one writer, called by the writes (inside their transaction), the
+two MCP gates and the web request's refusals (``compliance.writes.web_events``)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
+from compliance.audit.events import EventType, known
 from compliance.models import AuditEvent
 from compliance.permissions.accounts import NarrowedViewer, Viewer, viewer_label
 
-EventType = AuditEvent.EventType
 Outcome = AuditEvent.Outcome
 
 
 def record(
-    event_type: AuditEvent.EventType | str,
+    event_type: EventType,
     *,
     acting: Viewer,
     target: str = "",
@@ -26,13 +27,13 @@ def record(
 ) -> AuditEvent:
     """Write one audit row; call it inside the transaction of the change it records.
 
-    ``event_type`` may be a plain string for event types other apps define (the MCP endpoint's
-    ``mcp.call``, ``apikey.created``, ...), so adding one needs no migration of this app.
+    Only registered event types are written (``compliance.audit.events``): a name nobody
+    registered would be a row no filter, export or person knows how to read.
     """
     person = acting.user if isinstance(acting, NarrowedViewer) else acting
     actor = person if isinstance(person, User) else None
     return AuditEvent.objects.create(
-        event_type=event_type,
+        event_type=known(event_type).value,
         outcome=outcome,
         actor=actor,
         actor_label=viewer_label(acting),

@@ -1,7 +1,8 @@
 """Who may see which AWS accounts: the one place that decides it.
 
-Every selector starts from :func:`visible_accounts`, so no page, tool or export can forget the
-per-account grants.
+Every read starts from :func:`visible_accounts`, so no page, tool or export can forget the
+per-account grants. Grants alone show nothing: a person sees accounts only while their role
+allows reading (``Action.VIEW``), so taking the role away empties every answer at once.
 """
 
 from __future__ import annotations
@@ -9,42 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser, PermissionsMixin
+from django.contrib.auth.models import PermissionsMixin
 from django.db.models import Q, QuerySet
 
 from compliance.models import AwsAccount
+from compliance.permissions.callers import NarrowedViewer, Operator, Viewer, viewer_label
+from compliance.permissions.rules import Action, may_by_role
 
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    """Someone with shell access to the server (management commands): sees every account.
-
-    Having the server's shell already means having its database credentials, so narrowing the
-    view here would protect nothing; it is explicit so that no code path gets it by accident.
-    """
-
-    label: str = "cli"
-
-
-@dataclass(frozen=True, slots=True)
-class NarrowedViewer:
-    """A user acting through a credential (an MCP API key) that may narrow what they see.
-
-    The credential never widens the view: the accounts are the user's own visible accounts,
-    intersected with ``account_ids`` when the credential names some (``None``: all of the
-    user's). Audit rows still name the user as the actor.
-    """
-
-    user: AbstractBaseUser
-    account_ids: frozenset[str] | None = None
-    label: str = ""
-
-
-Viewer: TypeAlias = AbstractBaseUser | AnonymousUser | Operator | NarrowedViewer
+__all__ = [
+    "NarrowedViewer",
+    "Operator",
+    "Viewer",
+    "once_per_answer",
+    "one_answer",
+    "sees_all_accounts",
+    "viewer_label",
+    "visible_account_ids",
+    "visible_accounts",
+]
 
 
 T = TypeVar("T")
@@ -96,8 +81,8 @@ def _sees_all_accounts(viewer: Viewer) -> bool:
         return True
     if isinstance(viewer, NarrowedViewer):
         return viewer.account_ids is None and sees_all_accounts(viewer.user)
-    if not viewer.is_authenticated or not viewer.is_active:
-        return False
+    if not may_by_role(viewer, Action.VIEW):
+        return False  # seeing every account is no use to someone who may read nothing
     return isinstance(viewer, PermissionsMixin) and viewer.has_perm("compliance.view_all_accounts")
 
 
@@ -130,18 +115,9 @@ def _visible_accounts(viewer: Viewer) -> QuerySet[AwsAccount]:
     accounts = AwsAccount.objects.all()
     if sees_all_accounts(viewer):
         return accounts
-    if isinstance(viewer, Operator) or not viewer.is_authenticated or not viewer.is_active:
+    if isinstance(viewer, Operator) or not may_by_role(viewer, Action.VIEW):
+        # Grants alone show nothing: reading needs a role that reads (a viewer at least).
         return accounts.none()
     return accounts.filter(
         Q(grants__user_id=viewer.pk) | Q(grants__group__user__id=viewer.pk)
     ).distinct()
-
-
-def viewer_label(viewer: Viewer) -> str:
-    if isinstance(viewer, Operator):
-        return viewer.label
-    if isinstance(viewer, NarrowedViewer):
-        return viewer.label or viewer_label(viewer.user)
-    if not viewer.is_authenticated:
-        return "anonymous"
-    return str(viewer.get_username())

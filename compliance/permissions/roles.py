@@ -1,8 +1,9 @@
 """The three dashboard roles, as Django groups holding model permissions.
 
-Roles say what someone may *do*; which accounts they may *see* is decided separately by the
-account grants (``compliance.permissions.accounts``). An admin may still be granted only some accounts,
-unless they hold ``view_all_accounts``, which the admin role includes.
+Roles say what someone may *do* (the actions of ``compliance.permissions.rules`` name the
+permission each needs); which accounts they may *see* is decided separately by the account
+grants (``compliance.permissions.accounts``). An admin may still be granted only some
+accounts, unless they hold ``view_all_accounts``, which the admin role includes.
 
 The groups are (re)created after every ``migrate`` with exactly these permissions, so an
 upgrade that adds a permission to a role reaches existing installs. Permissions added to a
@@ -56,6 +57,7 @@ _ADMIN = [
     "compliance.add_awsaccount",
     "compliance.change_awsaccount",
     "compliance.add_taggingpolicy",
+    "compliance.add_billingimport",
     "compliance.add_exemption",
     "compliance.change_exemption",
     "compliance.delete_exemption",

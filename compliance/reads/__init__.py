@@ -1,3 +1,7 @@
+"""Every query a face shows, one reader per thing, each taking the caller and returning only
+what that caller may see. The faces call ``reads.<name>``; the modules here import each other
+by module, never through this package."""
+
 from __future__ import annotations
 
 from compliance.reads.drift import (

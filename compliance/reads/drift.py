@@ -1,15 +1,7 @@
-"""Compliance over time: trends, tag drift and violation history, all within the viewer's view.
-
-Everything here reads rows a finalised scan wrote (``ComplianceSnapshot``, ``TagChange``,
-``Violation``), never live state being collected, and narrows to the accounts the viewer may see
-through :func:`scoped_accounts`, exactly like the selectors: a trend is the sum of the
-per-account snapshot rows of the viewer's accounts, so two viewers with different grants get
-different (and each correct) curves from the same scans.
-
-Periods are calendar days, ISO weeks (starting Monday) or months in the project's time zone
-(``TIME_ZONE``), and a period is represented by its LAST finished scan: a snapshot is the state
-of the estate at one instant, so the last one is what the period ended with, and averaging scans
-would invent a state that never existed."""
+"""Tag drift between two finished scans: which tags were added, removed or changed on which
+resources of the caller's accounts (``TagChange`` rows written at finalisation), paged by a
+cursor of resource ids.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
-"""Every read: the dashboard, the MCP tools and the commands call these, never the ORM directly.
+"""The inventory as one caller may see it: accounts in scope, resources, violations and
+exemptions. Every other read starts here, so no page, tool or export can forget the grants.
 
-Each selector takes the viewer first and narrows to the accounts that viewer may see, so a
-figure is the same wherever it is shown and no interface can forget the grants."""
+Each function takes the caller first and narrows to the accounts that caller may see
+(``compliance.permissions.accounts``): an account the caller may not see is refused with the
+words used for one that does not exist (:class:`AccountNotVisible`).
+"""
 
 from __future__ import annotations
 

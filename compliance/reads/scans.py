@@ -1,9 +1,11 @@
 """Where scans stand, as one viewer may see them: the history, one scan's outcomes, freshness.
 
-Scans are estate-wide records, but what a scan read (or failed to read) in an account belongs to
-that account: outcomes, failures and resource counts are narrowed here to the viewer's accounts
-(through :func:`scoped_accounts`), the same way :func:`scan_block` narrows
-the failures every MCP answer carries.
+The one reader of scans for every face (the dashboard's history and scan pages, ``list_scans``
+over MCP). A viewer who sees every account sees every scan as it is. Anyone else sees only the
+scans that read one of their accounts (a scan of every account reads theirs too), and of those
+only what belongs to their accounts: outcomes, failures, resource counts and the regions their
+jobs ran in. Who requested a scan is shown to them only when it was themselves; the scan's
+estate-wide totals never.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from compliance.models import Scan
 from compliance.permissions.accounts import (
     Viewer,
     once_per_answer,
+    sees_all_accounts,
+    viewer_label,
     visible_account_ids,
 )
 from compliance.scans import describe_failure
@@ -37,6 +40,55 @@ _ACCOUNT_ERROR = re.compile(r"^\d{12}\b")
 
 def _visible_outcomes(scan: Scan, visible: frozenset[str]) -> list[dict[str, Any]]:
     return [outcome for outcome in scan.outcomes if outcome.get("account_id") in visible]
+
+
+def _reads_any_of(account_ids: list[str], visible: frozenset[str]) -> bool:
+    return bool(visible) and (not account_ids or not visible.isdisjoint(account_ids))
+
+
+def visible_scan_ids(viewer: Viewer) -> list[int]:
+    """The ids of the scans ``viewer`` may see, newest first.
+
+    Read as (id, accounts) pairs and filtered here: which accounts a scan named is a JSON list,
+    and a portable query cannot ask whether two JSON lists share a member. A scan row is small
+    and old ones are pruned (``manage.py prune``), so the whole history is a few thousand rows.
+    """
+    ordered = Scan.objects.order_by("-id")
+    if sees_all_accounts(viewer):
+        return list(ordered.values_list("id", flat=True))
+    visible = visible_account_ids(viewer)
+    return [
+        pk
+        for pk, account_ids in ordered.values_list("id", "account_ids")
+        if _reads_any_of(list(account_ids or []), visible)
+    ]
+
+
+def visible_scan(viewer: Viewer, pk: int) -> Scan | None:
+    """The scan if ``viewer`` may see it; ``None`` as for an id that does not exist."""
+    scan = Scan.objects.select_related("policy").filter(pk=pk).first()
+    if scan is None or sees_all_accounts(viewer):
+        return scan
+    return (
+        scan if _reads_any_of(list(scan.account_ids or []), visible_account_ids(viewer)) else None
+    )
+
+
+def requested_by(scan: Scan, viewer: Viewer) -> str:
+    """The requester's name for those who see every account or who requested it themselves;
+    others learn only that someone else did."""
+    if not scan.requested_by or sees_all_accounts(viewer):
+        return scan.requested_by
+    return scan.requested_by if scan.requested_by == viewer_label(viewer) else "another user"
+
+
+def regions_read(scan: Scan, viewer: Viewer) -> list[str]:
+    """The scan's regions, or for a narrower viewer the regions its jobs read in their
+    accounts (a region list names where other teams run)."""
+    if sees_all_accounts(viewer):
+        return list(scan.regions)
+    visible = visible_account_ids(viewer)
+    return sorted({str(o.get("region", "")) for o in _visible_outcomes(scan, visible)} - {""})
 
 
 def what_failed(scan: Scan, viewer: Viewer) -> list[str]:
@@ -77,6 +129,7 @@ class ScanRow:
     duration: str
     resources_read: int
     failed_jobs: int
+    requested_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +155,9 @@ def scan_page(viewer: Viewer, page: int = 1, *, now: datetime | None = None) -> 
     """One page of the history, newest first; the page after the last is empty."""
     now = now or timezone.now()
     visible = visible_account_ids(viewer)
-    offset = (page - 1) * SCANS_PER_PAGE
-    scans = list(Scan.objects.order_by("-id")[offset : offset + SCANS_PER_PAGE + 1])
+    scans, has_next = scan_history(viewer, (page - 1) * SCANS_PER_PAGE, SCANS_PER_PAGE)
     rows = []
-    for scan in scans[:SCANS_PER_PAGE]:
+    for scan in scans:
         outcomes = _visible_outcomes(scan, visible)
         rows.append(
             ScanRow(
@@ -113,9 +165,17 @@ def scan_page(viewer: Viewer, page: int = 1, *, now: datetime | None = None) -> 
                 duration=format_duration(duration(scan, now)),
                 resources_read=sum(int(o.get("resource_count") or 0) for o in outcomes),
                 failed_jobs=sum(1 for o in outcomes if o["status"] != "ok"),
+                requested_by=requested_by(scan, viewer),
             )
         )
-    return ScanPage(rows=rows, page=page, has_next=len(scans) > SCANS_PER_PAGE)
+    return ScanPage(rows=rows, page=page, has_next=has_next)
+
+
+def scan_history(viewer: Viewer, offset: int, limit: int) -> tuple[list[Scan], bool]:
+    """``limit`` of the viewer's scans from ``offset``, newest first, and whether more follow."""
+    ids = visible_scan_ids(viewer)[offset : offset + limit + 1]
+    found = Scan.objects.in_bulk(ids[:limit])
+    return [found[pk] for pk in ids[:limit] if pk in found], len(ids) > limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +208,8 @@ class ScanDetail:
     outcomes: list[Outcome]
     outcome_count: int
     resources_read: int
+    requested_by: str
+    regions: list[str]
 
 
 def _outcome(raw: dict[str, Any]) -> Outcome:
@@ -181,6 +243,8 @@ def scan_detail(scan: Scan, viewer: Viewer, *, now: datetime | None = None) -> S
         outcomes=outcomes[:MAX_OUTCOME_ROWS],
         outcome_count=len(outcomes),
         resources_read=sum(o.resource_count for o in outcomes),
+        requested_by=requested_by(scan, viewer),
+        regions=regions_read(scan, viewer),
     )
 
 
@@ -211,7 +275,8 @@ class Freshness:
 def freshness(viewer: Viewer, *, now: datetime | None = None) -> Freshness:
     now = now or timezone.now()
     scan = latest_scan()
-    newest = Scan.objects.order_by("-id").first()
+    newest_ids = visible_scan_ids(viewer)[:1]
+    newest = Scan.objects.filter(pk__in=newest_ids).first()
     newer = newest if newest is not None and (scan is None or newest.pk > scan.pk) else None
     if scan is None or scan.finished_at is None:
         return Freshness(scan=scan, age=None, stale=False, failed=[], newer=newer)
@@ -250,9 +315,3 @@ def scan_block(scan: Scan | None, viewer: Viewer) -> dict[str, Any] | None:
         "data_quality": scan.data_quality,
         "failed": failed,
     }
-
-
-def scans(viewer: Viewer, limit: int = 50) -> QuerySet[Scan]:
-    """Scan history. Scans are estate-wide records; per-account failures are filtered in
-    :func:`scan_block`."""
-    return Scan.objects.order_by("-id")[:limit]

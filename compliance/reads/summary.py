@@ -1,7 +1,7 @@
-"""Every read: the dashboard, the MCP tools and the commands call these, never the ORM directly.
-
-Each selector takes the viewer first and narrows to the accounts that viewer may see, so a
-figure is the same wherever it is shown and no interface can forget the grants."""
+"""The compliance summary (resources, in scope, compliant, violations, score) for one caller,
+overall and broken down by account, region, type and rule: from the figures stored with the
+scan while they hold, counted live otherwise.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from compliance.models import (
 from compliance.permissions.accounts import (
     Viewer,
 )
-from compliance.reads import figures
+from compliance.reads import compliance_counts as figures
 from compliance.reads.resources import (
     ResourceFilter,
     present_resources,

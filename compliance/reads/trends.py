@@ -1,15 +1,16 @@
-"""Compliance over time: trends, tag drift and violation history, all within the viewer's view.
+"""Compliance over time: the score, a tag key's coverage and the attribution per period, within
+the caller's view; and the periods every history read shares.
 
-Everything here reads rows a finalised scan wrote (``ComplianceSnapshot``, ``TagChange``,
-``Violation``), never live state being collected, and narrows to the accounts the viewer may see
-through :func:`reads.scoped_accounts`, exactly like the selectors: a trend is the sum of the
-per-account snapshot rows of the viewer's accounts, so two viewers with different grants get
+Everything here reads rows a finalised scan wrote (``ComplianceSnapshot``), never live state
+being collected, and narrows to the accounts the caller may see: a trend is the sum of the
+per-account snapshot rows of the caller's accounts, so two callers with different grants get
 different (and each correct) curves from the same scans.
 
 Periods are calendar days, ISO weeks (starting Monday) or months in the project's time zone
 (``TIME_ZONE``), and a period is represented by its LAST finished scan: a snapshot is the state
 of the estate at one instant, so the last one is what the period ended with, and averaging scans
-would invent a state that never existed."""
+would invent a state that never existed.
+"""
 
 from __future__ import annotations
 

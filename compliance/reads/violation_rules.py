@@ -1,10 +1,10 @@
 """Violations grouped by rule (a required tag key and a violation type), with the money at stake.
 
-Counts come from :func:`current_violations` and :func:`exempted_violations`
-with one ``now``, so an exempted violation is left out of every figure here exactly as
-:mod:`compliance.reads.figures` leaves it out, and shown apart; or, while they hold, from the same
-counts stored per account for the latest scan (``RuleSnapshot``), so the page reads no
-violation. The money is each affected resource's cost in the latest billing period, from
+Counts come from :func:`current_violations` and :func:`exempted_violations` with one ``now``,
+so an exempted violation is left out of every figure here exactly as
+:mod:`compliance.reads.compliance_counts` leaves it out, and shown apart; or, while they hold,
+from the same counts stored per account for the latest scan (``RuleSnapshot``), so the page
+reads no violation. The money is each affected resource's cost in the latest billing period, from
 :func:`resource_costs`: the same figure as the report's ``cost_impact_monthly``,
 summed from the costs at stake stored with each resource's cost
 (:mod:`compliance.stored.costs`) while they hold.

@@ -25,12 +25,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from compliance import audit
 from compliance.aws import collect_inventory
 from compliance.aws.base import AccountTarget, JobOutcome, ResourceBatch, ScanPlan
-from compliance.models import AuditEvent, AwsAccount, Scan
+from compliance.models import AwsAccount, Scan
 from compliance.scans.finalisation import (
-    SYSTEM,
     ScanNotRunnable,
     accounts_for,
     describe_failure,
@@ -40,6 +38,7 @@ from compliance.scans.finalisation import (
 from compliance.scans.snapshots import take_snapshots as _take_snapshots
 from compliance.scans.staging import clear as clear_staging
 from compliance.scans.staging import stage
+from compliance.writes.scan_events import record_scan_failed, record_scan_started
 
 __all__ = [
     "ProgressCallback",
@@ -75,7 +74,7 @@ def claim(scan_id: int) -> Scan:
     if not claimed:
         raise ScanNotRunnable(f"scan #{scan_id} is not queued")
     scan = Scan.objects.select_related("policy").get(pk=scan_id)
-    audit.record(AuditEvent.EventType.SCAN_STARTED, acting=SYSTEM, target=f"scan #{scan.pk}")
+    record_scan_started(scan)
     return scan
 
 
@@ -166,11 +165,5 @@ def fail(scan: Scan, exc: BaseException) -> None:
             finished_at=timezone.now(),
             errors=[*scan.errors, f"scan stopped: {reason}"],
         )
-        audit.record(
-            AuditEvent.EventType.SCAN_FAILED,
-            acting=SYSTEM,
-            target=f"scan #{scan.pk}",
-            outcome=AuditEvent.Outcome.ERROR,
-            detail={"reason": reason},
-        )
+        record_scan_failed(scan, {"reason": reason})
     scan.refresh_from_db()

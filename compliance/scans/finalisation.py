@@ -11,18 +11,18 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance import audit
 from compliance.aws import GLOBAL_TYPES
-from compliance.models import AuditEvent, AwsAccount, Resource, Scan
-from compliance.permissions.accounts import Operator
-from compliance.reads import figures
+from compliance.models import AwsAccount, Resource, Scan
+from compliance.reads import compliance_counts as figures
 from compliance.scans import merge, merge_postgres
 from compliance.scans.merge import Judge
 from compliance.scans.snapshots import take_snapshots
 from compliance.stored import costs as stored_costs
 from compliance.stored.summary import store_figures
+from compliance.writes import scan_events
+from compliance.writes.scan_events import record_scan_failed, record_scan_finished
 
-SYSTEM = Operator(label="system")
+SYSTEM = scan_events.SYSTEM
 
 
 class ScanNotRunnable(RuntimeError):
@@ -84,13 +84,7 @@ def finalise(scan: Scan) -> None:
             Scan.objects.filter(pk=scan.pk).update(
                 status=Scan.Status.FAILED, finished_at=timezone.now(), errors=errors
             )
-            audit.record(
-                AuditEvent.EventType.SCAN_FAILED,
-                acting=SYSTEM,
-                target=f"scan #{scan.pk}",
-                outcome=AuditEvent.Outcome.ERROR,
-                detail={"errors": errors[:50]},
-            )
+            record_scan_failed(scan, {"errors": errors[:50]})
         scan.refresh_from_db()
         return
 
@@ -129,17 +123,7 @@ def finalise(scan: Scan) -> None:
         scan.compliant_resources = totals.compliant_resources
         scan.violation_count = totals.violations
         scan.save()
-        audit.record(
-            AuditEvent.EventType.SCAN_FINISHED,
-            acting=SYSTEM,
-            target=f"scan #{scan.pk}",
-            detail={
-                "status": scan.status,
-                "total_resources": scan.total_resources,
-                "violations": scan.violation_count,
-                "failed_jobs": len(failures),
-            },
-        )
+        record_scan_finished(scan, failed_jobs=len(failures))
 
 
 def _mark_gone(scope: _Scope, now: datetime) -> None:

@@ -39,11 +39,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from compliance import audit
-from compliance.models import AuditEvent, Scan, ScanPartition
+from compliance.models import Scan, ScanPartition
 from compliance.scans import fanout
-from compliance.scans.finalisation import SYSTEM, ScanNotRunnable
+from compliance.scans.finalisation import ScanNotRunnable
 from compliance.scans.staging import clear as clear_staging
+from compliance.writes.scan_events import record_scan_failed
 
 logger = logging.getLogger(__name__)
 
@@ -185,12 +185,6 @@ def _mark_failed(
         )
         if not flipped:
             return False
-        audit.record(
-            AuditEvent.EventType.SCAN_FAILED,
-            acting=SYSTEM,
-            target=f"scan #{scan.pk}",
-            outcome=AuditEvent.Outcome.ERROR,
-            detail=detail,
-        )
+        record_scan_failed(scan, detail)
     logger.warning("scan #%s marked failed: %s", scan.pk, message)
     return True

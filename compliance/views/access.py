@@ -1,8 +1,10 @@
-"""Who may open a dashboard page: signed in, and holding the permission the page needs.
+"""Who may open a dashboard page: signed in, and allowed the action the page serves.
 
-Which accounts' data a page shows is not decided here but in the selectors, from the account
-grants; these decorators only gate the page or the action by role (see compliance.permissions.roles), and
-make the page one answer (``compliance.permissions.accounts.one_answer``: the viewer's accounts read once).
+The decision is not made here but by the one rule set (``compliance.permissions.rules``),
+through :func:`compliance.writes.refusals.require`, which also writes the refusal's audit row:
+a refused page reads in the log exactly like the same action refused over MCP. Which accounts'
+data a page shows is decided by the reads, from the account grants. A page is one answer
+(``compliance.permissions.accounts.one_answer``: the viewer's accounts read once).
 """
 
 from __future__ import annotations
@@ -15,25 +17,37 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
-from compliance.permissions import roles
+from compliance.permissions import Action
 from compliance.permissions.accounts import one_answer
+from compliance.permissions.roles import role_needed
+from compliance.permissions.rules import RULES
+from compliance.web.network import request_client_address
+from compliance.writes.refusals import NotPermitted, require
 
 P = ParamSpec("P")
 View = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
 
 
-def needs(permission: str) -> Callable[[View[P]], View[P]]:
-    """Sign-in required (redirect to the sign-in page); without ``permission``, a 403 page that
-    says which role is missing instead of an empty dashboard."""
+def needs(action: Action) -> Callable[[View[P]], View[P]]:
+    """Sign-in required (redirect to the sign-in page); without the right to ``action``, a 403
+    page that says which role is missing instead of an empty dashboard."""
 
     def decorate(view: View[P]) -> View[P]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
-            if not request.user.has_perm(permission):
+            try:
+                require(
+                    request.user,
+                    action,
+                    interface="web",
+                    target=request.path[:200],
+                    client_address=request_client_address(request),
+                )
+            except NotPermitted as refusal:
                 return render(
                     request,
                     "compliance/no_access.html",
-                    {"permission": permission, "role": roles.role_needed(permission)},
+                    {"message": str(refusal), "role": role_needed(RULES[action].permission)},
                     status=403,
                 )
             with one_answer():
@@ -44,4 +58,4 @@ def needs(permission: str) -> Callable[[View[P]], View[P]]:
     return decorate
 
 
-dashboard = needs(roles.VIEW)
+dashboard = needs(Action.VIEW)

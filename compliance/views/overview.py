@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance import reads
-from compliance.permissions import roles
+from compliance.permissions import Action, may
 from compliance.reads import rankings as dashboard_figures
 from compliance.reads import scans as scan_status
 from compliance.reads.summary import Breakdown
@@ -121,6 +121,6 @@ def overview(request: HttpRequest) -> HttpResponse:
             _ranking("Resource types", "Resource type", summary.by_type, "type", {}),
         ],
         "freshness": scan_status.freshness(user, now=now),
-        "can_scan": user.has_perm(roles.START_SCAN),
+        "can_scan": may(user, Action.START_SCAN),
     }
     return render(request, "compliance/overview.html", context)

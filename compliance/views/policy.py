@@ -12,7 +12,7 @@ from compliance import reads
 from compliance.core.policy import PolicyError
 from compliance.core.policy_diff import diff_policies
 from compliance.models import TaggingPolicy
-from compliance.permissions import roles
+from compliance.permissions import Action, may
 from compliance.reads import exports
 from compliance.reads import policy as policy_versions
 from compliance.views.access import dashboard, needs
@@ -40,21 +40,27 @@ def _rules(row: TaggingPolicy) -> dict[str, Any]:
     }
 
 
-@dashboard
 def policy(request: HttpRequest) -> HttpResponseBase:
+    """The page (``VIEW``), or with ``?download=aws-tag-policy`` the export (``EXPORT``):
+    each refused, and audited, as its own action."""
+    if request.GET.get("download") == AWS_TAG_POLICY:
+        return export_policy(request)
+    return _policy_page(request)
+
+
+@dashboard
+def _policy_page(request: HttpRequest) -> HttpResponse:
     download = request.GET.get("download")
     if download is not None:
-        if download != AWS_TAG_POLICY:
-            return _bad_request(
-                request, f"download: unknown export {download[:40]!r}; use {AWS_TAG_POLICY}"
-            )
-        return export_policy(request)
+        return _bad_request(
+            request, f"download: unknown export {download[:40]!r}; use {AWS_TAG_POLICY}"
+        )
     active = reads.active_policy()
     context: dict[str, Any] = {
         "active": active,
         "versions": policy_versions.policy_versions(),
         "max_versions": policy_versions.MAX_LISTED_VERSIONS,
-        "can_export": request.user.has_perm(roles.EXPORT),
+        "can_export": may(request.user, Action.EXPORT),
         "download": AWS_TAG_POLICY,
     }
     if active is not None:
@@ -65,10 +71,10 @@ def policy(request: HttpRequest) -> HttpResponseBase:
     return render(request, "compliance/policy.html", context)
 
 
-@needs(roles.EXPORT)
+@needs(Action.EXPORT)
 def export_policy(request: HttpRequest) -> HttpResponse:
     try:
-        text = export_writes.export_aws_tag_policy(
+        text = export_writes.do_export_aws_tag_policy(
             request.user, interface="web", client_address=request_client_address(request)
         )
     except exports.ExportError as exc:

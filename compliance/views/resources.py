@@ -23,17 +23,18 @@ from django.http import (
 from django.shortcuts import render
 from django.utils import timezone
 
-from compliance import audit, reads
+from compliance import reads
+from compliance.audit.events import EventType
 from compliance.core.costs import to_cents
 from compliance.models import Resource
-from compliance.permissions import roles
+from compliance.permissions import Action, may
 from compliance.reads import listings, reports, suggestions
 from compliance.reads.listings import ListingError, ResourceRow
 from compliance.views.access import dashboard, needs
 from compliance.web import network
+from compliance.writes.exports import do_export
 
 #: Audit event type of the export (other apps' event types are plain strings too).
-EXPORT_EVENT = "export.resources"
 
 EXPORT_COLUMNS = (
     "arn",
@@ -101,7 +102,7 @@ def resource_list(request: HttpRequest) -> HttpResponse:
         ],
         "compliance_states": list(STATUS_LABELS.items()),
         "violation_types": listings.VIOLATION_TYPES,
-        "may_export": request.user.has_perm(roles.EXPORT),
+        "may_export": may(request.user, Action.EXPORT),
     }
     return render(request, "compliance/resources.html", context)
 
@@ -136,30 +137,21 @@ def _csv_lines(rows: Iterable[tuple[ResourceRow, list[str]]]) -> Iterator[str]:
 
 
 # ``needs`` is typed for views returning HttpResponse; a streamed one is an HttpResponseBase.
-@needs(roles.EXPORT)
+@needs(Action.EXPORT)
 def resource_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Every row the list selects, streamed; audited once, before the first byte."""
     query, _notices = listings.parse_query(request.GET)
-    address = network.request_client_address(request)
     try:
-        rows = listings.export_rows(request.user, query)
-    except ListingError as exc:
-        audit.record(
-            EXPORT_EVENT,
-            acting=request.user,
-            outcome=audit.Outcome.ERROR,
-            detail={"filters": query.filters(), "error": str(exc)},
+        rows = do_export(
+            EventType.RESOURCES_EXPORTED,
+            request.user,
+            lambda: listings.export_rows(request.user, query),
             interface="web",
-            client_address=address,
+            detail={"filters": query.filters()},
+            client_address=network.request_client_address(request),
         )
+    except ListingError as exc:
         return HttpResponseBadRequest(f"{exc}\n", content_type="text/plain; charset=utf-8")
-    audit.record(
-        EXPORT_EVENT,
-        acting=request.user,
-        detail={"filters": query.filters()},
-        interface="web",
-        client_address=address,
-    )
     response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="resources-{stamp}.csv"'

@@ -8,15 +8,13 @@ account the user cannot see.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from compliance.models import Scan
-from compliance.permissions import roles
-from compliance.permissions.accounts import sees_all_accounts
+from compliance.permissions import Action, may
 from compliance.reads import scans as scan_status
-from compliance.reads.resources import scoped_accounts
 from compliance.views.access import dashboard, needs
 from compliance.writes.refusals import ActionError
 from compliance.writes.scans import do_start_scan
@@ -33,14 +31,16 @@ def scan_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "compliance/scans.html",
-        {"listing": listing, "can_scan": request.user.has_perm(roles.START_SCAN)},
+        {"listing": listing, "can_scan": may(request.user, Action.START_SCAN)},
     )
 
 
 @require_safe
 @dashboard
 def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    scan = get_object_or_404(Scan.objects.select_related("policy"), pk=pk)
+    scan = scan_status.visible_scan(request.user, pk)
+    if scan is None:
+        raise Http404(f"scan #{pk} not found")
     detail = scan_status.scan_detail(scan, request.user)
     return render(
         request,
@@ -57,22 +57,18 @@ def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @dashboard
 def scan_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    scan = Scan.objects.filter(pk=pk).first()
+    scan = scan_status.visible_scan(request.user, pk)
     if scan is None:
         return JsonResponse({"error": f"scan #{pk} not found"}, status=404)
     return JsonResponse(scan_status.progress(scan))
 
 
 @require_POST
-@needs(roles.START_SCAN)
+@needs(Action.START_SCAN)
 def scan_start(request: HttpRequest) -> HttpResponse:
     """Queue a scan of the user's accounts (every account for those who see them all)."""
-    user = request.user
-    account_ids: list[str] = []
-    if not sees_all_accounts(user):
-        account_ids = sorted(scoped_accounts(user).values_list("account_id", flat=True))
     try:
-        scan = do_start_scan(acting=user, interface="web", account_ids=account_ids)
+        scan = do_start_scan(acting=request.user, interface="web")
     except ActionError as exc:
         messages.error(request, f"The scan was not started: {exc}")
         return redirect("compliance:scans")

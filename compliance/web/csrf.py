@@ -5,14 +5,15 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
-from compliance.web import network
+from compliance.writes import web_events
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A forged or token-less POST is a security event: audit it, then refuse as Django does."""
-    network.record_web_event(
-        "csrf.failed",
+    web_events.record_web_event(
+        EventType.CSRF_FAILED,
         request,
         target=request.path,
         outcome=AuditEvent.Outcome.DENIED,

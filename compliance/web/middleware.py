@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
-from compliance.web import network
+from compliance.writes import web_events
 
 
 class RefuseNulCharacters:
@@ -28,8 +29,8 @@ class RefuseNulCharacters:
             if query is not None
             for key, values in query.lists()
         ):
-            network.record_web_event(
-                "request.refused",
+            web_events.record_web_event(
+                EventType.REQUEST_REFUSED,
                 request,
                 target=request.path,
                 outcome=AuditEvent.Outcome.DENIED,

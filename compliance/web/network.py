@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
 from django.http import HttpRequest
-
-from compliance import audit
-from compliance.models import AuditEvent
-from compliance.permissions.accounts import Viewer
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -55,29 +48,3 @@ def client_address(peer: str | None, forwarded_for: Iterable[str]) -> str | None
 def request_client_address(request: HttpRequest) -> str | None:
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     return client_address(request.META.get("REMOTE_ADDR"), [forwarded] if forwarded else [])
-
-
-def record_web_event(
-    event_type: AuditEvent.EventType | str,
-    request: HttpRequest | None,
-    *,
-    acting: Viewer | None = None,
-    target: str = "",
-    outcome: AuditEvent.Outcome = AuditEvent.Outcome.SUCCESS,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """One audit row for a dashboard, sign-in or admin request, in its own transaction (a
-    savepoint inside one already open): interface ``web``, the request's client address, and
-    by default the request's user (anonymous before authentication) as the actor."""
-    if acting is None:
-        acting = getattr(request, "user", None) or AnonymousUser()
-    with transaction.atomic():
-        audit.record(
-            event_type,
-            acting=acting,
-            target=target,
-            outcome=outcome,
-            detail=detail,
-            interface="web",
-            client_address=request_client_address(request) if request is not None else None,
-        )

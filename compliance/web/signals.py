@@ -19,12 +19,12 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
 from compliance.permissions import roles
 from compliance.web import signin
-from compliance.web.network import record_web_event
+from compliance.writes.web_events import record_web_event
 
-EventType = AuditEvent.EventType
 _FIRST_SSO_SIGN_IN = "_compliance_first_sso_sign_in"
 
 

@@ -24,9 +24,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
 from compliance.permissions import roles
 from compliance.web import network
+from compliance.writes import web_events
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -52,8 +54,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         exception: Any = None,
         extra_context: Any = None,
     ) -> None:
-        network.record_web_event(
-            AuditEvent.EventType.LOGIN_FAILED,
+        web_events.record_web_event(
+            EventType.LOGIN_FAILED,
             request,
             acting=AnonymousUser(),
             target=str(getattr(provider, "id", "")),

@@ -1,3 +1,7 @@
+"""Every state change, as ``do_<verb>_<noun>`` in ``writes/<noun>.py``: each checks the
+caller's permission (``refusals.require``), runs in one transaction and writes its audit row
+in it; a refusal is audited too (``refusals``)."""
+
 from __future__ import annotations
 
 from compliance.writes.accounts import do_add_account, do_discover_accounts
@@ -6,11 +10,9 @@ from compliance.writes.exemptions import do_create_exemption, do_remove_exemptio
 from compliance.writes.policy import do_import_policy
 from compliance.writes.refusals import (
     ACCOUNT_ID_PATTERN,
-    ACCOUNTS_DISCOVERED,
     EXTERNAL_ID_PATTERN,
     MAX_FETCH_MONTHS,
     REGION_PATTERN,
-    RETENTION_PRUNED,
     ActionError,
     validate_regions,
     validate_resource_types,
@@ -19,12 +21,10 @@ from compliance.writes.retention import do_prune
 from compliance.writes.scans import do_request_scan, do_start_scan
 
 __all__ = [
-    "ACCOUNTS_DISCOVERED",
     "ACCOUNT_ID_PATTERN",
     "EXTERNAL_ID_PATTERN",
     "MAX_FETCH_MONTHS",
     "REGION_PATTERN",
-    "RETENTION_PRUNED",
     "ActionError",
     "do_add_account",
     "do_create_exemption",

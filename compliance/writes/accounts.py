@@ -1,8 +1,4 @@
-"""Every write goes through a ``do_<verb>_<noun>`` function here.
-
-Each runs in one transaction and records its ``AuditEvent`` in that same transaction, so there is
-no state change without its audit row. A refusal (bad input) is audited in a transaction of its
-own and changes nothing else."""
+"""Registering AWS accounts, one at a time or every member of an AWS Organization."""
 
 from __future__ import annotations
 
@@ -12,22 +8,23 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.aws import organizations as aws_organizations
 from compliance.models import (
     AuditEvent,
     AwsAccount,
 )
+from compliance.permissions import Action
 from compliance.permissions.accounts import (
     Viewer,
 )
 from compliance.writes import discovery as organizations
 from compliance.writes.refusals import (
     ACCOUNT_ID_PATTERN,
-    ACCOUNTS_DISCOVERED,
     EXTERNAL_ID_PATTERN,
     ActionError,
-    _may,
-    _refuse,
+    refuse,
+    require,
     validate_regions,
 )
 
@@ -39,25 +36,27 @@ def do_add_account(
     role_arn: str = "",
     external_id: str = "",
     regions: Sequence[str] = (),
+    enabled: bool | None = None,
     acting: Viewer,
+    interface: str = "cli",
 ) -> AwsAccount:
-    """Register an account, or update the registration when the id is already known."""
+    """Register an account, or update the registration when the id is already known
+    (``enabled``: switch scanning it on or off; ``None`` keeps it as it is)."""
+    require(acting, Action.MANAGE_ACCOUNTS, interface=interface, target=account_id)
     try:
         region_list = validate_regions(regions)
     except ActionError as exc:
-        raise _refuse(
-            AuditEvent.EventType.ACCOUNT_ADDED, str(exc), acting=acting, target=account_id
-        ) from None
+        raise refuse(EventType.ACCOUNT_ADDED, str(exc), acting=acting, target=account_id) from None
     if external_id and not role_arn:
-        raise _refuse(
-            AuditEvent.EventType.ACCOUNT_ADDED,
+        raise refuse(
+            EventType.ACCOUNT_ADDED,
             "external_id: only meaningful with a role ARN",
             acting=acting,
             target=account_id,
         )
     if not ACCOUNT_ID_PATTERN.fullmatch(account_id):
-        raise _refuse(
-            AuditEvent.EventType.ACCOUNT_ADDED,
+        raise refuse(
+            EventType.ACCOUNT_ADDED,
             "account_id: An AWS account id is 12 digits.",
             acting=acting,
             target=account_id,
@@ -68,27 +67,29 @@ def do_add_account(
     account.role_arn = role_arn
     account.external_id = external_id
     account.regions = region_list
+    if enabled is not None:
+        account.enabled = enabled
     try:
         account.full_clean()
     except ValidationError as exc:
         message = "; ".join(
             f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
         )
-        raise _refuse(
-            AuditEvent.EventType.ACCOUNT_ADDED, message, acting=acting, target=account_id
-        ) from None
-    event = AuditEvent.EventType.ACCOUNT_CHANGED if existing else AuditEvent.EventType.ACCOUNT_ADDED
+        raise refuse(EventType.ACCOUNT_ADDED, message, acting=acting, target=account_id) from None
+    event = EventType.ACCOUNT_CHANGED if existing else EventType.ACCOUNT_ADDED
     with transaction.atomic():
         account.save()
         audit.record(
             event,
             acting=acting,
             target=account_id,
+            interface=interface,
             detail={
                 "name": name,
                 "role_arn": role_arn,
                 "external_id_set": bool(external_id),
                 "regions": region_list,
+                "enabled": account.enabled,
             },
         )
     return account
@@ -111,11 +112,8 @@ def do_discover_accounts(
     Organizations refusing the listing) is audited and changes nothing.
     """
     target = f"role {role_name}"[:2048]
+    require(acting, Action.MANAGE_ACCOUNTS, target=target)
     try:
-        if not _may(acting, "compliance.add_awsaccount"):
-            raise ActionError(
-                "accounts: registering accounts needs the 'add AWS account' permission"
-            )
         if not organizations.ROLE_NAME_PATTERN.fullmatch(role_name):
             raise ActionError(
                 f"role_name: {role_name[:100]!r} is not an IAM role name (e.g. TagComplianceReader)"
@@ -124,12 +122,14 @@ def do_discover_accounts(
             raise ActionError("external_id: 2 to 1224 characters of letters, digits and +=,.@:/-")
         region_list = validate_regions(regions)
     except ActionError as exc:
-        raise _refuse(ACCOUNTS_DISCOVERED, str(exc), acting=acting, target=target) from None
+        raise refuse(
+            EventType.ACCOUNTS_DISCOVERED, str(exc), acting=acting, target=target
+        ) from None
     try:
         organization = aws_organizations.list_member_accounts()
     except aws_organizations.OrganizationsError as exc:
-        raise _refuse(
-            ACCOUNTS_DISCOVERED,
+        raise refuse(
+            EventType.ACCOUNTS_DISCOVERED,
             str(exc),
             acting=acting,
             target=target,
@@ -146,7 +146,7 @@ def do_discover_accounts(
                 account.full_clean()
                 account.save()
             audit.record(
-                ACCOUNTS_DISCOVERED,
+                EventType.ACCOUNTS_DISCOVERED,
                 acting=acting,
                 target=f"organization, from account {organization.caller_account_id}",
                 detail={
@@ -160,5 +160,5 @@ def do_discover_accounts(
         message = "; ".join(
             f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
         )
-        raise _refuse(ACCOUNTS_DISCOVERED, message, acting=acting, target=target) from None
+        raise refuse(EventType.ACCOUNTS_DISCOVERED, message, acting=acting, target=target) from None
     return planned

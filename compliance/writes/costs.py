@@ -1,34 +1,46 @@
-"""Every write goes through a ``do_<verb>_<noun>`` function here.
-
-Each runs in one transaction and records its ``AuditEvent`` in that same transaction, so there is
-no state change without its audit row. A refusal (bad input) is audited in a transaction of its
-own and changes nothing else."""
+"""Loading money: a FOCUS or CUR 2.0 bill, or Cost Explorer's monthly figures. Each replaces what
+an earlier load stored for the same period and accounts, and refreshes the stored costs.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
 
 from compliance import audit
-from compliance.aws import cost_explorer
+from compliance.audit.events import EventType
+from compliance.aws import billing_source, cost_explorer
 from compliance.core import billing
 from compliance.models import (
-    AuditEvent,
     AwsAccount,
     BillingImport,
     CostExplorerFigure,
     CostLine,
     TaggingPolicy,
 )
+from compliance.permissions import Action
 from compliance.permissions.accounts import (
     Viewer,
     viewer_label,
 )
 from compliance.stored import costs as stored_costs
-from compliance.writes.refusals import MAX_FETCH_MONTHS, _refuse
+from compliance.writes.refusals import MAX_FETCH_MONTHS, refuse, require
+
+
+@contextmanager
+def _downloaded_bill(uri: str) -> Iterator[Path]:
+    """An ``s3://`` bill as a local file (``compliance.aws`` is the only code reaching AWS)."""
+    try:
+        with billing_source.downloaded(uri) as path:
+            yield path
+    except billing_source.BillSourceError as exc:
+        raise billing.BillError(str(exc)) from None
 
 
 def do_import_costs(
@@ -45,18 +57,19 @@ def do_import_costs(
     that an earlier import of the same format stored for the same period and accounts: importing
     a bill twice never counts its money twice.
     """
+    require(acting, Action.IMPORT_COSTS, target=source[:2048])
     try:
-        bill = billing.read_bill(source, fmt, on_progress=on_progress)
+        bill = billing.read_bill(
+            source, fmt, on_progress=on_progress, fetch_remote=_downloaded_bill
+        )
     except billing.BillError as exc:
-        raise _refuse(
-            AuditEvent.EventType.COSTS_REJECTED, str(exc), acting=acting, target=source
-        ) from None
+        raise refuse(EventType.COSTS_REJECTED, str(exc), acting=acting, target=source) from None
     with transaction.atomic():
         stored = [_store_billing_period(bill, period, acting) for period in bill.periods]
         # Each resource's cost and the attribution, stored for the pages that show them.
         stored_costs.refresh_costs()
         audit.record(
-            AuditEvent.EventType.COSTS_IMPORTED,
+            EventType.COSTS_IMPORTED,
             acting=acting,
             target=source,
             detail={
@@ -142,9 +155,10 @@ def do_fetch_costs(
     Each fetched (month, account) replaces the figures stored for it before. Nothing is written
     unless every request succeeded; a failure is audited and changes nothing.
     """
+    require(acting, Action.IMPORT_COSTS, target="cost-explorer")
     if not 1 <= months <= MAX_FETCH_MONTHS:
-        raise _refuse(
-            AuditEvent.EventType.COSTS_FETCHED,
+        raise refuse(
+            EventType.COSTS_FETCHED,
             f"months: between 1 and {MAX_FETCH_MONTHS}, not {months}",
             acting=acting,
         )
@@ -159,8 +173,8 @@ def do_fetch_costs(
     try:
         fetched = cost_explorer.fetch_cost_figures(accounts, tag_keys, start, end)
     except cost_explorer.CostExplorerError as exc:
-        raise _refuse(
-            AuditEvent.EventType.COSTS_FETCHED,
+        raise refuse(
+            EventType.COSTS_FETCHED,
             str(exc),
             acting=acting,
             target=target,
@@ -188,7 +202,7 @@ def do_fetch_costs(
         )
         stored_costs.refresh_costs()
         audit.record(
-            AuditEvent.EventType.COSTS_FETCHED,
+            EventType.COSTS_FETCHED,
             acting=acting,
             target=target,
             detail={

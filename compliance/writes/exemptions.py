@@ -1,8 +1,4 @@
-"""Every write goes through a ``do_<verb>_<noun>`` function here.
-
-Each runs in one transaction and records its ``AuditEvent`` in that same transaction, so there is
-no state change without its audit row. A refusal (bad input) is audited in a transaction of its
-own and changes nothing else."""
+"""Exemptions: a violation accepted on purpose, with a reason, an owner and an expiry."""
 
 from __future__ import annotations
 
@@ -14,22 +10,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.aws import RESOURCE_TYPES
 from compliance.models import (
     MAX_EXEMPTION_LIFETIME,
-    AuditEvent,
     AwsAccount,
     Exemption,
     Resource,
     TaggingPolicy,
 )
+from compliance.permissions import Action
 from compliance.permissions.accounts import (
     Viewer,
     sees_all_accounts,
     viewer_label,
     visible_accounts,
 )
-from compliance.writes.refusals import ActionError, _may, _refuse
+from compliance.writes.refusals import ActionError, refuse, require
 
 
 def _exemption_account(*, resource_arn: str, account_id: str, acting: Viewer) -> AwsAccount | None:
@@ -120,9 +117,8 @@ def do_create_exemption(
     resource_arn, resource_type = resource_arn.strip(), resource_type.strip()
     account_id, tag_key, reason = account_id.strip(), tag_key.strip(), reason.strip()
     target = resource_arn or account_id or resource_type or tag_key
+    require(acting, Action.CREATE_EXEMPTION, interface=interface, target=target)
     try:
-        if not _may(acting, "compliance.add_exemption"):
-            raise ActionError("permission: you may not create exemptions")
         if not (resource_arn or resource_type or account_id or tag_key):
             raise ActionError(
                 "matcher: give at least one of resource_arn, resource_type, account_id, tag_key"
@@ -145,9 +141,7 @@ def do_create_exemption(
             raise ActionError(f"owner: no active user named {owner!r}")
         _check_expiry(expires_at, timezone.now())
     except ActionError as exc:
-        raise _refuse(
-            AuditEvent.EventType.EXEMPTION_CREATED, str(exc), acting=acting, target=target
-        ) from None
+        raise refuse(EventType.EXEMPTION_CREATED, str(exc), acting=acting, target=target) from None
     with transaction.atomic():
         exemption = Exemption.objects.create(
             resource_arn=resource_arn,
@@ -161,7 +155,7 @@ def do_create_exemption(
         )
         _refresh_figures_for_exemptions(at_expiry=expires_at)
         audit.record(
-            AuditEvent.EventType.EXEMPTION_CREATED,
+            EventType.EXEMPTION_CREATED,
             acting=acting,
             target=f"exemption #{exemption.pk}",
             interface=interface,
@@ -174,9 +168,8 @@ def do_remove_exemption(exemption_id: int, *, acting: Viewer, interface: str = "
     """Remove an exemption: its violations count again from this moment. The audit row keeps
     what it was."""
     target = f"exemption #{exemption_id}"
+    require(acting, Action.REMOVE_EXEMPTION, interface=interface, target=target)
     try:
-        if not _may(acting, "compliance.delete_exemption"):
-            raise ActionError("permission: you may not remove exemptions")
         visible = Exemption.objects.filter(
             Q(account__isnull=True) | Q(account__in=visible_accounts(acting))
         )
@@ -188,15 +181,13 @@ def do_remove_exemption(exemption_id: int, *, acting: Viewer, interface: str = "
                 "exemption: it applies to every account; removing it needs access to every account"
             )
     except ActionError as exc:
-        raise _refuse(
-            AuditEvent.EventType.EXEMPTION_REMOVED, str(exc), acting=acting, target=target
-        ) from None
+        raise refuse(EventType.EXEMPTION_REMOVED, str(exc), acting=acting, target=target) from None
     with transaction.atomic():
         detail = _exemption_detail(exemption)
         exemption.delete()
         _refresh_figures_for_exemptions()
         audit.record(
-            AuditEvent.EventType.EXEMPTION_REMOVED,
+            EventType.EXEMPTION_REMOVED,
             acting=acting,
             target=target,
             interface=interface,

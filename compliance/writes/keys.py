@@ -11,24 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance import audit
-from compliance.models import AuditEvent
+from compliance.audit.events import EventType
+from compliance.permissions import Action, scopes_for
 from compliance.permissions.accounts import Viewer, visible_accounts
-from compliance.writes.refusals import ActionError
+from compliance.writes.refusals import ActionError, refuse, require
 from mcp_endpoint import keys
-from mcp_endpoint.events import McpEvent
 from mcp_endpoint.models import ApiKey
-
-
-def _refuse(message: str, *, acting: Viewer, event: McpEvent, target: str = "") -> ActionError:
-    with transaction.atomic():
-        audit.record(
-            event,
-            acting=acting,
-            target=target,
-            outcome=AuditEvent.Outcome.DENIED,
-            detail={"error": message},
-        )
-    return ActionError(message)
 
 
 def check_key_request(
@@ -45,6 +33,15 @@ def check_key_request(
     if unknown or not scopes:
         raise ActionError(
             f"scopes: expected some of {', '.join(ApiKey.ALL_SCOPES)}, got {', '.join(scopes)}"
+        )
+    offered = scopes_for(user)
+    beyond = sorted(set(scopes) - set(offered))
+    if beyond:
+        # A key is never wider than its user: a scope the role lacks would be dead weight
+        # today and a surprise the day the role changes back.
+        raise ActionError(
+            f"scopes: {user.get_username()}'s role does not allow {', '.join(beyond)} "
+            f"(it allows: {', '.join(offered) or 'nothing'})"
         )
     days = maximum if expires_in_days is None else expires_in_days
     if not 1 <= days <= maximum:
@@ -83,13 +80,14 @@ def do_create_api_key(
 
     Expiry defaults to, and may not exceed, ``API_KEY_MAX_AGE_DAYS``.
     """
+    require(acting, Action.MANAGE_KEYS, interface=interface, target=str(user.get_username()))
     try:
         scope_list, days, wanted = check_key_request(
             user, name, scopes, expires_in_days, account_ids
         )
     except ActionError as exc:
-        raise _refuse(
-            str(exc), acting=acting, event=McpEvent.KEY_CREATED, target=str(user.get_username())
+        raise refuse(
+            EventType.KEY_CREATED, str(exc), acting=acting, target=str(user.get_username())
         ) from None
     prefix, raw = keys.new_key()
     with transaction.atomic():
@@ -105,7 +103,7 @@ def do_create_api_key(
         if wanted:
             key.accounts.set(visible_accounts(user).filter(account_id__in=wanted))
         audit.record(
-            McpEvent.KEY_CREATED,
+            EventType.KEY_CREATED,
             acting=acting,
             target=prefix,
             interface=interface,
@@ -133,18 +131,19 @@ def do_revoke_api_keys(
     Exactly one selector must be given, so a typo cannot widen an incident response to every
     key by accident.
     """
+    require(acting, Action.MANAGE_KEYS, interface=interface)
     chosen = [revoke_all, username is not None, prefix is not None]
     if sum(chosen) != 1:
-        raise _refuse(
+        raise refuse(
+            EventType.KEY_REVOKED,
             "choose exactly one of --all, --user, --prefix",
             acting=acting,
-            event=McpEvent.KEY_REVOKED,
         )
     if prefix is not None and not keys.PREFIX_PATTERN.fullmatch(prefix):
-        raise _refuse(
+        raise refuse(
+            EventType.KEY_REVOKED,
             f"prefix: {prefix!r} is not a key prefix (ftc_ and 8 characters)",
             acting=acting,
-            event=McpEvent.KEY_REVOKED,
         )
     now = timezone.now()
     with transaction.atomic():
@@ -157,7 +156,7 @@ def do_revoke_api_keys(
         ApiKey.objects.filter(prefix__in=prefixes).update(revoked_at=now)
         what = "all" if revoke_all else f"user {username}" if username is not None else prefix
         audit.record(
-            McpEvent.KEY_REVOKED,
+            EventType.KEY_REVOKED,
             acting=acting,
             target=str(what),
             interface=interface,

@@ -22,10 +22,11 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from compliance import audit
-from compliance.checklist.events import SecurityEvent
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent, LockdownState
+from compliance.permissions import Action
 from compliance.permissions.accounts import Viewer, viewer_label
-from compliance.writes.refusals import ActionError
+from compliance.writes.refusals import ActionError, require
 
 LOCKDOWN_CACHE_SECONDS = 3.0
 LOCKDOWN_MESSAGE = "service in lockdown: the MCP endpoint is refusing all calls"
@@ -66,10 +67,11 @@ def lockdown_state() -> LockdownState:
 def do_set_lockdown(
     enabled: bool, *, reason: str = "", acting: Viewer, interface: str = "cli"
 ) -> LockdownState:
+    require(acting, Action.LOCKDOWN, interface=interface, target="mcp")
     if len(reason) > 500:
         with transaction.atomic():
             audit.record(
-                SecurityEvent.LOCKDOWN_CHANGED,
+                EventType.LOCKDOWN_CHANGED,
                 acting=acting,
                 interface=interface,
                 target="mcp",
@@ -86,7 +88,7 @@ def do_set_lockdown(
         state.reason = reason
         state.save()
         audit.record(
-            SecurityEvent.LOCKDOWN_CHANGED,
+            EventType.LOCKDOWN_CHANGED,
             acting=acting,
             interface=interface,
             target="mcp",
@@ -158,9 +160,10 @@ def iter_audit_events(filters: AuditFilter, chunk_size: int = 2000) -> Iterator[
 
 
 def record_export(filters: AuditFilter, count: int, *, acting: Viewer, destination: str) -> None:
+    require(acting, Action.EXPORT_AUDIT_LOG, target=destination[:200])
     with transaction.atomic():
         audit.record(
-            SecurityEvent.AUDIT_EXPORTED,
+            EventType.AUDIT_EXPORTED,
             acting=acting,
             target=destination[:200],
             detail={"filters": filters.as_dict(), "count": count},

@@ -1,8 +1,4 @@
-"""Every write goes through a ``do_<verb>_<noun>`` function here.
-
-Each runs in one transaction and records its ``AuditEvent`` in that same transaction, so there is
-no state change without its audit row. A refusal (bad input) is audited in a transaction of its
-own and changes nothing else."""
+"""Importing the tagging policy as a new active version; a refused document changes nothing."""
 
 from __future__ import annotations
 
@@ -10,25 +6,29 @@ from django.db import transaction
 from django.db.models import Max
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.core import policy
 from compliance.models import (
-    AuditEvent,
     TaggingPolicy,
 )
+from compliance.permissions import Action
 from compliance.permissions.accounts import (
     Viewer,
     viewer_label,
 )
-from compliance.writes.refusals import _refuse
+from compliance.writes.refusals import refuse, require
 
 
-def do_import_policy(text: str, *, source: str = "", acting: Viewer) -> TaggingPolicy:
+def do_import_policy(
+    text: str, *, source: str = "", acting: Viewer, interface: str = "cli"
+) -> TaggingPolicy:
     """Import a policy document as the new active version; a bad one changes nothing."""
+    require(acting, Action.IMPORT_POLICY, interface=interface, target=source)
     try:
         parsed = policy.parse_policy(text)
     except policy.PolicyError as exc:
-        raise _refuse(
-            AuditEvent.EventType.POLICY_REJECTED, str(exc), acting=acting, target=source
+        raise refuse(
+            EventType.POLICY_REJECTED, str(exc), acting=acting, target=source, interface=interface
         ) from None
     with transaction.atomic():
         # Lock the active row so two imports cannot both take the same next version.
@@ -45,9 +45,10 @@ def do_import_policy(text: str, *, source: str = "", acting: Viewer) -> TaggingP
             created_by=viewer_label(acting),
         )
         audit.record(
-            AuditEvent.EventType.POLICY_IMPORTED,
+            EventType.POLICY_IMPORTED,
             acting=acting,
             target=f"policy v{imported.version}",
+            interface=interface,
             detail={
                 "source": source,
                 "format": parsed.source_format,
@@ -55,3 +56,8 @@ def do_import_policy(text: str, *, source: str = "", acting: Viewer) -> TaggingP
             },
         )
     return imported
+
+
+def do_reject_policy_file(source: str, error: str, *, acting: Viewer) -> None:
+    """A policy file that could not even be read is a refused import: audited, nothing else."""
+    refuse(EventType.POLICY_REJECTED, error, acting=acting, target=source)

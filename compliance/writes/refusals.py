@@ -1,27 +1,26 @@
-"""Every write goes through a ``do_<verb>_<noun>`` function here.
+"""What every write shares: the permission check, refusals and their audit rows, input checks.
 
-Each runs in one transaction and records its ``AuditEvent`` in that same transaction, so there is
-no state change without its audit row. A refusal (bad input) is audited in a transaction of its
-own and changes nothing else."""
+Every state change goes through a ``do_<verb>_<noun>`` function in ``compliance.writes``. Each
+checks the caller's permission itself (:func:`require`), runs in one transaction and records its
+``AuditEvent`` in that same transaction, so there is no state change without its audit row. A
+refusal (no permission, bad input) is audited in a transaction of its own and changes nothing
+else.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from django.contrib.auth.models import PermissionsMixin
 from django.db import transaction
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.aws import RESOURCE_TYPES
 from compliance.models import (
     AuditEvent,
 )
-from compliance.permissions.accounts import (
-    NarrowedViewer,
-    Operator,
-    Viewer,
-)
+from compliance.permissions import Action, Viewer, may, refusal_message
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
@@ -34,8 +33,47 @@ class ActionError(ValueError):
     """Bad input to an action: the message is safe to show to the person who asked."""
 
 
-def _refuse(
-    event_type: AuditEvent.EventType | str,
+class NotPermitted(ActionError):
+    """The caller's role or credential does not allow the action (already audited)."""
+
+    def __init__(self, message: str, action: Action) -> None:
+        super().__init__(message)
+        self.action = action
+
+
+def require(
+    caller: Viewer,
+    action: Action,
+    *,
+    interface: str = "cli",
+    target: str = "",
+    client_address: str | None = None,
+    correlation_id: str = "",
+) -> None:
+    """Refuse, with its audit row, unless ``caller`` may do ``action``.
+
+    Every face reaches here through the writes or its gate, so a refusal reads the same in
+    the log whichever face was used: ``auth.permission_denied`` with the action.
+    """
+    if may(caller, action):
+        return
+    message = refusal_message(caller, action)
+    with transaction.atomic():
+        audit.record(
+            EventType.PERMISSION_DENIED,
+            acting=caller,
+            target=target or action.value,
+            outcome=AuditEvent.Outcome.DENIED,
+            interface=interface,
+            client_address=client_address,
+            correlation_id=correlation_id,
+            detail={"action": action.value, "error": message},
+        )
+    raise NotPermitted(message, action)
+
+
+def refuse(
+    event_type: EventType,
     message: str,
     *,
     acting: Viewer,
@@ -78,20 +116,7 @@ def validate_resource_types(types: Sequence[str]) -> list[str]:
 MAX_FETCH_MONTHS = 12
 
 
-def _may(acting: Viewer, permission: str) -> bool:
-    """Operators may do anything; people need the model permission (the admin grants it),
-    also when acting through a narrowed credential."""
-    if isinstance(acting, Operator):
-        return True
-    user = acting.user if isinstance(acting, NarrowedViewer) else acting
-    return isinstance(user, PermissionsMixin) and user.is_active and user.has_perm(permission)
-
-
 # --- Account discovery and retention ------------------------------------------------------------
-ACCOUNTS_DISCOVERED = "accounts.discovered"
-
-
-RETENTION_PRUNED = "retention.pruned"
 
 
 #: What AWS accepts as an external id.

@@ -33,6 +33,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.models import (
     AuditEvent,
     ComplianceSnapshot,
@@ -43,11 +44,11 @@ from compliance.models import (
     TagChange,
     Violation,
 )
+from compliance.permissions import Action
 from compliance.permissions.accounts import (
     Viewer,
 )
-from compliance.writes import retention
-from compliance.writes.refusals import RETENTION_PRUNED, ActionError, _may, _refuse
+from compliance.writes.refusals import ActionError, refuse, require
 
 #: Scans whose rows are deleted together: a bound on the ``IN`` lists, not on rows.
 _SCANS_PER_ROUND = 200
@@ -240,8 +241,8 @@ def do_prune(
     dry_run: bool = False,
     acting: Viewer,
     now: datetime | None = None,
-    on_batch: retention.OnBatch | None = None,
-) -> retention.PruneCounts:
+    on_batch: OnBatch | None = None,
+) -> PruneCounts:
     """Delete scans and audit events past their retention, ``batch_size`` rows per transaction
     (:mod:`compliance.writes.retention` says what is never deleted).
 
@@ -250,18 +251,17 @@ def do_prune(
     error. Written after the cutoff, it is never pruned by the run it records. A dry run
     counts what would go and writes nothing.
     """
+    require(acting, Action.PRUNE)
     try:
-        if not _may(acting, "compliance.delete_scan"):
-            raise ActionError("retention: pruning needs the 'delete scan' permission")
         if batch_size < 1:
             raise ActionError(f"batch_size: at least 1, got {batch_size}")
-        cutoffs = retention.Cutoffs.from_days(
+        cutoffs = Cutoffs.from_days(
             now or timezone.now(), scan_days=scan_days, audit_days=audit_days
         )
     except (ActionError, ValueError) as exc:
-        raise _refuse(RETENTION_PRUNED, str(exc), acting=acting) from None
+        raise refuse(EventType.RETENTION_PRUNED, str(exc), acting=acting) from None
     if dry_run:
-        return retention.count_prunable(cutoffs)
+        return count_prunable(cutoffs)
     detail: dict[str, object] = {
         "scan_retention_days": scan_days,
         "audit_retention_days": audit_days,
@@ -271,17 +271,17 @@ def do_prune(
     }
     so_far: dict[str, int] = {}
 
-    def count(batch: retention.Batch) -> None:
+    def count(batch: Batch) -> None:
         so_far[batch.table] = batch.total
         if on_batch is not None:
             on_batch(batch)
 
     try:
-        counts = retention.prune(cutoffs, batch_size=batch_size, on_batch=count)
+        counts = prune(cutoffs, batch_size=batch_size, on_batch=count)
     except BaseException as exc:
         with transaction.atomic():
             audit.record(
-                RETENTION_PRUNED,
+                EventType.RETENTION_PRUNED,
                 acting=acting,
                 outcome=AuditEvent.Outcome.ERROR,
                 detail={**detail, "deleted": so_far, "error": str(exc) or type(exc).__name__},
@@ -289,7 +289,7 @@ def do_prune(
         raise
     with transaction.atomic():
         audit.record(
-            RETENTION_PRUNED,
+            EventType.RETENTION_PRUNED,
             acting=acting,
             detail={**detail, "deleted": counts.as_dict(), "kept_scans": counts.kept_scans},
         )

@@ -1,8 +1,6 @@
-"""Every write goes through a ``do_<verb>_<noun>`` function here.
-
-Each runs in one transaction and records its ``AuditEvent`` in that same transaction, so there is
-no state change without its audit row. A refusal (bad input) is audited in a transaction of its
-own and changes nothing else."""
+"""Requesting a scan (its scope checked against what the caller may see) and queueing it for the
+task workers.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +10,13 @@ from django.conf import settings
 from django.db import transaction
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.models import (
-    AuditEvent,
     AwsAccount,
     Scan,
     TaggingPolicy,
 )
+from compliance.permissions import Action
 from compliance.permissions.accounts import (
     Operator,
     Viewer,
@@ -27,7 +26,8 @@ from compliance.permissions.accounts import (
 )
 from compliance.writes.refusals import (
     ActionError,
-    _refuse,
+    refuse,
+    require,
     validate_regions,
     validate_resource_types,
 )
@@ -50,6 +50,7 @@ def do_request_scan(
     for an unknown one, so the refusal does not tell which account ids exist. Operators may
     scan any registered account.
     """
+    require(acting, Action.START_SCAN, interface=interface)
     try:
         region_list = validate_regions(regions)
         type_list = validate_resource_types(resource_types)
@@ -78,8 +79,8 @@ def do_request_scan(
         if active is None:
             raise ActionError("policy: no tagging policy is active (import one with import_policy)")
     except ActionError as exc:
-        raise _refuse(
-            AuditEvent.EventType.SCAN_REQUESTED, str(exc), acting=acting, interface=interface
+        raise refuse(
+            EventType.SCAN_REQUESTED, str(exc), acting=acting, interface=interface
         ) from None
     with transaction.atomic():
         scan = Scan.objects.create(
@@ -91,7 +92,7 @@ def do_request_scan(
             policy=active,
         )
         audit.record(
-            AuditEvent.EventType.SCAN_REQUESTED,
+            EventType.SCAN_REQUESTED,
             acting=acting,
             target=f"scan #{scan.pk}",
             interface=interface,

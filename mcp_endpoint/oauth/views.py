@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.http import require_GET
 
-from mcp_endpoint.oauth import metadata
+from mcp_endpoint.oauth import consent, metadata
 
 View = Callable[..., HttpResponse]
 
@@ -85,7 +85,7 @@ def _gated(patterns: Sequence[URLPattern | URLResolver]) -> list[URLPattern | UR
         else:
             view = entry.callback
             if entry.name == "authorization":
-                view = consent_page(view)
+                view = consent_page(consent.authorization)
             gated.append(
                 URLPattern(entry.pattern, when_enabled(view), entry.default_args, entry.name)
             )

@@ -22,7 +22,9 @@ from compliance import reads
 from compliance.aws import RESOURCE_TYPES
 from compliance.core import costs
 from compliance.core.policy import VIOLATION_TYPES
+from compliance.permissions import Action
 from compliance.permissions.accounts import Viewer
+from compliance.permissions.rules import RULES
 from compliance.reads.resources import ResourceFilter
 
 MAX_LIMIT = 500
@@ -129,9 +131,18 @@ class ToolSpec(Generic[InputT]):
     description: str
     input_model: type[InputT]
     handler: Callable[[ToolCall, InputT], dict[str, Any]]
-    #: The key scope a call needs (``read`` or ``scan``).
-    scope: str = "read"
+    #: What a call does, in the one rule set's words: the caller's role must allow it and the
+    #: credential must hold its scope (``compliance.permissions.rules``).
+    action: Action = Action.VIEW
     read_only: bool = True
+
+    @property
+    def scope(self) -> str:
+        """The credential scope a call needs (``read`` or ``scan``)."""
+        scope = RULES[self.action].scope
+        if scope is None:
+            raise ValueError(f"{self.name}: {self.action} is never allowed through a credential")
+        return scope
 
 
 # --- paging ----------------------------------------------------------------------------------

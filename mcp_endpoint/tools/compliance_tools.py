@@ -8,9 +8,12 @@ from django.db.models import QuerySet
 from pydantic import Field, model_validator
 
 from compliance import reads
+from compliance.audit.events import EventType
 from compliance.core import policy
 from compliance.models import Violation
+from compliance.permissions import Action
 from compliance.reads import exports, reports, violation_rules
+from compliance.writes import exports as export_writes
 from mcp_endpoint.tools.base import (
     Arn,
     FilterInput,
@@ -253,7 +256,12 @@ class ReportInput(FilterInput):
 
 
 def generate_compliance_report(call: ToolCall, params: ReportInput) -> dict[str, Any]:
-    report = reports.build_report(call.viewer, params.resource_filter())
+    report = export_writes.do_generate_report(
+        call.viewer,
+        params.resource_filter(),
+        interface=call.interface,
+        correlation_id=call.correlation_id,
+    )
     total = len(report["violations"])
     report["violations"] = report["violations"][: params.max_violations]
     report["violations_truncated"] = total > params.max_violations
@@ -276,8 +284,18 @@ class ExportInput(PagedInput):
 
 
 def export_violations_csv(call: ToolCall, params: ExportInput) -> dict[str, Any]:
-    violations = reads.current_violations(call.viewer, params.resource_filter())
-    page, cursor = _violation_page(call, params, violations, "export_violations_csv")
+    def page_of_violations() -> tuple[list[dict[str, Any]], str | None]:
+        violations = reads.current_violations(call.viewer, params.resource_filter())
+        return _violation_page(call, params, violations, "export_violations_csv")
+
+    page, cursor = export_writes.do_export(
+        EventType.VIOLATIONS_EXPORTED,
+        call.viewer,
+        page_of_violations,
+        interface=call.interface,
+        detail={"filters": params.model_dump(mode="json", exclude={"cursor"})},
+        correlation_id=call.correlation_id,
+    )
     csv_text = reports.render_csv({"violations": page})
     return {
         "columns": list(reports.CSV_COLUMNS),
@@ -293,7 +311,12 @@ def export_violations_csv(call: ToolCall, params: ExportInput) -> dict[str, Any]
 
 def generate_custodian_policy(call: ToolCall, params: FilterInput) -> dict[str, Any]:
     try:
-        text = exports.custodian_policy(call.viewer, params.resource_filter())
+        text = export_writes.do_generate_custodian_policy(
+            call.viewer,
+            params.resource_filter(),
+            interface=call.interface,
+            correlation_id=call.correlation_id,
+        )
     except exports.ExportError as exc:
         raise ToolFailure(str(exc)) from None
     return {"format": "yaml", "policy": text, "scan": scan_of(call.viewer)}
@@ -339,6 +362,7 @@ TOOLS: list[ToolSpec[Any]] = [
         "rows (up to max_violations). format: json, markdown or csv. " + FIRST,
         ReportInput,
         generate_compliance_report,
+        action=Action.EXPORT,
     ),
     ToolSpec(
         "export_violations_csv",
@@ -346,6 +370,7 @@ TOOLS: list[ToolSpec[Any]] = [
         "quoted against spreadsheet formulas), paged with limit and cursor. " + FIRST,
         ExportInput,
         export_violations_csv,
+        action=Action.EXPORT,
     ),
     ToolSpec(
         "generate_custodian_policy",
@@ -355,5 +380,6 @@ TOOLS: list[ToolSpec[Any]] = [
         "account_ids, regions, resource_types. " + FIRST,
         FilterInput,
         generate_custodian_policy,
+        action=Action.EXPORT,
     ),
 ]

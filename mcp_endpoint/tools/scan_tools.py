@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import Field
 
 from compliance import reads
-from compliance.models import Scan
-from compliance.permissions.accounts import sees_all_accounts, visible_accounts
+from compliance.permissions import Action
+from compliance.permissions.accounts import sees_all_accounts
+from compliance.reads import scans as scan_reads
 from compliance.writes.refusals import ActionError
 from compliance.writes.scans import do_start_scan
 from mcp_endpoint.tools.base import (
@@ -29,15 +30,13 @@ class ScansInput(PageInput):
 
 
 def list_scans(call: ToolCall, params: ScansInput) -> dict[str, Any]:
-    """Scans are estate-wide records (see ``reads.scans``); what could not be read is
+    """The scans the caller may see (``compliance.reads.scans``); what could not be read is
     listed for the viewer's accounts only, and totals only for viewers who see every account."""
     everything = sees_all_accounts(call.viewer)
-    scans = Scan.objects.order_by("-id")
     offset = page_offset("list_scans", params)
-    rows = list(scans[offset : offset + params.limit + 1])
-    has_more = len(rows) > params.limit
+    rows, has_more = scan_reads.scan_history(call.viewer, offset, params.limit)
     items = []
-    for scan in rows[: params.limit]:
+    for scan in rows:
         item: dict[str, Any] = {
             "id": scan.pk,
             "status": scan.status,
@@ -69,19 +68,9 @@ class StartScanInput(FilterInput):
 
 
 def start_scan(call: ToolCall, params: StartScanInput) -> dict[str, Any]:
-    account_ids = list(params.account_ids)
-    try:
-        reads.scoped_accounts(call.viewer, account_ids)
-    except reads.AccountNotVisible as exc:
-        raise ToolFailure(str(exc)) from None
-    if not account_ids and not sees_all_accounts(call.viewer):
-        # Never scan more than the caller may see: name their accounts explicitly.
-        account_ids = sorted(visible_accounts(call.viewer).values_list("account_id", flat=True))
-        if not account_ids:
-            raise ToolFailure("account: you may not see any account, so there is nothing to scan")
     try:
         scan = do_start_scan(
-            account_ids=account_ids,
+            account_ids=params.account_ids,
             regions=params.regions,
             resource_types=params.resource_types,
             acting=call.viewer,
@@ -116,7 +105,7 @@ TOOLS: list[ToolSpec[Any]] = [
         "follow it with list_scans.",
         StartScanInput,
         start_scan,
-        scope="scan",
+        action=Action.START_SCAN,
         read_only=False,
     ),
 ]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import PermissionsMixin
-
 from compliance.checklist.evaluation import latest_report
-from compliance.permissions.accounts import NarrowedViewer
-from mcp_endpoint.tools.base import ToolCall, ToolFailure, ToolInput, ToolSpec
+from compliance.permissions import Action
+from mcp_endpoint.tools.base import ToolCall, ToolInput, ToolSpec
 
 
 class ChecklistInput(ToolInput):
@@ -18,16 +16,8 @@ class ChecklistInput(ToolInput):
 def get_security_checklist(call: ToolCall, params: ChecklistInput) -> dict[str, Any]:
     """Answers from the database (the last ``security_checklist`` run), never from AWS: a tool
     call does not wait on AWS. Evidence names keys, addresses and accounts, so it is for those
-    allowed to see the checklist in the admin."""
-    viewer = call.viewer
-    person = viewer.user if isinstance(viewer, NarrowedViewer) else viewer
-    if not (
-        isinstance(person, PermissionsMixin) and person.has_perm("compliance.view_checklistresult")
-    ):
-        raise ToolFailure(
-            "the security checklist is shown to administrators only "
-            "(permission compliance.view_checklistresult)"
-        )
+    allowed to see the checklist in the admin (``Action.VIEW_CHECKLIST``, checked at the
+    gate)."""
     return latest_report()
 
 
@@ -41,5 +31,6 @@ TOOLS: list[ToolSpec[Any]] = [
         "administrator's key.",
         ChecklistInput,
         get_security_checklist,
+        action=Action.VIEW_CHECKLIST,
     ),
 ]

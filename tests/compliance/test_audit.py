@@ -6,6 +6,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from compliance import audit
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
 from compliance.permissions.accounts import Operator
 from tests.conftest import sign_in_with_mfa
@@ -13,7 +14,7 @@ from tests.conftest import sign_in_with_mfa
 
 @pytest.fixture
 def event(db: None) -> AuditEvent:
-    return audit.record(AuditEvent.EventType.SCAN_REQUESTED, acting=Operator(), target="scan #1")
+    return audit.record(EventType.SCAN_REQUESTED, acting=Operator(), target="scan #1")
 
 
 def test_record_keeps_actor_label_and_target(event: AuditEvent) -> None:

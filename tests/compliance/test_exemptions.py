@@ -322,9 +322,11 @@ def test_a_viewer_sees_and_removes_only_exemptions_of_their_accounts(
 
 
 def test_without_the_permission_nobody_exempts(bob: User, registered: None) -> None:
-    with pytest.raises(ActionError, match="permission: you may not create exemptions"):
+    with pytest.raises(ActionError, match=r"your role \(viewer\) may not exempt violations"):
         exempt(bob, resource_arn=TABLE)
     assert not Exemption.objects.exists()
+    refusal = AuditEvent.objects.get(event_type="auth.permission_denied")
+    assert (refusal.actor_label, refusal.detail["action"]) == ("bob", "create_exemption")
 
 
 def test_exempted_violations_are_shown_apart_with_their_exemption(scanned: Estate) -> None:

@@ -28,6 +28,7 @@ from django.test import Client
 from django_tasks import task_backends
 from django_tasks.backends.dummy import DummyBackend
 
+from compliance.audit.events import EventType
 from compliance.demo.fake_aws import moto_server
 from compliance.models import (
     AuditEvent,
@@ -289,7 +290,7 @@ def test_the_last_partition_queues_the_finalisation_once_and_a_second_one_change
     assert figures(scan) == state
     assert ComplianceSnapshot.objects.filter(scan=scan).count() == len(state["snapshots"])
     finished = AuditEvent.objects.filter(
-        event_type=AuditEvent.EventType.SCAN_FINISHED, target=f"scan #{scan.pk}"
+        event_type=EventType.SCAN_FINISHED, target=f"scan #{scan.pk}"
     )
     assert finished.count() == 1
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from compliance.models import AuditEvent, LockdownState
 from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
 from compliance.writes.lockdown import (
     LOCKDOWN_MESSAGE,
     do_set_lockdown,
@@ -174,6 +175,7 @@ def test_admin_lockdown_switch_asks_for_confirmation_then_turns_it_on(root: User
 
 def test_admin_revokes_all_keys_after_confirmation(root: User) -> None:
     alice = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+    assign_role(alice, Role.ANALYST)
     keys = [make_key(root), make_key(alice), make_key(alice, name="second")]
     client = Client()
     sign_in_with_mfa(client, root, "root-password-123")

@@ -9,6 +9,7 @@ from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.contrib.auth.models import Group, User
 from django.test import Client, RequestFactory, override_settings
 
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent
 from compliance.permissions import roles
 from compliance.web import signin
@@ -16,8 +17,6 @@ from compliance.web.signals import sso_roles
 from tests.conftest import sign_in_with_mfa
 
 pytestmark = pytest.mark.django_db
-
-EventType = AuditEvent.EventType
 
 
 def _events(event_type: str) -> list[AuditEvent]:
@@ -124,6 +123,7 @@ def test_roles_grow_from_viewer_to_admin(alice: User) -> None:
 
 
 def test_a_signed_in_person_without_a_role_is_told_which_role_a_page_needs(bob: User) -> None:
+    roles.assign_role(bob, None)
     client = Client()
     client.force_login(bob)
     response = client.get("/")
@@ -163,6 +163,7 @@ def test_with_a_group_mapping_the_idp_decides_at_every_sign_in() -> None:
 def test_an_sso_sign_in_applies_the_mapped_role_and_audits_the_change(alice: User) -> None:
     request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.1")
     # allauth keeps OIDC claims under "userinfo" and "id_token", SAML attributes at the top.
+    roles.assign_role(alice, None)
     oidc = _sso_login(alice, {"userinfo": {"groups": ["finops"]}, "id_token": {}})
     sso_roles(User, request=request, user=alice, sociallogin=oidc)
     assert roles.role_of(alice) is roles.Role.ANALYST

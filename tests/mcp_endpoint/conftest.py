@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 
 from compliance.models import AwsAccount, Scan
 from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
 from compliance.writes.accounts import do_add_account
 from compliance.writes.keys import do_create_api_key
 from compliance.writes.policy import do_import_policy
@@ -64,16 +65,18 @@ def scanned(accounts: Accounts, mocked_aws: None) -> ScannedEstate:
 
 @pytest.fixture
 def alice_t(accounts: Accounts) -> User:
-    """alice, granted the first account only."""
+    """alice, an analyst granted the first account only."""
     user = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+    assign_role(user, Role.ANALYST)
     grant(user, accounts.account)
     return user
 
 
 @pytest.fixture
 def bob_t(accounts: Accounts) -> User:
-    """bob, granted only the other account."""
+    """bob, an analyst granted only the other account."""
     user = User.objects.create_user("bob", "bob@example.com", "bob-password-123")
+    assign_role(user, Role.ANALYST)
     grant(user, accounts.other_account)
     return user
 

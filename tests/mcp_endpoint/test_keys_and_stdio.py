@@ -13,6 +13,7 @@ from mcp import Client
 
 from compliance.models import AuditEvent
 from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
 from compliance.writes.keys import do_create_api_key
 from compliance.writes.refusals import ActionError
 from mcp_endpoint import keys
@@ -23,6 +24,7 @@ from tests.mcp_endpoint.conftest import OTHER_ACCOUNT, Accounts
 
 
 def test_create_api_key_prints_the_key_once_and_stores_only_its_hmac(alice: User) -> None:
+    assign_role(alice, Role.ANALYST)  # a key may hold `scan` only for a role that scans
     out = io.StringIO()
     call_command("create_api_key", user="alice", name="laptop", scopes="read,scan", stdout=out)
     raw = out.getvalue().strip()
@@ -36,6 +38,14 @@ def test_create_api_key_prints_the_key_once_and_stores_only_its_hmac(alice: User
     event = AuditEvent.objects.get(event_type="apikey.created")
     assert (event.target, event.actor_label) == (key.prefix, "cli")
     assert raw not in str(event.detail)
+
+
+def test_create_api_key_refuses_a_scope_the_owners_role_lacks(alice: User) -> None:
+    with pytest.raises(CommandError, match=r"alice's role does not allow scan \(it allows: read\)"):
+        call_command("create_api_key", user="alice", name="laptop", scopes="read,scan")
+    assert not ApiKey.objects.exists()
+    refusal = AuditEvent.objects.get(event_type="apikey.created")
+    assert refusal.outcome == "denied"
 
 
 def test_expiry_defaults_to_and_cannot_exceed_the_maximum(alice: User, settings: Any) -> None:

@@ -37,6 +37,7 @@ from compliance.models import (
     TaggingPolicy,
 )
 from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
 from compliance.writes.accounts import do_add_account
 from compliance.writes.keys import do_create_api_key
 from compliance.writes.policy import do_import_policy
@@ -166,13 +167,16 @@ def build_estate() -> Estate:
     _resource(account, OWN_ARN)
     _resource(other, OTHER_ARN)
     alice = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
+    assign_role(alice, Role.ANALYST)
     AccountAccess.objects.create(user=alice, account=account)
     bob = User.objects.create_user("bob", "bob@example.com", "bob-password-123")
+    assign_role(bob, Role.ANALYST)
     AccountAccess.objects.create(user=bob, account=other)
     charlie = User.objects.create_user(
         "charlie", "charlie@example.com", "charlie-password-123", is_staff=True
     )
     charlie.user_permissions.add(Permission.objects.get(codename="view_all_accounts"))
+    assign_role(charlie, Role.ADMIN)
     estate = Estate(alice=alice, bob=bob, charlie=charlie)
     estate.keys["alice"] = _key(alice, scopes=["read", "scan"])
     estate.keys["alice_read"] = _key(alice, scopes=["read"], name="read only")
@@ -183,6 +187,7 @@ def build_estate() -> Estate:
     estate.keys["revoked"] = _key(alice, name="revoked")
     ApiKey.objects.filter(prefix=estate.keys["revoked"][:12]).update(revoked_at=timezone.now())
     inactive = User.objects.create_user("dave", "dave@example.com", "dave-password-1234")
+    assign_role(inactive, Role.VIEWER)
     estate.keys["inactive_user"] = _key(inactive, name="inactive")
     User.objects.filter(pk=inactive.pk).update(is_active=False)
     return estate

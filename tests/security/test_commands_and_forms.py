@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from compliance.audit.events import EventType
 from compliance.permissions.accounts import Operator
 from compliance.writes.accounts import do_add_account
 from compliance.writes.policy import do_import_policy
@@ -178,7 +179,7 @@ def test_admin_posts_without_a_csrf_token_are_refused(
     before = Snapshot.take()
     response = admin_client.post(url, data, **extra)  # type: ignore[arg-type]
     assert response.status_code == 403
-    event = assert_refusal_audited(before.assert_unchanged(), {"csrf.failed"})
+    event = assert_refusal_audited(before.assert_unchanged(), {EventType.CSRF_FAILED})
     assert event.target == url
 
 

@@ -15,7 +15,7 @@ import gzip
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, Inexact, localcontext
@@ -99,28 +99,40 @@ class Bill:
     periods: list[BillPeriod]
 
 
+#: Fetches a remote bill (``s3://...``) to a local file for the span of the read.
+RemoteFetch = Callable[[str], AbstractContextManager[Path]]
+
+
 def read_bill(
-    source: str, fmt: str | None = None, *, on_progress: ProgressCallback | None = None
+    source: str,
+    fmt: str | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    fetch_remote: RemoteFetch | None = None,
 ) -> Bill:
-    """Read and sum a whole bill, or raise :class:`BillError` naming the row and column."""
+    """Read and sum a whole bill, or raise :class:`BillError` naming the row and column.
+
+    ``fetch_remote`` brings an ``s3://`` bill to a local file: the caller passes the AWS
+    client's download, so this module stays free of AWS (it raises :class:`BillError` itself
+    when the object cannot be fetched).
+    """
     if fmt is not None and fmt not in FORMATS:
         raise BillError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    with _local_copy(source) as path, _open_rows(path) as (names, header, rows, width):
+    with (
+        _local_copy(source, fetch_remote) as path,
+        _open_rows(path) as (names, header, rows, width),
+    ):
         reader = row_reader(fmt or detect_format(names), header)
         return _aggregate(source, reader, rows, width, on_progress)
 
 
 @contextmanager
-def _local_copy(source: str) -> Iterator[Path]:
+def _local_copy(source: str, fetch_remote: RemoteFetch | None) -> Iterator[Path]:
     if source.startswith("s3://"):
-        # Only compliance.aws talks to AWS; imported here so local imports never load boto3.
-        from compliance.aws.billing_source import BillSourceError, downloaded
-
-        try:
-            with downloaded(source) as path:
-                yield path
-        except BillSourceError as exc:
-            raise BillError(str(exc)) from None
+        if fetch_remote is None:
+            raise BillError(f"{source}: remote bills cannot be read here")
+        with fetch_remote(source) as path:
+            yield path
         return
     path = Path(source)
     if not path.exists():

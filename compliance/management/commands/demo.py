@@ -9,20 +9,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 from django.utils import timezone
 
-from compliance import audit
 from compliance.core.costs import to_cents
 from compliance.demo.bill import demo_bill_rows, focus_csv_gz, last_full_month
 from compliance.demo.billing_export import publish_demo_bill
 from compliance.demo.estate import DemoEstate, seed_demo_estate
 from compliance.demo.fake_aws import moto_server
-from compliance.models import AuditEvent
 from compliance.permissions.accounts import Operator
 from compliance.scans import execute_scan
 from compliance.writes.accounts import do_add_account
 from compliance.writes.costs import do_import_costs
+from compliance.writes.demo import do_create_demo_admin
 from compliance.writes.keys import do_create_api_key
 from compliance.writes.policy import do_import_policy
 from compliance.writes.scans import do_request_scan
@@ -127,19 +125,7 @@ class Command(BaseCommand):
         """Create the demo admin, or give it a new password: it is never printed twice."""
         username = "admin"
         password = secrets.token_urlsafe(16)
-        user_model = get_user_model()
-        with transaction.atomic():
-            user, created = user_model.objects.get_or_create(
-                username=username, defaults={"is_staff": True, "is_superuser": True}
-            )
-            user.set_password(password)
-            user.save()
-            audit.record(
-                AuditEvent.EventType.DEMO_SEEDED,
-                acting=Operator(label="demo"),
-                target=f"user {username}",
-                detail={"admin_created": created},
-            )
+        do_create_demo_admin(username, password)
         return username, password
 
     def _serve(self, host: str, port: int) -> None:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from compliance.permissions.accounts import Operator
 from compliance.reads import exports
 from compliance.reads.resources import AccountNotVisible, ResourceFilter
+from compliance.writes import exports as export_writes
 
 
 class Command(BaseCommand):
@@ -34,11 +35,11 @@ class Command(BaseCommand):
             columns = [c.strip() for c in options["columns"].split(",") if c.strip()]
         try:
             if options["what"] == "violations-csv":
-                text = exports.export_violations_csv(viewer, where, columns)
+                text = export_writes.do_export_violations_csv(viewer, where, columns)
             elif options["what"] == "custodian":
-                text = exports.custodian_policy(viewer, where)
+                text = export_writes.do_generate_custodian_policy(viewer, where)
             else:
-                text = exports.aws_org_policy(viewer)
+                text = export_writes.do_export_aws_tag_policy(viewer)
         except (exports.ExportError, AccountNotVisible) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(text, ending="")

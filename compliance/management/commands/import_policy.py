@@ -5,12 +5,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from compliance import audit
-from compliance.models import AuditEvent
 from compliance.permissions.accounts import Operator
-from compliance.writes.policy import do_import_policy
+from compliance.writes.policy import do_import_policy, do_reject_policy_file
 from compliance.writes.refusals import ActionError
 
 MAX_POLICY_BYTES = 1_000_000
@@ -47,14 +44,7 @@ class Command(BaseCommand):
 
 def _audit_unreadable(path: str, error: str) -> None:
     """A file that cannot be read is a refused import too: the audit log says who tried what."""
-    with transaction.atomic():
-        audit.record(
-            AuditEvent.EventType.POLICY_REJECTED,
-            acting=Operator(),
-            target=path,
-            outcome=AuditEvent.Outcome.DENIED,
-            detail={"error": error},
-        )
+    do_reject_policy_file(path, error, acting=Operator())
 
 
 def _read(path: str) -> str:

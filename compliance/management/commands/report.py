@@ -5,8 +5,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.permissions.accounts import Operator
-from compliance.reads.reports import RENDERERS, build_report
+from compliance.reads.reports import RENDERERS
 from compliance.reads.resources import AccountNotVisible, ResourceFilter
+from compliance.writes.exports import do_generate_report
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            report = build_report(Operator(), ResourceFilter(account_ids=options["account"]))
+            report = do_generate_report(Operator(), ResourceFilter(account_ids=options["account"]))
         except AccountNotVisible as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(RENDERERS[options["format"]](report), ending="")

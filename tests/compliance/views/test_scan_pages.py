@@ -10,11 +10,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from compliance.audit.events import EventType
 from compliance.models import AuditEvent, AwsAccount, Scan
 from compliance.permissions.accounts import Operator
-from compliance.permissions.roles import Role
+from compliance.permissions.roles import Role, assign_role
 from compliance.writes.policy import do_import_policy
-from compliance.writes.refusals import ActionError
+from compliance.writes.refusals import ActionError, NotPermitted
 from compliance.writes.scans import do_request_scan
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.views.conftest import signed_in
@@ -106,9 +107,45 @@ def test_history_counts_resources_and_failures_in_the_viewers_accounts(
     html = response.content.decode()
     assert f'<a href="/scans/{partial.pk}/">#{partial.pk}</a>' in html
     assert '<span class="status status-partial">partial</span>' in html
-    assert "<td>charlie</td>" in html
+    # Who asked is the requester's business and the admins': alice learns only that it was
+    # somebody else.
+    assert "charlie" not in html
+    assert "<td>another user</td>" in html
     assert '<td class="num">3</td>' in html
     assert B not in html
+
+
+def test_history_lists_only_the_scans_that_read_the_viewers_accounts(
+    alice_on_a: User, partial: Scan
+) -> None:
+    of_b_only = Scan.objects.create(
+        status=Scan.Status.COMPLETE, account_ids=[B], regions=["eu-west-3"]
+    )
+    of_every_account = Scan.objects.create(status=Scan.Status.COMPLETE)
+    client = signed_in(alice_on_a, Role.VIEWER)
+    rows = client.get("/scans/").context["listing"].rows
+    assert [row.scan.pk for row in rows] == [of_every_account.pk, partial.pk]
+    assert client.get(f"/scans/{of_b_only.pk}/").status_code == 404
+    assert client.get(f"/scans/{of_b_only.pk}/progress").status_code == 404
+
+
+def test_a_scan_page_shows_a_narrower_viewer_only_the_regions_of_their_accounts(
+    alice_on_a: User, accounts: dict[str, AwsAccount]
+) -> None:
+    scan = Scan.objects.create(
+        status=Scan.Status.COMPLETE,
+        requested_by="alice",
+        account_ids=[A, B],
+        regions=["us-east-1", "ap-south-1"],
+        outcomes=[
+            outcome(A, "ec2:instance", 1),
+            {**outcome(B, "ec2:instance", 1), "region": "ap-south-1"},
+        ],
+    )
+    html = signed_in(alice_on_a, Role.VIEWER).get(f"/scans/{scan.pk}/").content.decode()
+    assert "<dd>us-east-1</dd>" in html
+    assert "ap-south-1" not in html
+    assert "<dt>Requested by</dt><dd>alice</dd>" in html
 
 
 def test_history_of_an_admin_counts_every_account(charlie: User, partial: Scan) -> None:
@@ -118,9 +155,9 @@ def test_history_of_an_admin_counts_every_account(charlie: User, partial: Scan) 
     assert 'action="/scans/start"' in response.content.decode()
 
 
-def test_history_is_paged_newest_first(alice: User, accounts: dict[str, AwsAccount]) -> None:
+def test_history_is_paged_newest_first(alice_on_a: User) -> None:
     scans = [Scan.objects.create(status=Scan.Status.QUEUED) for _ in range(26)]
-    client = signed_in(alice, Role.VIEWER)
+    client = signed_in(alice_on_a, Role.VIEWER)
     first = client.get("/scans/")
     assert [r.scan.pk for r in first.context["listing"].rows] == [s.pk for s in scans[:0:-1]]
     assert 'href="?page=2" rel="next"' in first.content.decode()
@@ -165,13 +202,11 @@ def test_scan_page_lists_outcomes_and_failures_of_the_viewers_accounts(
     assert "scan_progress.js" not in html
 
 
-def test_a_running_scan_page_polls_its_progress(
-    alice: User, accounts: dict[str, AwsAccount]
-) -> None:
+def test_a_running_scan_page_polls_its_progress(alice_on_a: User) -> None:
     scan = Scan.objects.create(
         status=Scan.Status.RUNNING, started_at=timezone.now(), progress_done=1, progress_total=3
     )
-    html = signed_in(alice, Role.VIEWER).get(f"/scans/{scan.pk}/").content.decode()
+    html = signed_in(alice_on_a, Role.VIEWER).get(f"/scans/{scan.pk}/").content.decode()
     assert f'data-progress-url="/scans/{scan.pk}/progress"' in html
     assert '<strong class="status status-running" data-scan-status>running</strong>' in html
     assert 'max="3" value="1"' in html
@@ -185,8 +220,8 @@ def test_an_unknown_scan_is_404(alice: User) -> None:
     assert signed_in(alice, Role.VIEWER).get("/scans/999/").status_code == 404
 
 
-def test_progress_answers_json_for_the_polling_script(alice: User, partial: Scan) -> None:
-    client = signed_in(alice, Role.VIEWER)
+def test_progress_answers_json_for_the_polling_script(alice_on_a: User, partial: Scan) -> None:
+    client = signed_in(alice_on_a, Role.VIEWER)
     body = client.get(f"/scans/{partial.pk}/progress").json()
     assert partial.finished_at is not None
     assert body == {
@@ -236,7 +271,7 @@ def test_an_analyst_scans_exactly_their_accounts_and_follows_it(alice_on_a: User
         "alice",
     )
     assert scan.task_id
-    event = AuditEvent.objects.get(event_type=AuditEvent.EventType.SCAN_REQUESTED)
+    event = AuditEvent.objects.get(event_type=EventType.SCAN_REQUESTED)
     assert (event.outcome, event.interface, event.actor_label) == ("success", "web", "alice")
     followed = client.get(response["Location"]).content.decode()
     assert f"Scan #{scan.pk} queued" in followed
@@ -261,35 +296,49 @@ def test_an_analyst_without_accounts_gets_a_message_not_a_scan(
         response.content.decode()
     )
     assert not Scan.objects.exists()
-    event = AuditEvent.objects.get(event_type=AuditEvent.EventType.SCAN_REQUESTED)
+    event = AuditEvent.objects.get(event_type=EventType.SCAN_REQUESTED)
     assert (event.outcome, event.actor_label) == ("denied", "bob")
 
 
 # --- The action behind it: a person scans only what they can see ---------------------------------
 
 
-def test_a_person_without_account_ids_scans_their_visible_accounts(alice_on_a: User) -> None:
-    assert do_request_scan(acting=alice_on_a).account_ids == [A]
+@pytest.fixture
+def analyst_on_a(alice_on_a: User) -> User:
+    assign_role(alice_on_a, Role.ANALYST)
+    return alice_on_a
+
+
+def test_a_viewer_is_refused_by_the_write_itself_whatever_face_calls_it(alice_on_a: User) -> None:
+    with pytest.raises(NotPermitted, match=r"your role \(viewer\) may not start scans"):
+        do_request_scan(acting=alice_on_a, account_ids=[A])
+    assert not Scan.objects.exists()
+    refusal = AuditEvent.objects.get(event_type=EventType.PERMISSION_DENIED)
+    assert (refusal.outcome, refusal.detail["action"]) == ("denied", "start_scan")
+
+
+def test_a_person_without_account_ids_scans_their_visible_accounts(analyst_on_a: User) -> None:
+    assert do_request_scan(acting=analyst_on_a).account_ids == [A]
 
 
 def test_a_person_naming_an_account_they_cannot_see_is_told_the_same_as_for_an_unknown_one(
-    alice_on_a: User,
+    analyst_on_a: User,
 ) -> None:
     messages = []
     for account in (B, "999999999999"):
         with pytest.raises(ActionError) as refused:
-            do_request_scan(acting=alice_on_a, account_ids=[account])
+            do_request_scan(acting=analyst_on_a, account_ids=[account])
         messages.append(str(refused.value).replace(account, "<id>"))
     assert messages == ["account: not found or not visible to you: <id>"] * 2
     assert not Scan.objects.exists()
     denied = AuditEvent.objects.filter(
-        event_type=AuditEvent.EventType.SCAN_REQUESTED, outcome=AuditEvent.Outcome.DENIED
+        event_type=EventType.SCAN_REQUESTED, outcome=AuditEvent.Outcome.DENIED
     )
     assert denied.count() == 2
 
 
-def test_a_person_may_name_their_own_account(alice_on_a: User) -> None:
-    assert do_request_scan(acting=alice_on_a, account_ids=[A]).account_ids == [A]
+def test_a_person_may_name_their_own_account(analyst_on_a: User) -> None:
+    assert do_request_scan(acting=analyst_on_a, account_ids=[A]).account_ids == [A]
 
 
 def test_a_person_who_sees_every_account_and_an_operator_scan_everything(
