@@ -64,6 +64,26 @@ def visible_scan_ids(viewer: Viewer) -> list[int]:
     ]
 
 
+#: Scans read at a time while looking for the newest one a narrower viewer may see.
+_NEWEST_BATCH = 50
+
+
+def newest_visible_scan(viewer: Viewer) -> Scan | None:
+    """The newest scan ``viewer`` may see (read newest first, only as far as the first one)."""
+    ordered = Scan.objects.order_by("-id")
+    if sees_all_accounts(viewer):
+        return ordered.first()
+    visible = visible_account_ids(viewer)
+    pairs = ordered.values_list("id", "account_ids")
+    start = 0
+    while batch := list(pairs[start : start + _NEWEST_BATCH]):
+        for pk, account_ids in batch:
+            if _reads_any_of(list(account_ids or []), visible):
+                return ordered.filter(pk=pk).first()
+        start += _NEWEST_BATCH
+    return None
+
+
 def visible_scan(viewer: Viewer, pk: int) -> Scan | None:
     """The scan if ``viewer`` may see it; ``None`` as for an id that does not exist."""
     scan = Scan.objects.select_related("policy").filter(pk=pk).first()
@@ -275,8 +295,7 @@ class Freshness:
 def freshness(viewer: Viewer, *, now: datetime | None = None) -> Freshness:
     now = now or timezone.now()
     scan = latest_scan()
-    newest_ids = visible_scan_ids(viewer)[:1]
-    newest = Scan.objects.filter(pk__in=newest_ids).first()
+    newest = newest_visible_scan(viewer)
     newer = newest if newest is not None and (scan is None or newest.pk > scan.pk) else None
     if scan is None or scan.finished_at is None:
         return Freshness(scan=scan, age=None, stale=False, failed=[], newer=newer)

@@ -14,6 +14,7 @@ from compliance.audit.events import EventType
 from compliance.models import AuditEvent, AwsAccount, Scan
 from compliance.permissions.accounts import Operator
 from compliance.permissions.roles import Role, assign_role
+from compliance.reads import scans as scan_reads
 from compliance.writes.policy import do_import_policy
 from compliance.writes.refusals import ActionError, NotPermitted
 from compliance.writes.scans import do_request_scan
@@ -348,3 +349,15 @@ def test_a_person_who_sees_every_account_and_an_operator_scan_everything(
     assert do_request_scan(acting=Operator()).account_ids == []
     with pytest.raises(ActionError, match="not registered: 999999999999"):
         do_request_scan(acting=Operator(), account_ids=["999999999999"])
+
+
+def test_a_newer_scan_is_announced_only_to_those_who_may_see_it(
+    alice_on_a: User, partial: Scan
+) -> None:
+    Scan.objects.create(status=Scan.Status.QUEUED, account_ids=[B])
+    assert scan_reads.freshness(alice_on_a).newer is None
+    of_a = Scan.objects.create(status=Scan.Status.QUEUED, account_ids=[A])
+    Scan.objects.create(status=Scan.Status.QUEUED, account_ids=[B])
+    found = scan_reads.freshness(alice_on_a).newer
+    assert found is not None
+    assert found.pk == of_a.pk
