@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -27,6 +29,7 @@ from compliance.models import (
     Violation,
 )
 from compliance.permissions import Action, may
+from compliance.permissions.roles import Role, role_of
 from compliance.writes.accounts import do_add_account
 from compliance.writes.exemptions import do_create_exemption, do_remove_exemption
 from compliance.writes.grants import do_grant_account_access, do_revoke_account_access
@@ -39,6 +42,7 @@ from compliance.writes.refusals import (
     validate_regions,
 )
 from compliance.writes.scans import do_start_scan
+from compliance.writes.users import do_change_role
 
 MAX_POLICY_BYTES = 1_000_000
 
@@ -464,4 +468,39 @@ class ExemptionAdmin(CreatedThroughActionAdmin):
 
 
 # The checklist pages live beside the checklist; importing the module registers them.
+
+
+class UserAdmin(DjangoUserAdmin[User]):
+    """Django's user admin, bounded by the roles: only a superuser grants superuser status or
+    single permissions; anyone else assigns roles (the role groups, nothing else), each change
+    applied and audited through ``do_change_role`` (which keeps admin-site access with the
+    admin role)."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "is_staff", "user_permissions"]
+        return fields
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = Group.objects.filter(name__in=[role.value for role in Role])
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        form.role_before = role_of(obj) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        after = role_of(user)
+        before = getattr(form, "role_before", None)
+        if after != before:
+            do_change_role(user, after, before=before, acting=request.user)
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserAdmin)
+
 from compliance.checklist import admin as checklist_admin  # noqa: E402,F401

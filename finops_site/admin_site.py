@@ -39,6 +39,8 @@ class AdminSite(admin.AdminSite):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         user = request.user
+        if self.has_permission(request):
+            return HttpResponseRedirect(resolve_url("admin:index"))  # already in: nothing to do
         if user.is_authenticated and user.is_active and not user.is_staff:
             # Signed in, but the admin is not theirs: say so (and audit it) rather than send
             # them to a sign-in page they have already passed.
@@ -46,7 +48,7 @@ class AdminSite(admin.AdminSite):
                 EventType.ADMIN_REFUSED,
                 request,
                 acting=user,
-                target=request.GET.get("next", request.path)[:200],
+                target=request.path,
                 outcome=AuditEvent.Outcome.DENIED,
                 detail={"reason": "not an administrator"},
             )

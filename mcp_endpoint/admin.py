@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from compliance.models import AwsAccount
+from compliance.permissions import Action, may
 from compliance.writes.keys import check_key_request, do_create_api_key, do_revoke_api_keys
 from compliance.writes.lockdown import do_set_lockdown, lockdown_state
 from compliance.writes.refusals import ActionError
@@ -113,8 +114,9 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
 
     @staticmethod
     def _may_respond(request: HttpRequest) -> bool:
-        """Incident response is for those who may revoke keys (``change_apikey``)."""
-        return bool(request.user.has_perm("mcp_endpoint.change_apikey"))
+        """Incident response is for those who may revoke keys and switch the lockdown (the
+        rule set's ``MANAGE_KEYS`` and ``LOCKDOWN``; the writes check each again)."""
+        return may(request.user, Action.MANAGE_KEYS) and may(request.user, Action.LOCKDOWN)
 
     def _confirm(
         self, request: HttpRequest, title: str, question: str, button: str, **extra: Any
@@ -138,10 +140,16 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         if not self._may_respond(request):
             raise PermissionDenied
         if request.method == "POST":
-            revoked = do_revoke_api_keys(revoke_all=True, acting=request.user, interface="admin")
-            self.message_user(
-                request, f"Revoked all {len(revoked)} active key(s).", messages.SUCCESS
-            )
+            try:
+                revoked = do_revoke_api_keys(
+                    revoke_all=True, acting=request.user, interface="admin"
+                )
+            except ActionError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"Revoked all {len(revoked)} active key(s).", messages.SUCCESS
+                )
             return HttpResponseRedirect(reverse("admin:mcp_endpoint_apikey_changelist"))
         active = ApiKey.objects.filter(revoked_at__isnull=True).count()
         return self._confirm(
@@ -244,9 +252,16 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
 
     @admin.action(description="Revoke the selected keys")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        revoked = [
-            prefix
-            for prefix in queryset.filter(revoked_at__isnull=True).values_list("prefix", flat=True)
-            for prefix in do_revoke_api_keys(prefix=prefix, acting=request.user, interface="admin")
-        ]
+        prefixes = queryset.filter(revoked_at__isnull=True).values_list("prefix", flat=True)
+        try:
+            revoked = [
+                revoked_prefix
+                for prefix in prefixes
+                for revoked_prefix in do_revoke_api_keys(
+                    prefix=prefix, acting=request.user, interface="admin"
+                )
+            ]
+        except ActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
         self.message_user(request, f"Revoked {len(revoked)} key(s).", messages.SUCCESS)

@@ -115,7 +115,10 @@ class Caller:
         """The same caller with its user read again: a stdio session serves one user for as
         long as it runs, so a demotion or deactivation meanwhile takes effect at its next call,
         as it does for keys and tokens (read at every request)."""
-        user = get_user_model()._default_manager.get(pk=self.user.pk)
+        found = get_user_model()._default_manager.filter(pk=self.user.pk).first()
+        user: AbstractBaseUser = self.user if found is None else found
+        if found is None:  # deleted meanwhile: as an inactive person, allowed nothing
+            user.is_active = False
         return replace(self, user=user, viewer=replace(self.viewer, user=user))
 
 

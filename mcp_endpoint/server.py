@@ -1,7 +1,8 @@
 """The MCP server: the SDK's ``MCPServer`` with our tools, and the gate every tool call passes.
 
 A tool call goes: caller -> known tool -> scope -> input schema -> rate limit, hourly budget,
-loop detection -> the tool, under a timeout -> one audit row, whatever the outcome. The gate is
+loop detection -> the caller's permission (role and scopes, by the one rule set) -> the tool,
+under a timeout -> one audit row, whatever the outcome. The gate is
 an SDK server middleware, so the HTTP transport and stdio run exactly the same pipeline.
 
 The checks that need no database run on the event loop; the rest (the lockdown flag, the guard
@@ -200,7 +201,8 @@ def _checked_input(call: _Call) -> tuple[ToolSpec[Any], Any]:
 
 
 def _serve_call(call: _Call) -> CallToolResult:
-    """The database part of a call, in one thread: lockdown, guards, the tool, its audit row."""
+    """The database part of a call, in one thread: lockdown, guards, the caller's permission
+    (``compliance.permissions.rules``), the tool, its audit row."""
     try:
         if incident.mcp_locked_down():
             raise _Denied("lockdown", incident.LOCKDOWN_MESSAGE)
@@ -208,6 +210,14 @@ def _serve_call(call: _Call) -> CallToolResult:
             raise call.denied
         if call.caller.interface == "stdio":
             call.caller = call.caller.with_user_reloaded()  # the role as it is now
+        try:
+            # Before the permission: a refused call spends budget too, so refusals cannot be
+            # repeated without limit (each writes an audit row).
+            guards.check_call(call.caller, call.tool, call.arguments)
+        except guards.Refusal as refusal:
+            raise _Denied(
+                refusal.limit, refusal.message, alert="budget_exhausted", refusal=refusal
+            ) from None
         if call.spec is not None and not may(call.caller.viewer, call.spec.action):
             raise _Denied(
                 "permission",
@@ -215,12 +225,6 @@ def _serve_call(call: _Call) -> CallToolResult:
                 event=EventType.PERMISSION_DENIED,
                 action=call.spec.action,
             )
-        try:
-            guards.check_call(call.caller, call.tool, call.arguments)
-        except guards.Refusal as refusal:
-            raise _Denied(
-                refusal.limit, refusal.message, alert="budget_exhausted", refusal=refusal
-            ) from None
     except _Denied as denied:
         if denied.alert:
             monitoring.note(

@@ -59,8 +59,13 @@ def sign_in_with_mfa(client: Client, user: User, password: str) -> None:
         {"login": user.username, "password": password, **_csrf(client, "/accounts/login/")},
     )
     assert (response.status_code, response["Location"]) == (302, "/accounts/2fa/authenticate/")
-    code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
     form = _csrf(client, "/accounts/2fa/authenticate/")
+    # The code is good for its 30-second step only (no tolerance): never post one made in
+    # the last moments of a step.
+    left = 30 - time.time() % 30
+    if left < 2:
+        time.sleep(left + 0.05)
+    code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
     response = client.post("/accounts/2fa/authenticate/", {"code": code, **form})
     assert response.status_code == 302, response.content[:500]
 

@@ -22,7 +22,8 @@ class Operator:
 
 @dataclass(frozen=True, slots=True)
 class NarrowedViewer:
-    """A user acting through a credential (an MCP API key) that may narrow what they see.
+    """A user acting through a credential (an MCP API key or OAuth token, or a stdio session)
+    that may narrow what they see and do.
 
     The credential never widens the view: the accounts are the user's own visible accounts,
     intersected with ``account_ids`` when the credential names some (``None``: all of the

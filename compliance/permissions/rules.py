@@ -40,6 +40,7 @@ class Action(StrEnum):
     IMPORT_COSTS = "import_costs"
     MANAGE_GRANTS = "manage_grants"
     MANAGE_KEYS = "manage_keys"
+    MANAGE_USERS = "manage_users"
     LOCKDOWN = "lockdown"
     EXPORT_AUDIT_LOG = "export_audit_log"
     PRUNE = "prune"
@@ -75,6 +76,7 @@ RULES: dict[Action, Rule] = {
     Action.IMPORT_COSTS: Rule("compliance.add_billingimport", None, "load bills and costs"),
     Action.MANAGE_GRANTS: Rule("compliance.add_accountaccess", None, "grant account access"),
     Action.MANAGE_KEYS: Rule("mcp_endpoint.add_apikey", None, "create and revoke API keys"),
+    Action.MANAGE_USERS: Rule("auth.change_user", None, "change people's roles"),
     Action.LOCKDOWN: Rule("compliance.change_lockdownstate", None, "switch the MCP lockdown"),
     Action.EXPORT_AUDIT_LOG: Rule("compliance.view_auditevent", None, "export the audit log"),
     Action.PRUNE: Rule("compliance.delete_scan", None, "prune old scans and audit rows"),
@@ -147,9 +149,11 @@ def scopes_for(user: AbstractBaseUser | AnonymousUser) -> tuple[str, ...]:
 def refusal_message(caller: Viewer, action: Action) -> str:
     """Why ``caller`` may not do ``action``, in words for them (no other caller's details)."""
     rule = RULES[action]
+    person = person_of(caller)
+    if person is not None and person.is_authenticated and not person.is_active:
+        return f"an inactive account may not {rule.words}"
     if not may_by_role(caller, action):
         needed = roles.role_needed(rule.permission)
-        person = person_of(caller)
         role = roles.role_of(person) if isinstance(person, AbstractBaseUser) else None
         held = f"your role ({role.value})" if role else "you have no role, so you"
         wanted = f"the {needed.value} role" if needed else "a permission no role holds"

@@ -36,6 +36,7 @@ STALE_AFTER = timedelta(hours=24)
 #: Scan errors that start with an account id name that account; others ("scan stopped: ...",
 #: "nothing to scan") are about the scan as a whole.
 _ACCOUNT_ERROR = re.compile(r"^\d{12}\b")
+_ANY_ACCOUNT = re.compile(r"(?<!\d)\d{12}(?!\d)")
 
 
 def _visible_outcomes(scan: Scan, visible: frozenset[str]) -> list[dict[str, Any]]:
@@ -116,6 +117,13 @@ def what_failed(scan: Scan, viewer: Viewer) -> list[str]:
     says it), then why it stopped, if it did: those errors name no account."""
     failed: list[str] = list((scan_block(scan, viewer) or {}).get("failed", []))
     general = [str(error) for error in scan.errors if not _ACCOUNT_ERROR.match(str(error))]
+    if not sees_all_accounts(viewer):
+        # "scan stopped: ... running 123456789012 eu-west-1" names an account mid-sentence.
+        visible = visible_account_ids(viewer)
+        general = [
+            _ANY_ACCOUNT.sub(lambda m: m[0] if m[0] in visible else "another account", error)
+            for error in general
+        ]
     return failed + general
 
 

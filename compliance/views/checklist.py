@@ -21,8 +21,6 @@ from compliance.views.access import needs
 from compliance.writes.checklist import do_fail_stale_checklist_runs, do_start_security_checklist
 from compliance.writes.refusals import ActionError
 
-#: Who may attest an item (in the admin, through the audited action).
-
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def checklist(request: HttpRequest) -> HttpResponseBase:

@@ -46,12 +46,15 @@ def do_add_account(
     try:
         region_list = validate_regions(regions)
     except ActionError as exc:
-        raise refuse(EventType.ACCOUNT_ADDED, str(exc), acting=acting, target=account_id) from None
+        raise refuse(
+            EventType.ACCOUNT_ADDED, str(exc), acting=acting, interface=interface, target=account_id
+        ) from None
     if external_id and not role_arn:
         raise refuse(
             EventType.ACCOUNT_ADDED,
             "external_id: only meaningful with a role ARN",
             acting=acting,
+            interface=interface,
             target=account_id,
         )
     if not ACCOUNT_ID_PATTERN.fullmatch(account_id):
@@ -59,6 +62,7 @@ def do_add_account(
             EventType.ACCOUNT_ADDED,
             "account_id: An AWS account id is 12 digits.",
             acting=acting,
+            interface=interface,
             target=account_id,
         )
     existing = AwsAccount.objects.filter(account_id=account_id).first()
@@ -75,7 +79,9 @@ def do_add_account(
         message = "; ".join(
             f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
         )
-        raise refuse(EventType.ACCOUNT_ADDED, message, acting=acting, target=account_id) from None
+        raise refuse(
+            EventType.ACCOUNT_ADDED, message, acting=acting, interface=interface, target=account_id
+        ) from None
     event = EventType.ACCOUNT_CHANGED if existing else EventType.ACCOUNT_ADDED
     with transaction.atomic():
         account.save()

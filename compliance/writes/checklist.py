@@ -51,6 +51,7 @@ def do_run_security_checklist(
 ) -> tuple[ChecklistRun, list[ItemResult]]:
     """Evaluate every item now, in this process, and keep the results as a new run of the
     history: the command's way (it may wait on AWS; a web request queues a run instead)."""
+    require(acting, Action.RUN_CHECKLIST, interface=interface)
     results = evaluate(now=now, session_for=session_for)
     checked_at = results[0].checked_at if results else timezone.now()
     with transaction.atomic():

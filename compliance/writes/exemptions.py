@@ -141,7 +141,9 @@ def do_create_exemption(
             raise ActionError(f"owner: no active user named {owner!r}")
         _check_expiry(expires_at, timezone.now())
     except ActionError as exc:
-        raise refuse(EventType.EXEMPTION_CREATED, str(exc), acting=acting, target=target) from None
+        raise refuse(
+            EventType.EXEMPTION_CREATED, str(exc), acting=acting, interface=interface, target=target
+        ) from None
     with transaction.atomic():
         exemption = Exemption.objects.create(
             resource_arn=resource_arn,
@@ -181,7 +183,9 @@ def do_remove_exemption(exemption_id: int, *, acting: Viewer, interface: str = "
                 "exemption: it applies to every account; removing it needs access to every account"
             )
     except ActionError as exc:
-        raise refuse(EventType.EXEMPTION_REMOVED, str(exc), acting=acting, target=target) from None
+        raise refuse(
+            EventType.EXEMPTION_REMOVED, str(exc), acting=acting, interface=interface, target=target
+        ) from None
     with transaction.atomic():
         detail = _exemption_detail(exemption)
         exemption.delete()

@@ -138,12 +138,14 @@ def do_revoke_api_keys(
             EventType.KEY_REVOKED,
             "choose exactly one of --all, --user, --prefix",
             acting=acting,
+            interface=interface,
         )
     if prefix is not None and not keys.PREFIX_PATTERN.fullmatch(prefix):
         raise refuse(
             EventType.KEY_REVOKED,
             f"prefix: {prefix!r} is not a key prefix (ftc_ and 8 characters)",
             acting=acting,
+            interface=interface,
         )
     now = timezone.now()
     with transaction.atomic():

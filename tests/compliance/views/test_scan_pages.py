@@ -361,3 +361,17 @@ def test_a_newer_scan_is_announced_only_to_those_who_may_see_it(
     found = scan_reads.freshness(alice_on_a).newer
     assert found is not None
     assert found.pk == of_a.pk
+
+
+def test_why_a_scan_stopped_names_no_account_the_viewer_may_not_see(
+    alice_on_a: User, accounts: dict[str, AwsAccount]
+) -> None:
+    scan = Scan.objects.create(
+        status=Scan.Status.FAILED,
+        account_ids=[A, B],
+        errors=[f"scan stopped: the worker died 3 times running {B} us-east-1 and {A} eu-west-1"],
+    )
+    failed = scan_reads.what_failed(scan, alice_on_a)
+    assert failed == [
+        f"scan stopped: the worker died 3 times running another account us-east-1 and {A} eu-west-1"
+    ]
