@@ -120,6 +120,11 @@ class AwsAccountAdmin(admin.ModelAdmin[AwsAccount]):
     search_fields = ["account_id", "name"]
     actions = ["scan_selected"]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """An account is switched off (``enabled``), never deleted here: deleting it would
+        take its resources, costs and history with it, outside any audited write."""
+        return False
+
     def save_model(self, request: HttpRequest, obj: AwsAccount, form: Any, change: bool) -> None:
         # The form has validated everything do_add_account checks, so it does not refuse here.
         saved = do_add_account(

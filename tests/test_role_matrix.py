@@ -40,7 +40,7 @@ import anyio
 import pytest
 from allauth.idp.oidc.models import Client as OAuthClient
 from allauth.idp.oidc.models import Token
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.test import Client
@@ -63,7 +63,7 @@ from compliance.models import (
 from compliance.permissions import Action, may, refusal_message
 from compliance.permissions import roles as role_groups
 from compliance.permissions.accounts import NarrowedViewer, Operator, sees_all_accounts
-from compliance.permissions.roles import Role, assign_role
+from compliance.permissions.roles import Role, assign_role, role_of
 from compliance.permissions.rules import RULES, SCOPES, scopes_for
 from compliance.writes.checklist import do_attest_checklist_item
 from compliance.writes.costs import do_import_costs
@@ -454,6 +454,23 @@ def _admin_revoke_key(client: Client, user: User) -> str:
     return _admin_verdict(response, 302, key.revoked_at is not None)
 
 
+def _admin_change_role(client: Client, user: User) -> str:
+    person = make_person("viewer", "promoted")
+    analyst = Group.objects.get(name=Role.ANALYST.value)
+    response = client.post(
+        f"/admin/auth/user/{person.pk}/change/",
+        {
+            "username": person.username,
+            "email": person.email,
+            "is_active": "on",
+            "groups": [analyst.pk],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    return _admin_verdict(response, 302, role_of(person) is Role.ANALYST)
+
+
 def _admin_lockdown(client: Client, user: User) -> str:
     response = client.post(
         "/admin/mcp_endpoint/apikey/lockdown/", {"enable": "on", "reason": "drill"}
@@ -479,6 +496,7 @@ ADMIN = [
     Face("key add", Action.MANAGE_KEYS, _admin_create_key),
     Face("key revoke", Action.MANAGE_KEYS, _admin_revoke_key),
     Face("lockdown", Action.LOCKDOWN, _admin_lockdown),
+    Face("role change", Action.MANAGE_USERS, _admin_change_role),
     Face("attestation add", Action.ATTEST, _admin_attest),
 ]
 
