@@ -47,6 +47,7 @@ class ChecklistRun(models.Model):
 
     class Meta:
         ordering = ["-checked_at", "-id"]
+        permissions = [("run_checklist", "Can run the security checklist (it calls AWS)")]
 
     def __str__(self) -> str:
         return f"checklist run #{self.pk} at {self.checked_at:%Y-%m-%d %H:%M:%S}"

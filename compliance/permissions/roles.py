@@ -68,6 +68,7 @@ _ADMIN = [
     "compliance.view_auditevent",
     "compliance.view_checklistrun",
     "compliance.view_checklistresult",
+    "compliance.run_checklist",
     "compliance.view_attestation",
     "compliance.add_attestation",
     "compliance.view_lockdownstate",

@@ -67,7 +67,7 @@ RULES: dict[Action, Rule] = {
     Action.EXPORT: Rule(roles.EXPORT, READ_SCOPE, "export data (CSV, policies, reports)"),
     Action.START_SCAN: Rule(roles.START_SCAN, SCAN_SCOPE, "start scans"),
     Action.VIEW_CHECKLIST: Rule(roles.VIEW_CHECKLIST, READ_SCOPE, "see the security checklist"),
-    Action.RUN_CHECKLIST: Rule(roles.VIEW_CHECKLIST, None, "run the security checklist"),
+    Action.RUN_CHECKLIST: Rule("compliance.run_checklist", None, "run the security checklist"),
     Action.ATTEST: Rule("compliance.add_attestation", None, "attest checklist items"),
     Action.CREATE_EXEMPTION: Rule("compliance.add_exemption", None, "exempt violations"),
     Action.REMOVE_EXEMPTION: Rule("compliance.delete_exemption", None, "remove exemptions"),

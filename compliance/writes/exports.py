@@ -71,7 +71,11 @@ def do_export(
     try:
         produced = produce()
     except EXPORT_ERRORS as exc:
-        record(AuditEvent.Outcome.ERROR, {**(detail or {}), "error": str(exc)})
+        # Naming an account one may not see is a refusal; the rest (bad filters, nothing to
+        # export) are exports that failed.
+        refused = isinstance(exc, AccountNotVisible)
+        outcome = AuditEvent.Outcome.DENIED if refused else AuditEvent.Outcome.ERROR
+        record(outcome, {**(detail or {}), "error": str(exc)})
         raise
     record(AuditEvent.Outcome.SUCCESS, detail or {})
     return produced

@@ -17,11 +17,15 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from compliance.core import policy
-from compliance.models import AwsAccount, BillingImport, CostLine
+from compliance.models import AuditEvent, AwsAccount, BillingImport, CostLine
 from compliance.permissions.accounts import Operator
+from compliance.permissions.roles import Role, assign_role
 from compliance.reads import exports
+from compliance.reads.resources import AccountNotVisible, ResourceFilter
 from compliance.writes.exemptions import do_create_exemption
+from compliance.writes.exports import do_export_violations_csv
 from compliance.writes.policy import do_import_policy
+from compliance.writes.refusals import NotPermitted
 from tests.compliance.policies import TEST_POLICY
 from tests.compliance.test_scans import ACCOUNT, Estate, estate, scan_now  # noqa: F401
 from tests.conftest import grant
@@ -283,3 +287,23 @@ def test_a_credit_stays_a_number_in_the_violations_csv() -> None:
 
     assert reports.csv_safe(exports._money(Decimal("-2.5"))) == Decimal("-2.50")
     assert reports.csv_safe("-2.50") == "'-2.50"
+
+
+def test_an_export_naming_an_account_one_may_not_see_is_refused_and_audited_as_denied(
+    exported: Estate, alice: User
+) -> None:
+    assign_role(alice, Role.ANALYST)
+    with pytest.raises(AccountNotVisible):
+        do_export_violations_csv(alice, ResourceFilter(account_ids=[ACCOUNT]))
+    row = AuditEvent.objects.get(event_type="export.violations")
+    assert (row.outcome, row.actor_label) == ("denied", "alice")
+    assert ACCOUNT in row.detail["error"]
+
+
+def test_a_viewer_may_read_violations_but_not_export_them(exported: Estate, alice: User) -> None:
+    grant(alice, AwsAccount.objects.get(account_id=ACCOUNT))
+    with pytest.raises(NotPermitted, match=r"your role \(viewer\) may not export data"):
+        do_export_violations_csv(alice, ResourceFilter(account_ids=[ACCOUNT]))
+    assert not AuditEvent.objects.filter(event_type="export.violations").exists()
+    refusal = AuditEvent.objects.get(event_type="auth.permission_denied")
+    assert refusal.detail["action"] == "export"
