@@ -266,7 +266,7 @@ MCP_ALERT_UNKNOWN_TOOLS = env_int("MCP_ALERT_UNKNOWN_TOOLS", 3, minimum=1)
 MCP_ALERT_REFUSED_INPUTS = env_int("MCP_ALERT_REFUSED_INPUTS", 5, minimum=1)
 MCP_ALERT_BUDGET_EXHAUSTED = env_int("MCP_ALERT_BUDGET_EXHAUSTED", 1, minimum=1)
 
-# --- Security checklist and incident response (compliance/checklist, compliance/incident.py) ---
+# --- Security checklist and incident response (compliance/checklist, writes/lockdown.py) ---
 # Refuses every MCP call while true (the admin's lockdown switch does the same from the database).
 MCP_LOCKDOWN = env_bool("MCP_LOCKDOWN", False)
 # The EC2 instance serving this app, for the "no public IP" check (IMDS is not queried).
@@ -345,7 +345,7 @@ ADMIN_REQUIRES_MFA_OR_SSO = env_bool("ADMIN_REQUIRES_MFA_OR_SSO", True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Tag compliance")
 MFA_PASSKEY_LOGIN_ENABLED = False
-# A refused CSRF check is audited (see compliance/csrf.py).
+# A refused CSRF check is audited (see compliance/web/csrf.py).
 CSRF_FAILURE_VIEW = "compliance.web.csrf.csrf_failure"
 
 # --- OAuth for MCP clients (mcp_endpoint/oauth; see docs/mcp-clients.md, "OAuth") -------------
@@ -365,7 +365,7 @@ IDP_OIDC_DCR_ENABLED = MCP_OAUTH_DCR_ENABLED
 IDP_OIDC_DCR_REQUIRES_INITIAL_ACCESS_TOKEN = False
 IDP_OIDC_CIMD_ENABLED = env_bool("MCP_OAUTH_CIMD_ENABLED", False)
 
-# --- Retention (compliance/retention.py; `manage.py prune`, see docs/deployment.md) ----------
+# --- Retention (compliance/writes/retention.py; `manage.py prune`, see docs/deployment.md) ---
 # Scans finished longer ago than this go, with their snapshots (the latest scans and any a
 # current resource or violation refers to stay); audit events older than this go.
 RETENTION_SCAN_DAYS = env_int("RETENTION_SCAN_DAYS", 400, minimum=1)
@@ -373,7 +373,7 @@ RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
 # Rows deleted per transaction: short transactions keep every lock short.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1, maximum=100000)
 
-# --- Scan watchdog (compliance/scan_watchdog.py; `manage.py fail_stale_scans`, docs/deployment.md)
+# --- Scan watchdog (compliance/scans/watchdog.py; `manage.py fail_stale_scans`, docs/deployment.md)
 # A scan "running" with no sign of life for this long is taken for lost (its worker was killed):
 # a fanned-out scan is queued again, any other is failed; checked by every scan task before its
 # scan and by the command (cron). Keep it above the longest one-process scan: those have no
