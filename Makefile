@@ -12,8 +12,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# `make demo PORT=8080` serves the demo on another port.
+PORT ?= 8000
+
 demo: $(STAMP)
-	$(PY) manage.py demo
+	$(PY) manage.py demo --port $(PORT)
 
 # The browser tests (marker e2e) run in `make e2e` only; see docs/testing.md.
 test: $(STAMP)
