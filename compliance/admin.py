@@ -30,12 +30,11 @@ from compliance.models import (
 )
 from compliance.permissions import Action, may
 from compliance.permissions.roles import Role, role_of
-from compliance.writes.accounts import do_add_account
+from compliance.writes.accounts import ACCOUNT_ID_PATTERN, do_add_account
 from compliance.writes.exemptions import do_create_exemption, do_remove_exemption
 from compliance.writes.grants import do_grant_account_access, do_revoke_account_access
 from compliance.writes.policy import do_import_policy
 from compliance.writes.refusals import (
-    ACCOUNT_ID_PATTERN,
     ActionError,
     NotPermitted,
     require,

@@ -41,29 +41,24 @@ class AdminSite(admin.AdminSite):
         user = request.user
         if self.has_permission(request):
             return HttpResponseRedirect(resolve_url("admin:index"))  # already in: nothing to do
-        if user.is_authenticated and user.is_active and not user.is_staff:
-            # Signed in, but the admin is not theirs: say so (and audit it) rather than send
-            # them to a sign-in page they have already passed.
+        if user.is_authenticated and user.is_active:
+            # Signed in, but the admin is not theirs (not staff), or not signed in strongly
+            # enough (has_permission said no): say so, audited, rather than send them to a
+            # sign-in page they have already passed.
+            page, reason = (
+                ("admin/strong_sign_in_required.html", "sign-in without SSO or a second factor")
+                if user.is_staff
+                else ("admin/not_an_administrator.html", "not an administrator")
+            )
             web_events.record_web_event(
                 EventType.ADMIN_REFUSED,
                 request,
                 acting=user,
                 target=request.path,
                 outcome=AuditEvent.Outcome.DENIED,
-                detail={"reason": "not an administrator"},
+                detail={"reason": reason},
             )
-            return render(request, "admin/not_an_administrator.html", status=403)
-        if user.is_authenticated and user.is_active and user.is_staff:
-            # Signed in, staff, but not strongly enough (has_permission said no).
-            web_events.record_web_event(
-                EventType.ADMIN_REFUSED,
-                request,
-                acting=user,
-                target=request.path,
-                outcome=AuditEvent.Outcome.DENIED,
-                detail={"reason": "sign-in without SSO or a second factor"},
-            )
-            return render(request, "admin/strong_sign_in_required.html", status=403)
+            return render(request, page, status=403)
         next_url = request.GET.get("next", "")
         if not url_has_allowed_host_and_scheme(
             next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()

@@ -266,7 +266,7 @@ MCP_ALERT_UNKNOWN_TOOLS = env_int("MCP_ALERT_UNKNOWN_TOOLS", 3, minimum=1)
 MCP_ALERT_REFUSED_INPUTS = env_int("MCP_ALERT_REFUSED_INPUTS", 5, minimum=1)
 MCP_ALERT_BUDGET_EXHAUSTED = env_int("MCP_ALERT_BUDGET_EXHAUSTED", 1, minimum=1)
 
-# --- Security checklist and incident response (compliance/checklist, writes/lockdown.py) ---
+# --- Security checklist and incident response (compliance/checklist, reads/incident.py) ---
 # Refuses every MCP call while true (the admin's lockdown switch does the same from the database).
 MCP_LOCKDOWN = env_bool("MCP_LOCKDOWN", False)
 # The EC2 instance serving this app, for the "no public IP" check (IMDS is not queried).

@@ -17,8 +17,9 @@ from django.urls import URLPattern, path, reverse
 
 from compliance.models import AwsAccount
 from compliance.permissions import Action, may
+from compliance.reads.incident import lockdown_state
 from compliance.writes.keys import check_key_request, do_create_api_key, do_revoke_api_keys
-from compliance.writes.lockdown import do_set_lockdown, lockdown_state
+from compliance.writes.lockdown import do_set_lockdown
 from compliance.writes.refusals import ActionError
 from mcp_endpoint.models import ApiKey
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from django.apps import AppConfig
 from django.db.models.signals import pre_save
@@ -28,14 +29,18 @@ class McpEndpointConfig(AppConfig):
         # The security checklist probes the endpoint and reads its keys' ages; compliance
         # cannot import this app (it is a face built on compliance), so it is told here.
         register_mcp_endpoint(
-            McpEndpointFacts(path=MCP_PATH, build_app=_endpoint_app, api_key_ages=_api_key_ages)
+            McpEndpointFacts(
+                path=MCP_PATH, build_application=_served_application, api_key_ages=_api_key_ages
+            )
         )
 
 
-def _endpoint_app() -> AsgiApp:
-    from mcp_endpoint.http import build_endpoint
+def _served_application() -> AsgiApp:
+    from django.core.handlers.asgi import ASGIHandler
 
-    return build_endpoint().app
+    from mcp_endpoint.http import mounted_beside
+
+    return cast("AsgiApp", mounted_beside(ASGIHandler()))
 
 
 def _api_key_ages(now: datetime, created_before: datetime) -> ApiKeyAges:

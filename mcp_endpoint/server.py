@@ -39,7 +39,7 @@ from compliance.audit.events import EventType
 from compliance.models import AuditEvent
 from compliance.permissions import Action, may, refusal_message
 from compliance.permissions.accounts import one_answer
-from compliance.writes import lockdown as incident
+from compliance.reads import incident
 from mcp_endpoint import guards, monitoring
 from mcp_endpoint.db import in_db_thread
 from mcp_endpoint.principal import Caller

@@ -103,13 +103,21 @@ def _manager_uses(tree: ast.AST) -> list[int]:
 
 
 def test_faces_read_through_the_reads_never_a_model_manager() -> None:
+    faces = [path for path in _sources() if str(path.relative_to(ROOT)).startswith(FACES)]
     uses = {
         str(path.relative_to(ROOT)): lines
-        for path in _sources()
-        if str(path.relative_to(ROOT)).startswith(FACES)
-        and (lines := _manager_uses(ast.parse(path.read_text())))
+        for path in faces
+        if (lines := _manager_uses(ast.parse(path.read_text())))
     }
     assert uses == {}
+    # The scan itself: both faces were read (a wrong folder name would pass the check above).
+    read = {str(path.relative_to(ROOT)) for path in faces}
+    assert {"compliance/views/overview.py", "mcp_endpoint/tools/scan_tools.py"} <= read
+
+
+def test_the_manager_finder_sees_each_spelling() -> None:
+    tree = ast.parse("Scan.objects.all()\nget_user_model()._default_manager.get()\nx.objectsy\n")
+    assert _manager_uses(tree) == [1, 2]
 
 
 def test_every_registered_event_type_reads_in_words() -> None:

@@ -65,10 +65,11 @@ from compliance.permissions import roles as role_groups
 from compliance.permissions.accounts import NarrowedViewer, Operator, sees_all_accounts
 from compliance.permissions.roles import Role, assign_role, role_of
 from compliance.permissions.rules import RULES, SCOPES, scopes_for
+from compliance.reads.incident import AuditFilter, forget_cached_lockdown
 from compliance.writes.checklist import do_attest_checklist_item
 from compliance.writes.costs import do_import_costs
 from compliance.writes.exemptions import do_create_exemption
-from compliance.writes.lockdown import AuditFilter, forget_cached_lockdown, record_export
+from compliance.writes.lockdown import record_export
 from compliance.writes.refusals import ActionError, NotPermitted
 from compliance.writes.retention import do_prune
 from mcp_endpoint import keys

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 
 from compliance.audit.events import EventType, known
 from compliance.models import AuditEvent
-from compliance.permissions.accounts import NarrowedViewer, Viewer, viewer_label
+from compliance.permissions.callers import Viewer, person_of, viewer_label
 
 Outcome = AuditEvent.Outcome
 
@@ -30,7 +30,7 @@ def record(
     Only registered event types are written (``compliance.audit.events``): a name nobody
     registered would be a row no filter, export or person knows how to read.
     """
-    person = acting.user if isinstance(acting, NarrowedViewer) else acting
+    person = person_of(acting)
     actor = person if isinstance(person, User) else None
     return AuditEvent.objects.create(
         event_type=known(event_type).value,

@@ -36,8 +36,9 @@ class ApiKeyAges:
 class McpEndpointFacts:
     #: Where the endpoint is mounted beside Django (``/mcp``).
     path: str
-    #: A new instance of the endpoint's ASGI app, asked as an anonymous client would ask it.
-    build_app: Callable[[], AsgiApp]
+    #: A new instance of the application as it is served (the endpoint on ``path``, Django for
+    #: every other path), for the checklist to ask as an anonymous client would.
+    build_application: Callable[[], AsgiApp]
     #: ``api_key_ages(now, created_before)``: the endpoint's usable keys, and which are older.
     api_key_ages: Callable[[datetime, datetime], ApiKeyAges]
 

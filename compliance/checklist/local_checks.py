@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -89,30 +89,14 @@ def _probe_host() -> str:
 
 
 def _probed_application() -> tuple[AsgiApp, McpEndpointFacts | None]:
-    """The application as ``finops_site.asgi`` serves it: the MCP endpoint on its own path (as
-    the endpoint registered it), Django for every other path. Built here rather than imported
-    from the ASGI module, which would make this domain package depend on its faces."""
-    from django.core.handlers.asgi import ASGIHandler
-
-    django_app = cast("AsgiApp", ASGIHandler())
+    """The application as it is served, as the MCP endpoint registered it (the endpoint on its
+    path, Django for every other path); Django alone when no endpoint registered itself."""
     endpoint = facts.mcp_endpoint()
     if endpoint is None:
-        return django_app, None
-    endpoint_app = endpoint.build_app()
-    mount = endpoint.path
+        from django.core.handlers.asgi import ASGIHandler
 
-    async def route(
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        path = str(scope.get("path", ""))
-        if path == mount or path.startswith(mount + "/"):
-            await endpoint_app(scope, receive, send)
-        else:
-            await django_app(scope, receive, send)
-
-    return route, endpoint
+        return cast("AsgiApp", ASGIHandler()), None
+    return endpoint.build_application(), endpoint
 
 
 def authentication_required(ctx: Context) -> Outcome:

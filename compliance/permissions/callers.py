@@ -48,3 +48,14 @@ def viewer_label(viewer: Viewer) -> str:
     if not viewer.is_authenticated:
         return "anonymous"
     return str(viewer.get_username())
+
+
+#: The actor of what the product does on its own (scan tasks, checklist runs, the watchdogs).
+SYSTEM = Operator(label="system")
+
+
+def person_of(caller: Viewer) -> AbstractBaseUser | AnonymousUser | None:
+    """The person a caller acts as (``None`` for an operator)."""
+    if isinstance(caller, Operator):
+        return None
+    return caller.user if isinstance(caller, NarrowedViewer) else caller

@@ -23,7 +23,7 @@ from rules.predicates import Predicate
 from rules.rulesets import RuleSet
 
 from compliance.permissions import roles
-from compliance.permissions.callers import NarrowedViewer, Operator, Viewer
+from compliance.permissions.callers import NarrowedViewer, Operator, Viewer, person_of
 
 
 class Action(StrEnum):
@@ -81,13 +81,6 @@ RULES: dict[Action, Rule] = {
     Action.EXPORT_AUDIT_LOG: Rule("compliance.view_auditevent", None, "export the audit log"),
     Action.PRUNE: Rule("compliance.delete_scan", None, "prune old scans and audit rows"),
 }
-
-
-def person_of(caller: Viewer) -> AbstractBaseUser | AnonymousUser | None:
-    """The person a caller acts as (``None`` for an operator)."""
-    if isinstance(caller, Operator):
-        return None
-    return caller.user if isinstance(caller, NarrowedViewer) else caller
 
 
 def _is_operator(caller: Viewer) -> bool:

@@ -22,7 +22,8 @@ from django.utils import timezone
 from compliance.core import policy
 from compliance.core.costs import to_cents
 from compliance.core.policy.model import WILDCARD
-from compliance.permissions.accounts import NarrowedViewer, Operator, Viewer
+from compliance.permissions.accounts import Viewer
+from compliance.permissions.callers import person_of
 from compliance.reads import reports
 from compliance.reads.money import resource_costs
 from compliance.reads.policy import active_policy
@@ -225,8 +226,8 @@ def aws_org_policy(viewer: Viewer) -> str:
 
     The policy holds no account data, but it is still only for someone signed in.
     """
-    user = viewer.user if isinstance(viewer, NarrowedViewer) else viewer
-    if not isinstance(user, Operator) and not (user.is_authenticated and user.is_active):
+    person = person_of(viewer)
+    if person is not None and not (person.is_authenticated and person.is_active):
         raise ExportError("permission: sign in to export the tagging policy")
     active_row = active_policy()
     if active_row is None:

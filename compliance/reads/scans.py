@@ -10,7 +10,9 @@ estate-wide totals never.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,42 +49,33 @@ def _reads_any_of(account_ids: list[str], visible: frozenset[str]) -> bool:
     return bool(visible) and (not account_ids or not visible.isdisjoint(account_ids))
 
 
-def visible_scan_ids(viewer: Viewer) -> list[int]:
-    """The ids of the scans ``viewer`` may see, newest first.
+#: Scans read at a time while walking the history newest first.
+_SCAN_BATCH = 100
 
-    Read as (id, accounts) pairs and filtered here: which accounts a scan named is a JSON list,
-    and a portable query cannot ask whether two JSON lists share a member. A scan row is small
-    and old ones are pruned (``manage.py prune``), so the whole history is a few thousand rows.
+
+def _visible_scan_ids(viewer: Viewer) -> Iterator[int]:
+    """The ids of the scans ``viewer`` may see, newest first, read a batch at a time only as
+    far as the caller goes.
+
+    Filtered here, not in SQL: which accounts a scan named is a JSON list, and a portable query
+    cannot ask whether two JSON lists share a member.
     """
-    ordered = Scan.objects.order_by("-id")
-    if sees_all_accounts(viewer):
-        return list(ordered.values_list("id", flat=True))
-    visible = visible_account_ids(viewer)
-    return [
-        pk
-        for pk, account_ids in ordered.values_list("id", "account_ids")
-        if _reads_any_of(list(account_ids or []), visible)
-    ]
-
-
-#: Scans read at a time while looking for the newest one a narrower viewer may see.
-_NEWEST_BATCH = 50
+    everything = sees_all_accounts(viewer)
+    visible = frozenset() if everything else visible_account_ids(viewer)
+    pairs = Scan.objects.order_by("-id").values_list("id", "account_ids")
+    for start in itertools.count(0, _SCAN_BATCH):
+        batch = list(pairs[start : start + _SCAN_BATCH])
+        for pk, account_ids in batch:
+            if everything or _reads_any_of(list(account_ids or []), visible):
+                yield pk
+        if len(batch) < _SCAN_BATCH:
+            return
 
 
 def newest_visible_scan(viewer: Viewer) -> Scan | None:
-    """The newest scan ``viewer`` may see (read newest first, only as far as the first one)."""
-    ordered = Scan.objects.order_by("-id")
-    if sees_all_accounts(viewer):
-        return ordered.first()
-    visible = visible_account_ids(viewer)
-    pairs = ordered.values_list("id", "account_ids")
-    start = 0
-    while batch := list(pairs[start : start + _NEWEST_BATCH]):
-        for pk, account_ids in batch:
-            if _reads_any_of(list(account_ids or []), visible):
-                return ordered.filter(pk=pk).first()
-        start += _NEWEST_BATCH
-    return None
+    """The newest scan ``viewer`` may see."""
+    pk = next(_visible_scan_ids(viewer), None)
+    return None if pk is None else Scan.objects.filter(pk=pk).first()
 
 
 def visible_scan(viewer: Viewer, pk: int) -> Scan | None:
@@ -201,7 +194,7 @@ def scan_page(viewer: Viewer, page: int = 1, *, now: datetime | None = None) -> 
 
 def scan_history(viewer: Viewer, offset: int, limit: int) -> tuple[list[Scan], bool]:
     """``limit`` of the viewer's scans from ``offset``, newest first, and whether more follow."""
-    ids = visible_scan_ids(viewer)[offset : offset + limit + 1]
+    ids = list(itertools.islice(_visible_scan_ids(viewer), offset, offset + limit + 1))
     found = Scan.objects.in_bulk(ids[:limit])
     return [found[pk] for pk in ids[:limit] if pk in found], len(ids) > limit
 

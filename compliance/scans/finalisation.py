@@ -19,10 +19,7 @@ from compliance.scans.merge import Judge
 from compliance.scans.snapshots import take_snapshots
 from compliance.stored import costs as stored_costs
 from compliance.stored.summary import store_figures
-from compliance.writes import scan_events
 from compliance.writes.scan_events import record_scan_failed, record_scan_finished
-
-SYSTEM = scan_events.SYSTEM
 
 
 class ScanNotRunnable(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
@@ -20,13 +21,16 @@ from compliance.permissions.accounts import (
 )
 from compliance.writes import discovery as organizations
 from compliance.writes.refusals import (
-    ACCOUNT_ID_PATTERN,
-    EXTERNAL_ID_PATTERN,
     ActionError,
     refuse,
     require,
     validate_regions,
 )
+
+#: ASCII digits only (``\\d`` would take any script's digits).
+ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
+#: What AWS accepts as an external id.
+EXTERNAL_ID_PATTERN = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 
 
 def do_add_account(

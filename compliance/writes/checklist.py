@@ -22,13 +22,10 @@ from compliance.checklist.evaluation import ItemResult, evaluate, summary
 from compliance.checklist.items import ITEMS, ITEMS_BY_ID
 from compliance.models import Attestation, AuditEvent, ChecklistResult, ChecklistRun
 from compliance.permissions import Action
-from compliance.permissions.accounts import NarrowedViewer, Operator, Viewer, viewer_label
+from compliance.permissions.callers import SYSTEM, Viewer, person_of, viewer_label
 from compliance.writes.refusals import ActionError, refuse, require
 
 logger = logging.getLogger(__name__)
-
-#: Who evaluates a queued run, and fails one that can no longer finish.
-SYSTEM = Operator(label="system")
 
 #: An attestation is a promise about a moving system: it must be renewed at least yearly.
 MAX_ATTESTATION_LIFETIME = timedelta(days=366)
@@ -300,17 +297,14 @@ def do_attest_checklist_item(
     try:
         _check_attestation(item_id, evidence, link.strip(), expires_at, now)
     except ActionError as exc:
-        with transaction.atomic():
-            audit.record(
-                EventType.CHECKLIST_ATTESTED,
-                acting=acting,
-                interface=interface,
-                target=item_id[:200],
-                outcome=AuditEvent.Outcome.DENIED,
-                detail={"error": str(exc)},
-            )
-        raise
-    person = acting.user if isinstance(acting, NarrowedViewer) else acting
+        raise refuse(
+            EventType.CHECKLIST_ATTESTED,
+            str(exc),
+            acting=acting,
+            interface=interface,
+            target=item_id[:200],
+        ) from None
+    person = person_of(acting)
     with transaction.atomic():
         attestation = Attestation.objects.create(
             item_id=item_id,

@@ -30,7 +30,10 @@ from compliance.permissions.accounts import (
     viewer_label,
 )
 from compliance.stored import costs as stored_costs
-from compliance.writes.refusals import MAX_FETCH_MONTHS, refuse, require
+from compliance.writes.refusals import refuse, require
+
+#: Cost Explorer months one fetch may ask for.
+MAX_FETCH_MONTHS = 12
 
 
 @contextmanager

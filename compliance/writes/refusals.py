@@ -17,16 +17,10 @@ from django.db import transaction
 from compliance import audit
 from compliance.audit.events import EventType
 from compliance.aws import RESOURCE_TYPES
-from compliance.models import (
-    AuditEvent,
-)
+from compliance.models import AuditEvent
 from compliance.permissions import Action, Viewer, may, refusal_message
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-
-
-#: ASCII digits only (``\\d`` would take any script's digits).
-ACCOUNT_ID_PATTERN = re.compile(r"[0-9]{12}")
 
 
 class ActionError(ValueError):
@@ -58,17 +52,16 @@ def require(
     if may(caller, action):
         return
     message = refusal_message(caller, action)
-    with transaction.atomic():
-        audit.record(
-            EventType.PERMISSION_DENIED,
-            acting=caller,
-            target=target or action.value,
-            outcome=AuditEvent.Outcome.DENIED,
-            interface=interface,
-            client_address=client_address,
-            correlation_id=correlation_id,
-            detail={"action": action.value, "error": message},
-        )
+    refuse(
+        EventType.PERMISSION_DENIED,
+        message,
+        acting=caller,
+        target=target or action.value,
+        interface=interface,
+        client_address=client_address,
+        correlation_id=correlation_id,
+        detail={"action": action.value},
+    )
     raise NotPermitted(message, action)
 
 
@@ -80,8 +73,12 @@ def refuse(
     target: str = "",
     interface: str = "cli",
     outcome: AuditEvent.Outcome = AuditEvent.Outcome.DENIED,
+    client_address: str | None = None,
+    correlation_id: str = "",
+    detail: dict[str, object] | None = None,
 ) -> ActionError:
-    """Audit a refused (or, with ``outcome=error``, failed) action; the error to raise."""
+    """Audit a refused (or, with ``outcome=error``, failed) action, in a transaction of its own
+    (a savepoint inside one already open); the error to raise."""
     with transaction.atomic():
         audit.record(
             event_type,
@@ -89,7 +86,9 @@ def refuse(
             target=target,
             outcome=outcome,
             interface=interface,
-            detail={"error": message},
+            client_address=client_address,
+            correlation_id=correlation_id,
+            detail={**(detail or {}), "error": message},
         )
     return ActionError(message)
 
@@ -111,13 +110,3 @@ def validate_resource_types(types: Sequence[str]) -> list[str]:
             f"supported: {', '.join(RESOURCE_TYPES)}"
         )
     return sorted(set(types))
-
-
-MAX_FETCH_MONTHS = 12
-
-
-# --- Account discovery and retention ------------------------------------------------------------
-
-
-#: What AWS accepts as an external id.
-EXTERNAL_ID_PATTERN = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)

@@ -8,10 +8,7 @@ from typing import Any
 from compliance import audit
 from compliance.audit.events import EventType
 from compliance.models import AuditEvent, Scan
-from compliance.permissions import Operator
-
-#: The actor of what the scan engine does on its own.
-SYSTEM = Operator(label="system")
+from compliance.permissions.callers import SYSTEM
 
 
 def record_scan_started(scan: Scan) -> None:

@@ -22,9 +22,10 @@ from typing import Any
 from django.conf import settings
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_endpoint.http.gate import McpGate
+from mcp_endpoint.oauth.metadata import MCP_PATH
 from mcp_endpoint.server import build_server
 
 
@@ -42,10 +43,34 @@ def build_endpoint() -> McpEndpoint:
     ``ALLOWED_HOSTS`` and ``MCP_ALLOWED_ORIGINS``), not by the SDK's localhost defaults."""
     server = build_server()
     starlette_app = server.streamable_http_app(
-        streamable_http_path="/mcp",
+        streamable_http_path=MCP_PATH,
         json_response=True,
         stateless_http=True,
         max_request_body_size=settings.MCP_MAX_REQUEST_BYTES,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     return McpEndpoint(server=server, app=McpGate(starlette_app))
+
+
+class PathRouter:
+    """Send ``/mcp`` (and below) to the MCP endpoint, the rest to Django: the one routing rule,
+    used by the ASGI entry point and by the security checklist's probe of it."""
+
+    def __init__(self, django_app: Any, mcp: McpEndpoint) -> None:
+        self.django_app = django_app
+        self.mcp = mcp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.mcp.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path == MCP_PATH or path.startswith(MCP_PATH + "/"):
+            await self.mcp.app(scope, receive, send)
+        else:
+            await self.django_app(scope, receive, send)
+
+
+def mounted_beside(django_app: Any) -> PathRouter:
+    """A new endpoint, mounted at ``/mcp`` beside ``django_app``."""
+    return PathRouter(django_app, build_endpoint())

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AnonymousUser
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from compliance.writes import lockdown as incident
+from compliance.reads import incident
 from mcp_endpoint import credentials
 from mcp_endpoint.db import in_db_thread
 from mcp_endpoint.http.jsonrpc_errors import INVALID_REQUEST, SERVER_ERROR, Refusal

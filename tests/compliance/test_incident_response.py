@@ -17,12 +17,8 @@ from django.utils import timezone
 from compliance.models import AuditEvent, LockdownState
 from compliance.permissions.accounts import Operator
 from compliance.permissions.roles import Role, assign_role
-from compliance.writes.lockdown import (
-    LOCKDOWN_MESSAGE,
-    do_set_lockdown,
-    forget_cached_lockdown,
-    mcp_locked_down,
-)
+from compliance.reads.incident import LOCKDOWN_MESSAGE, forget_cached_lockdown, mcp_locked_down
+from compliance.writes.lockdown import do_set_lockdown
 from mcp_endpoint.models import ApiKey
 from tests.conftest import sign_in_with_mfa
 from tests.mcp_endpoint.conftest import make_key, tool_call

@@ -16,7 +16,7 @@ from django.db import OperationalError
 
 from compliance import audit, reads
 from compliance.models import AuditEvent, LockdownState
-from compliance.writes import lockdown as incident
+from compliance.reads import incident
 from mcp_endpoint import counters, credentials, keys
 from tests.mcp_endpoint.conftest import (
     MCP_HEADERS,

@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from compliance.permissions.accounts import Operator
-from compliance.writes.lockdown import AuditFilter, iter_audit_events, record_export
+from compliance.reads.incident import AuditFilter, iter_audit_events
+from compliance.writes.lockdown import record_export
 
 
 def _moment(option: str, text: str | None) -> datetime | None:

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.core.costs import to_cents
 from compliance.permissions.accounts import Operator
-from compliance.writes.costs import do_fetch_costs
-from compliance.writes.refusals import MAX_FETCH_MONTHS, ActionError
+from compliance.writes.costs import MAX_FETCH_MONTHS, do_fetch_costs
+from compliance.writes.refusals import ActionError
 
 
 class Command(BaseCommand):

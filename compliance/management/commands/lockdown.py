@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.permissions.accounts import Operator
-from compliance.writes.lockdown import LOCKDOWN_CACHE_SECONDS, do_set_lockdown, lockdown_state
+from compliance.reads.incident import LOCKDOWN_CACHE_SECONDS, lockdown_state
+from compliance.writes.lockdown import do_set_lockdown
 from compliance.writes.refusals import ActionError
 
 

@@ -6,7 +6,7 @@ import anyio
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.writes.lockdown import LOCKDOWN_MESSAGE, mcp_locked_down
+from compliance.reads.incident import LOCKDOWN_MESSAGE, mcp_locked_down
 from mcp_endpoint.principal import Caller
 from mcp_endpoint.server import build_server
 

@@ -375,3 +375,20 @@ def test_why_a_scan_stopped_names_no_account_the_viewer_may_not_see(
     assert failed == [
         f"scan stopped: the worker died 3 times running another account us-east-1 and {A} eu-west-1"
     ]
+
+
+def test_the_history_of_a_narrower_viewer_pages_across_reading_batches(
+    alice_on_a: User, accounts: dict[str, AwsAccount]
+) -> None:
+    created = [
+        Scan.objects.create(status=Scan.Status.QUEUED, account_ids=[A if n % 2 else B])
+        for n in range(230)
+    ]
+    hers = [scan.pk for scan in reversed(created) if scan.account_ids == [A]]
+    page, more = scan_reads.scan_history(alice_on_a, 50, 25)
+    assert ([scan.pk for scan in page], more) == (hers[50:75], True)
+    last, more = scan_reads.scan_history(alice_on_a, 100, 25)
+    assert ([scan.pk for scan in last], more) == (hers[100:115], False)
+    newest = scan_reads.newest_visible_scan(alice_on_a)
+    assert newest is not None
+    assert newest.pk == hers[0]
