@@ -15,8 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 # `make demo PORT=8080` serves the demo on another port.
 PORT ?= 8000
 
+# The demo serves plain HTTP on 127.0.0.1 and asks for it by name (ALLOW_PLAIN_HTTP).
 demo: $(STAMP)
-	$(PY) manage.py demo --port $(PORT)
+	ALLOW_PLAIN_HTTP=true $(PY) manage.py demo --port $(PORT)
 
 # The browser tests (marker e2e) run in `make e2e` only; see docs/testing.md.
 test: $(STAMP)
@@ -73,9 +74,11 @@ check: lint typecheck architecture
 	$(PY) manage.py makemigrations --check --dry-run
 
 # Production-style serving: gunicorn with the uvicorn worker (ASGI: dashboard and /mcp).
+# gunicorn.conf.py derives the forwarded headers it believes from TRUSTED_PROXY_CIDRS (none by
+# default). HTTPS unless ALLOW_PLAIN_HTTP=true (see docs/deployment.md, "Proxies and HTTPS").
 run: $(STAMP)
-	$(VENV)/bin/gunicorn finops_site.asgi:application -k uvicorn_worker.UvicornWorker \
-		--bind 127.0.0.1:8000 --workers 2
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py finops_site.asgi:application \
+		-k uvicorn_worker.UvicornWorker --bind 127.0.0.1:8000 --workers 2
 
 worker: $(STAMP)
 	$(PY) manage.py db_worker

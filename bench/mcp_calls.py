@@ -53,6 +53,8 @@ USERNAME = "bench-mcp"
 #: Guard limits raised for the run (the guards still run and count on every call; they must
 #: not refuse a deliberate load test). Everything else is the production configuration.
 BENCH_ENV = {
+    # Served over plain HTTP on 127.0.0.1, as the tests are (secure cookies would never return).
+    "ALLOW_PLAIN_HTTP": "true",
     "MCP_RATE_LIMIT_PER_MINUTE": "1000000",
     "MCP_MAX_CALLS_PER_HOUR": "1000000",
     "MCP_MAX_IDENTICAL_CALLS": "1000000",
@@ -143,6 +145,8 @@ def start_gunicorn(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "finops_site.asgi:application",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
             "-k",
             "uvicorn_worker.UvicornWorker",
             "--bind",

@@ -372,8 +372,8 @@ def main() -> int:
     if not os.environ.get("REDIS_URL"):
         print("warning: REDIS_URL unset; guard counters stay per worker", file=sys.stderr)
     # Behind a reverse proxy as in production; the proxy that would terminate TLS is not
-    # modelled, so no redirect to https (and session cookies not marked Secure).
-    proxy = {"TRUSTED_PROXY_CIDRS": "127.0.0.1/32", "SECURE_SSL_REDIRECT": "false"}
+    # modelled, so plain HTTP (BENCH_ENV's ALLOW_PLAIN_HTTP: no redirect, no Secure cookies).
+    proxy = {"TRUSTED_PROXY_CIDRS": "127.0.0.1/32"}
     os.environ.update(BENCH_ENV | proxy)
     setup_django()
     logging.getLogger("httpx2").setLevel(logging.WARNING)

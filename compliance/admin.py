@@ -7,8 +7,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -318,11 +320,38 @@ class ResourceAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+class PostedKeyAutocompleteSelect(AutocompleteSelect):
+    """The admin's search-as-you-type choice of a related row, re-shown after a refused form.
+
+    Django looks the posted value up as it came to show it selected again; a value that cannot
+    be a key of that table (``'; DROP TABLE x``, or an integer past the column's range) made the
+    lookup raise, and the form answered 500 instead of showing its error. Such a value is shown
+    as no choice."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        target = self.field.target_field
+        keys = []
+        for item in value:
+            try:
+                target.run_validators(target.to_python(item))
+            except ValidationError:
+                continue
+            keys.append(item)
+        return super().optgroups(name, keys, attr)
+
+
 @admin.register(AccountAccess)
 class AccountAccessAdmin(admin.ModelAdmin[AccountAccess]):
     list_display = ["account", "user", "group", "created_at"]
     list_filter = ["account"]
     autocomplete_fields = ["account"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name in self.autocomplete_fields:
+            kwargs["widget"] = PostedKeyAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: AccountAccess, form: Any, change: bool) -> None:
         do_grant_account_access(obj, acting=request.user)

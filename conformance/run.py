@@ -85,6 +85,8 @@ def prepare(workdir: Path, origin: str) -> tuple[dict[str, str], str]:
         DJANGO_SECRET_KEY="conformance-only-" + os.urandom(24).hex(),
         DJANGO_DEBUG="0",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Served on http://127.0.0.1 with no proxy: plain HTTP, asked for by name.
+        ALLOW_PLAIN_HTTP="true",
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         DATA_DIR=str(workdir),
         MCP_ALLOWED_ORIGINS=origin,
@@ -123,6 +125,8 @@ def main() -> int:
         server = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
                 "finops_site.asgi:application",
                 "-k",
                 "uvicorn_worker.UvicornWorker",

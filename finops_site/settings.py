@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers count only from TRUSTED_PROXY_CIDRS (see the Security section).
+    "compliance.web.middleware.ForwardedHeadersFromTrustedProxiesOnly",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -86,6 +88,9 @@ MIDDLEWARE = [
     "compliance.web.middleware.RefuseNulCharacters",
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Signed-in pages are never cached; a password-only session sets up its second factor first.
+    "compliance.web.middleware.PrivatePagesNotCached",
+    "compliance.web.middleware.SecondFactorForPasswordSignIn",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -173,15 +178,12 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL: expected a redis://, rediss:// or unix:// URL")
 
-# Sign-in rate limits and one-time codes are kept in the cache: shared by every web process
-# through Redis when it is configured, per process otherwise.
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+# Sign-in rate limits, one-time codes and OAuth authorization codes are kept in the cache,
+# which every web process must share: Redis when it is configured, a database table otherwise
+# (see mcp_endpoint/oauth/shared_state.py).
+from mcp_endpoint.oauth.shared_state import cache_settings  # noqa: E402
+
+CACHES = {"default": cache_settings(REDIS_URL)}
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -213,8 +215,22 @@ if not STATIC_ROOT.exists():
     warnings.filterwarnings("ignore", message=f"No directory at: {STATIC_ROOT}")
 
 # --- Security -------------------------------------------------------------------------------
-# Forwarded headers are believed only from these networks; nothing is trusted for being local.
+# Forwarded headers (X-Forwarded-For, X-Forwarded-Proto) are believed only from these networks,
+# at every layer: gunicorn.conf.py derives the ASGI server's forwarded_allow_ips from the same
+# variable, and compliance.web.network drops the headers of any other peer before Django or the
+# MCP endpoint reads them. Nothing is trusted for being local.
 TRUSTED_PROXY_CIDRS = env_networks("TRUSTED_PROXY_CIDRS")
+# A trusted proxy terminates TLS and says so in X-Forwarded-Proto; without one nobody can.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_CIDRS else None
+# HTTPS is the default outside debug: plain HTTP (no redirect, no HSTS, cookies without Secure)
+# only when asked for by name, as the demo and the test suite do.
+ALLOW_PLAIN_HTTP = env_bool("ALLOW_PLAIN_HTTP", False)
+_HTTPS_BY_DEFAULT = not DEBUG and not ALLOW_PLAIN_HTTP
+# TLS terminated by gunicorn itself (gunicorn.conf.py reads these): an HTTPS setup with no proxy.
+SERVER_TLS_CERT_FILE = env_str("SERVER_TLS_CERT_FILE")
+SERVER_TLS_KEY_FILE = env_str("SERVER_TLS_KEY_FILE")
+if bool(SERVER_TLS_CERT_FILE) != bool(SERVER_TLS_KEY_FILE):
+    raise ImproperlyConfigured("SERVER_TLS_CERT_FILE: set it and SERVER_TLS_KEY_FILE together")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -223,8 +239,11 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 CSRF_COOKIE_HTTPONLY = True
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG and bool(TRUSTED_PROXY_CIDRS))
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SECURE_SSL_REDIRECT)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS_BY_DEFAULT)
+# Load balancers probe their targets over plain HTTP without forwarded headers: a redirect
+# would mark the target unhealthy. The probes say nothing beyond "up" (compliance/web/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^health/(live|ready)$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS_BY_DEFAULT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_SSL_REDIRECT else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
@@ -342,6 +361,8 @@ SSO_ROLE_GROUPS = sso.role_groups("SSO_ROLE_GROUPS")
 SSO_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
 # The admin site takes only sessions signed in through SSO or with a second factor.
 ADMIN_REQUIRES_MFA_OR_SSO = env_bool("ADMIN_REQUIRES_MFA_OR_SSO", True)
+# Someone signed in with a password and no second factor sets one up (TOTP) before any page.
+PASSWORD_SIGNIN_REQUIRES_MFA = env_bool("PASSWORD_SIGNIN_REQUIRES_MFA", True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Tag compliance")
 MFA_PASSKEY_LOGIN_ENABLED = False
@@ -364,6 +385,19 @@ MCP_OAUTH_DCR_ENABLED = env_bool("MCP_OAUTH_DCR_ENABLED", False)
 IDP_OIDC_DCR_ENABLED = MCP_OAUTH_DCR_ENABLED
 IDP_OIDC_DCR_REQUIRES_INITIAL_ACCESS_TOKEN = False
 IDP_OIDC_CIMD_ENABLED = env_bool("MCP_OAUTH_CIMD_ENABLED", False)
+# Registrations per address (allauth's rate notation; an assistant vendor's connectors share a
+# few egress addresses), and per hour for the whole server (0: no ceiling).
+from mcp_endpoint.oauth import limits as _oauth_limits  # noqa: E402
+
+IDP_OIDC_RATE_LIMITS = {
+    "client_registration": _oauth_limits.checked_rate_limit(
+        env_str("MCP_OAUTH_DCR_RATE_LIMIT", _oauth_limits.DEFAULT_DCR_RATE_LIMIT),
+        "MCP_OAUTH_DCR_RATE_LIMIT",
+    )
+}
+MCP_OAUTH_DCR_MAX_PER_HOUR = env_int(
+    "MCP_OAUTH_DCR_MAX_PER_HOUR", _oauth_limits.DEFAULT_DCR_MAX_PER_HOUR, maximum=1_000_000
+)
 
 # --- Retention (compliance/writes/retention.py; `manage.py prune`, see docs/deployment.md) ---
 # Scans finished longer ago than this go, with their snapshots (the latest scans and any a

@@ -97,6 +97,8 @@ def _saml() -> dict[str, Any] | None:
                         "want_assertion_signed": True,
                         "want_message_signed": False,
                         "reject_deprecated_algorithm": True,
+                        # Only responses to a sign-in this browser started (InResponseTo).
+                        "reject_idp_initiated_sso": True,
                     },
                 },
             }

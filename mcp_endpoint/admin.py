@@ -48,7 +48,7 @@ class ApiKeyCreateForm(forms.ModelForm[ApiKey]):
         days = self.fields["expires_in_days"]
         days.initial = maximum
         days.help_text = f"At most {maximum} (API_KEY_MAX_AGE_DAYS)."
-        user = self.fields["user"]
+        user = self.fields.get("user")
         if isinstance(user, forms.ModelChoiceField):
             user.queryset = get_user_model().objects.filter(is_active=True)
 
@@ -210,6 +210,38 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         if not obj.is_usable():
             return "expired"
         return "expires soon" if obj.expires_soon() else "active"
+
+    #: What a key's own page shows: everything about it except its hash. The page is read-only
+    #: (a key is never edited), so these are all the fields it has.
+    key_page_fields = (
+        "prefix",
+        "name",
+        "user",
+        "scope_list",
+        "accounts",
+        "status",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "last_used_from",
+        "revoked_at",
+    )
+
+    def get_form(
+        self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        """The creation form for a new key; an existing key's page is read-only and gets a
+        plain form with no fields, since the creation form's fields are not the key's."""
+        if obj is not None:
+            kwargs["form"] = forms.ModelForm
+            kwargs["fields"] = []
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        return self.key_page_fields if obj is not None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        return self.key_page_fields if obj is not None else ()
 
     def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # keys are created and revoked, never edited

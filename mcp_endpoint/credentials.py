@@ -31,6 +31,13 @@ class Rejection:
     client_id: str = ""
 
     @property
+    def public_reason(self) -> str:
+        """The reason the client is told: one for every refused credential, so that an unknown
+        key, a wrong secret, an expired or a revoked key answer alike and a key prefix cannot
+        be probed for existence (the audit row keeps :attr:`reason`)."""
+        return "missing" if self.reason == "missing" else "invalid_token"
+
+    @property
     def message(self) -> str:
         if self.credential == "API key":
             return "invalid API key (unknown, expired or revoked)"

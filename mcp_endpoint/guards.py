@@ -37,6 +37,12 @@ class Refusal(Exception):
 
 
 def canonical_arguments(arguments: dict[str, Any]) -> str:
+    """One spelling of a call's arguments for loop detection: keys sorted at every level.
+
+    The call gate passes the validated input's canonical form (``ToolInput.canonical``:
+    defaults filled in, filter lists as sets), so equivalent calls share one fingerprint; a
+    call refused before validation is counted by its arguments as sent.
+    """
     return json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -36,14 +36,16 @@ from pydantic import ValidationError
 
 from compliance import audit
 from compliance.audit.events import EventType
+from compliance.core.untrusted import as_data
 from compliance.models import AuditEvent
 from compliance.permissions import Action, may, refusal_message
 from compliance.permissions.accounts import one_answer
 from compliance.reads import incident
+from compliance.writes.untrusted_text import Sighting, do_record_untrusted_text
 from mcp_endpoint import guards, monitoring
 from mcp_endpoint.db import in_db_thread
 from mcp_endpoint.principal import Caller
-from mcp_endpoint.tools import SAFE_ERRORS, TOOLS, ToolCall, ToolSpec
+from mcp_endpoint.tools import SAFE_ERRORS, TOOLS, ToolCall, ToolSpec, untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ INSTRUCTIONS = (
     "FinOps tag compliance for AWS. Call get_tagging_policy first to learn the required tags, "
     "then check_tag_compliance for the score and violations, find_untagged_resources for what "
     "to fix, get_cost_attribution_gap for the money involved. Answers come from the last "
-    "finished scan (the `scan` block in every result says which, and whether it is complete)."
+    "finished scan (the `scan` block in every result says which, and whether it is complete). "
+    + untrusted.DATA_SENTENCE
 )
 
 AUDIT_ARGUMENT_BYTES = 4096
@@ -98,12 +101,41 @@ def missing_scope_message(caller: Caller, scope: str, tool: str) -> str:
     return f"this {caller.credential} lacks the '{scope}' scope that {tool} needs"
 
 
+#: The JSON type a strict type check wanted, by pydantic's error type.
+_EXPECTED_TYPES = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "a boolean (true or false)",
+    "string_type": "a string",
+    "float_type": "a number",
+    "list_type": "an array",
+    "dict_type": "an object",
+    "date_type": "a date as a string (YYYY-MM-DD)",
+}
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of a value as JSON Schema names it (``true`` is a boolean, not a number)."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
+        if isinstance(value, kind):
+            return name
+    return "array" if isinstance(value, list) else "object"
+
+
 def describe_validation_error(tool: str, exc: ValidationError) -> str:
     problems = []
     for error in exc.errors()[:10]:
         where = ".".join(str(part) for part in error["loc"]) or "arguments"
         if error["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown field (not in the tool's input schema)")
+        elif error["type"] in _EXPECTED_TYPES:
+            # Values are never converted: the schema published in tools/list is the one held.
+            problems.append(
+                f"{where}: expected {_EXPECTED_TYPES[error['type']]}, "
+                f"got {_json_type(error.get('input'))}"
+            )
         else:
             problems.append(f"{where}: {error['msg']}")
     return f"invalid arguments for {tool}: " + "; ".join(problems)
@@ -193,7 +225,7 @@ def _checked_input(call: _Call) -> tuple[ToolSpec[Any], Any]:
     if not isinstance(arguments, dict):
         raise _Denied("schema", f"invalid arguments for {tool}: expected an object")
     try:
-        return spec, spec.input_model.model_validate(arguments)
+        return spec, spec.input_model.from_arguments(arguments)
     except ValidationError as exc:
         raise _Denied(
             "schema", describe_validation_error(tool, exc), alert="refused_input"
@@ -213,7 +245,10 @@ def _serve_call(call: _Call) -> CallToolResult:
         try:
             # Before the permission: a refused call spends budget too, so refusals cannot be
             # repeated without limit (each writes an audit row).
-            guards.check_call(call.caller, call.tool, call.arguments)
+            # Loop detection compares what calls mean (defaults filled in, filter lists as
+            # sets), so the same call spelled differently still counts as the same call.
+            arguments = call.params.canonical() if call.params is not None else call.arguments
+            guards.check_call(call.caller, call.tool, arguments)
         except guards.Refusal as refusal:
             raise _Denied(
                 refusal.limit, refusal.message, alert="budget_exhausted", refusal=refusal
@@ -273,9 +308,11 @@ def _run_tool(call: _Call) -> CallToolResult:
                 answer = spec.handler(tool_call, call.params)
             except SAFE_ERRORS as exc:
                 outcome, detail = AuditEvent.Outcome.DENIED, {"error": str(exc)}
-                result = _error_result(f"{spec.name}: {exc}")
+                # A message may quote the caller's input: shown as data, like AWS text.
+                result = _error_result(f"{spec.name}: {as_data(str(exc), _MESSAGE_LIMIT)}")
             else:
                 outcome, detail = AuditEvent.Outcome.SUCCESS, {}
+                answer = _as_data(call, answer)
                 result = CallToolResult(
                     content=[TextContent(type="text", text=json.dumps(answer, default=str))],
                     structured_content=answer,
@@ -290,6 +327,61 @@ def _run_tool(call: _Call) -> CallToolResult:
     if call.claim(_RUNNER):
         call.record(AuditEvent.Outcome.ERROR, {"error": "internal error"})
     return _internal_error(call)
+
+
+#: Tools whose answers hold no text from AWS: the policy (the administrator's) and the security
+#: checklist (ours, multi-line evidence). Their strings are left whole.
+_OUR_TEXT_ONLY = frozenset({"get_tagging_policy", "get_security_checklist"})
+#: Documents rendered for a format from rows already shown as data (``untrusted.DataView.rows``).
+_DOCUMENTS = {
+    "generate_compliance_report": "content",
+    "export_violations_csv": "csv",
+    "generate_custodian_policy": "policy",
+}
+_MESSAGE_LIMIT = 1024
+
+
+def _as_data(call: _Call, answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer with AWS text shown as data, and flagged text listed, audited and logged.
+
+    A tool that renders a document passes the flags of its rows in ``untrusted_text_flagged``;
+    they join those found here. Each flagged value of a resource is audited once ever
+    (``compliance.writes.untrusted_text``), and logged on the ``security`` logger that time.
+    """
+    view = untrusted.DataView()
+    view.flags.extend(answer.pop(untrusted.FLAGGED_FIELD, None) or [])
+    if call.tool not in _OUR_TEXT_ONLY:
+        keep = {"next_cursor", _DOCUMENTS.get(call.tool, "next_cursor")}
+        answer = view.view(answer, keep=frozenset(keep))
+    caller = call.caller
+    new = do_record_untrusted_text(
+        (
+            Sighting(f.resource_arn, f.field, f.text, f.signals, f.text_sha256)
+            for f in view.flags
+            if f.resource_arn is not None
+        ),
+        shown_to=caller.viewer,
+        interface=caller.interface,
+        correlation_id=caller.correlation_id,
+        client_address=caller.client_address,
+    )
+    for sighting in new:
+        monitoring.logger.warning(
+            "untrusted_text",
+            extra={
+                "security": {
+                    "event": "untrusted_text",
+                    "source": caller.subject,
+                    "tool": call.tool,
+                    "resource_arn": sighting.resource_arn,
+                    "field": sighting.field,
+                    "signals": list(sighting.signals),
+                    "correlation_id": caller.correlation_id,
+                    "client_address": caller.client_address,
+                }
+            },
+        )
+    return {**answer, untrusted.FLAGGED_FIELD: view.listed()}
 
 
 def _internal_error(call: _Call) -> CallToolResult:
@@ -344,7 +436,8 @@ def _as_sdk_tool(spec: ToolSpec[Any]) -> Tool:
         fn=_refused_outside_gate(spec),
         name=spec.name,
         title=None,
-        description=spec.description,
+        # Every tool may answer with text from AWS: each description says how to read it.
+        description=f"{spec.description} {untrusted.DATA_SENTENCE}",
         parameters=spec.input_model.model_json_schema(by_alias=True),
         fn_metadata=FuncMetadata(arg_model=spec.input_model),
         is_async=True,

@@ -10,7 +10,7 @@ import pytest
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
 from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, override_settings
 
 from compliance.models import AccountAccess, AwsAccount
 from compliance.permissions.accounts import Operator
@@ -34,6 +34,18 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _process_local_cache() -> Iterator[None]:
+    """Tests run in one process, so the cache need not be shared between processes as the
+    served site's is (a database table without Redis): a process-local one is cleared around
+    every test without a database. tests/mcp_endpoint/test_oauth_clients.py serves the site
+    with its real cache."""
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1029,7 +1029,7 @@ class TestOverMcp:
             analysts = out.getvalue().strip()
         else:
             viewers = hand_made_token(viewer, self.oauth_client, ["read", "scan"])
-            analysts = obtain_token(analyst, scope="read scan", password=PASSWORD)
+            analysts = obtain_token(analyst, scope="read scan")
 
         refused = over_http(viewers, calls)
         assert [(a.tool, a.error and a.error["limit"]) for a in refused] == [

@@ -19,14 +19,18 @@ class EventType(StrEnum):
     ACCESS_REVOKED = "access.revoked"
     LOGIN = "auth.login"
     LOGIN_FAILED = "auth.login_failed"
+    SAML_REFUSED = "auth.saml_refused"
     LOGOUT = "auth.logout"
     ROLE_CHANGED = "auth.role_changed"
     MFA_CHANGED = "auth.mfa_changed"
     ADMIN_REFUSED = "auth.admin_refused"
     PERMISSION_DENIED = "auth.permission_denied"
     CREDENTIAL_REFUSED = "auth.failed"
+    OAUTH_REFUSED = "auth.oauth_refused"
     CSRF_FAILED = "csrf.failed"
     REQUEST_REFUSED = "request.refused"
+    REQUEST_FORBIDDEN = "request.forbidden"
+    MFA_FAILED = "auth.mfa_failed"
     # Policy, scans, costs, exemptions
     POLICY_IMPORTED = "policy.imported"
     POLICY_REJECTED = "policy.rejected"
@@ -55,6 +59,7 @@ class EventType(StrEnum):
     CHECKLIST_EVALUATED = "checklist.evaluated"
     CHECKLIST_ATTESTED = "checklist.attested"
     LOCKDOWN_CHANGED = "lockdown.changed"
+    UNTRUSTED_TEXT = "security.untrusted_text"
     RETENTION_PRUNED = "retention.pruned"
     DEMO_SEEDED = "demo.seeded"
 
@@ -68,14 +73,23 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.ACCESS_REVOKED: "An account grant was removed",
     EventType.LOGIN: "Signed in",
     EventType.LOGIN_FAILED: "A sign-in failed",
+    EventType.SAML_REFUSED: (
+        "A SAML response was refused: signature, audience, recipient, expiry or replay"
+    ),
     EventType.LOGOUT: "Signed out",
     EventType.ROLE_CHANGED: "A user's role changed",
     EventType.MFA_CHANGED: "A second factor was added or removed",
     EventType.ADMIN_REFUSED: "The admin site was refused to a signed-in user",
     EventType.PERMISSION_DENIED: "An action was refused: the role or the credential lacks it",
     EventType.CREDENTIAL_REFUSED: "A bearer credential was refused at /mcp",
+    EventType.OAUTH_REFUSED: (
+        "The OAuth authorization server refused a request: a client's credentials, a code or "
+        "refresh token, a registration or an authorization request"
+    ),
     EventType.CSRF_FAILED: "A form post failed its CSRF check",
     EventType.REQUEST_REFUSED: "A request was refused before any view ran",
+    EventType.REQUEST_FORBIDDEN: "A page or form was refused (403) that no rule-set check audited",
+    EventType.MFA_FAILED: "A wrong second-factor code was entered (sign-in or reauthentication)",
     EventType.POLICY_IMPORTED: "A tagging policy version was imported",
     EventType.POLICY_REJECTED: "A tagging policy was refused",
     EventType.SCAN_REQUESTED: "A scan was requested",
@@ -100,6 +114,9 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.CHECKLIST_EVALUATED: "The security checklist was evaluated",
     EventType.CHECKLIST_ATTESTED: "A checklist item was attested",
     EventType.LOCKDOWN_CHANGED: "The MCP lockdown was switched",
+    EventType.UNTRUSTED_TEXT: (
+        "Text from AWS that reads like instructions to an AI assistant reached an MCP result"
+    ),
     EventType.RETENTION_PRUNED: "Old scans or audit rows were pruned",
     EventType.DEMO_SEEDED: "The demo estate was loaded",
 }

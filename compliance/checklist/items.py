@@ -7,7 +7,7 @@ misuse; the rest improve detection or cost attribution, or cannot be known witho
 
 from __future__ import annotations
 
-from compliance.checklist import aws_checks, local_checks
+from compliance.checklist import aws_checks, local_checks, proxy_checks
 from compliance.checklist.base import Item, Kind, Section
 
 _A = Section.AUTHENTICATION
@@ -64,6 +64,16 @@ ITEMS: tuple[Item, ...] = (
         local_checks.admin_strong_sign_in,
     ),
     Item(
+        "auth.password_sign_in_mfa",
+        _A,
+        "MFA required for password sign-in",
+        True,
+        Kind.AUTOMATIC,
+        "Leave PASSWORD_SIGNIN_REQUIRES_MFA on (or sign in through SSO only, SSO_ONLY): "
+        "local accounts then set up an authenticator app before reaching the dashboard.",
+        local_checks.password_sign_in_mfa,
+    ),
+    Item(
         "network.tls",
         _N,
         "TLS enforced: HTTPS redirect or TLS-terminating proxy, HSTS, Secure cookies",
@@ -72,6 +82,17 @@ ITEMS: tuple[Item, ...] = (
         "Set SECURE_SSL_REDIRECT (or TRUSTED_PROXY_CIDRS with SECURE_PROXY_SSL_HEADER), "
         "SECURE_HSTS_SECONDS and SESSION_COOKIE_SECURE.",
         local_checks.tls_enforced,
+    ),
+    Item(
+        "network.proxy_headers",
+        _N,
+        "Forwarded headers and HTTPS believed only from trusted proxies, at every layer",
+        True,
+        Kind.AUTOMATIC,
+        "List only the load balancer's addresses in TRUSTED_PROXY_CIDRS (SECURE_PROXY_SSL_HEADER "
+        "and gunicorn.conf.py follow it), leave FORWARDED_ALLOW_IPS unset, and terminate TLS at "
+        "the proxy or with SERVER_TLS_CERT_FILE; ALLOW_PLAIN_HTTP only for local trials.",
+        proxy_checks.proxy_configuration,
     ),
     Item(
         "network.private_server",

@@ -201,6 +201,20 @@ def admin_strong_sign_in(ctx: Context) -> Outcome:
     )
 
 
+def password_sign_in_mfa(ctx: Context) -> Outcome:
+    if settings.SOCIALACCOUNT_ONLY:
+        return Outcome(Status.PASS, "SSO_ONLY is on: nobody signs in with a password")
+    if not settings.PASSWORD_SIGNIN_REQUIRES_MFA:
+        return Outcome(
+            Status.FAIL,
+            "PASSWORD_SIGNIN_REQUIRES_MFA is off: a stolen password alone opens the dashboard",
+        )
+    return Outcome(
+        Status.PASS,
+        "A password sign-in without a second factor must set one up before any page opens",
+    )
+
+
 def tls_enforced(ctx: Context) -> Outcome:
     proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
     redirect = bool(settings.SECURE_SSL_REDIRECT)

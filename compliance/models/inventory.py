@@ -323,6 +323,7 @@ class Violation(models.Model):
         INVALID_VALUE = "invalid_value"
         INVALID_FORMAT = "invalid_format"
         WRONG_KEY_CASE = "wrong_key_case"
+        HIDDEN_CHARACTERS_IN_KEY = "hidden_characters_in_key"
 
     resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="violations")
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="violations")

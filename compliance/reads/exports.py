@@ -22,6 +22,7 @@ from django.utils import timezone
 from compliance.core import policy
 from compliance.core.costs import to_cents
 from compliance.core.policy.model import WILDCARD
+from compliance.core.untrusted import reveal
 from compliance.permissions.accounts import Viewer
 from compliance.permissions.callers import person_of
 from compliance.reads import reports
@@ -216,7 +217,11 @@ def custodian_policy(
         )
     header = _REPORT_ONLY_HEADER
     if unmapped:
-        header += f"# No Custodian resource for: {', '.join(unmapped)} (left out).\n"
+        # A comment ends at any YAML line break (\n, \r, \x85, U+2028, U+2029): revealed as
+        # markers, a resource type cannot end the comment and start a policy of its own.
+        header += f"# No Custodian resource for: {reveal(', '.join(unmapped))} (left out).\n"
+    # safe_dump quotes any value YAML would misread and, without allow_unicode, writes every
+    # non-ASCII character as an escape: no tag key or value can end its string or show hidden.
     body = yaml.safe_dump({"policies": policies}, sort_keys=False, default_flow_style=False)
     return header + body
 
@@ -233,4 +238,5 @@ def aws_org_policy(viewer: Viewer) -> str:
     if active_row is None:
         raise ExportError("policy: no tagging policy is active (import one with import_policy)")
     document = policy.policy_to_aws_org(policy.policy_from_dict(active_row.document))
-    return json.dumps(document, indent=2) + "\n"
+    # ensure_ascii: hidden characters are written as visible escapes (\u200b), exactly.
+    return json.dumps(document, indent=2, ensure_ascii=True) + "\n"

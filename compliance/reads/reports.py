@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from compliance.core.costs import to_cents
+from compliance.core.untrusted import markdown_text, reveal
 from compliance.models import Violation
 from compliance.permissions.accounts import Viewer
 from compliance.reads.money import CostAttribution, cost_attribution, resource_costs
@@ -214,7 +215,10 @@ def build_report(
 
 
 def render_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False)
+    # Hidden characters are not revealed here: with ``ensure_ascii`` (the default) every
+    # non-ASCII character is written as an escape (``Own\u200ber``), which is visible to anyone
+    # reading the file and exact for any program reading it.
+    return json.dumps(report, indent=2, sort_keys=False, ensure_ascii=True)
 
 
 def render_csv(report: dict[str, Any]) -> str:
@@ -229,15 +233,27 @@ def render_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list). Tab, CR and
+#: LF are on that list too; :func:`csv_safe` shows them as markers first, so no cell starts
+#: with one.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
 def csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: tag values are chosen by whoever tags the resource."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """A cell as a spreadsheet may show it: tag values are chosen by whoever tags the resource.
+
+    Hidden characters are shown as markers (``Own⟨U+200B⟩er``), so a spreadsheet cannot show a
+    key that looks like another; line breaks become markers too, so a cell stays on its row in
+    tools that split lines naively. A value that would start a formula (after any spaces,
+    which some spreadsheets skip) is prefixed with ``'`` and stays text. Non-text values (a
+    Decimal cost) are left alone: a credit's ``-1.00`` must stay a number.
+    """
+    if not isinstance(value, str):
+        return value
+    value = reveal(value)
+    if value.lstrip(" ")[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
-
-
-def _md(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(report: dict[str, Any], *, top: int = 50) -> str:
@@ -249,7 +265,7 @@ def render_markdown(report: dict[str, Any], *, top: int = 50) -> str:
         return "\n".join(lines)
     lines += [
         f"- Scan: #{scan['id']}, finished {scan['finished_at']}, data {scan['data_quality']}",
-        f"- Policy version: {report['policy_version']}",
+        f"- Policy version: {markdown_text(str(report['policy_version']))}",
         f"- Compliance score: {'n/a' if score is None else f'{score:.1%}'}",
         f"- Resources: {report['total_resources']} "
         f"({report['in_scope_resources']} in scope, {report['compliant_resources']} compliant)",
@@ -258,7 +274,8 @@ def render_markdown(report: dict[str, Any], *, top: int = 50) -> str:
         "",
     ]
     if scan["failed"]:
-        lines += ["## Not read in this scan", ""] + [f"- {_md(f)}" for f in scan["failed"]] + [""]
+        failed = [f"- {markdown_text(str(f))}" for f in scan["failed"]]
+        lines += ["## Not read in this scan", "", *failed, ""]
     for title, key in (
         ("By account", "by_account"),
         ("By region", "by_region"),
@@ -273,7 +290,8 @@ def render_markdown(report: dict[str, Any], *, top: int = 50) -> str:
         for name, row in report[key].items():
             row_score = row["compliance_score"]
             lines.append(
-                f"| {_md(name)} | {row['total_resources']} | {row['compliant_resources']} "
+                f"| {markdown_text(str(name))} | {row['total_resources']} "
+                f"| {row['compliant_resources']} "
                 f"| {row['violations']} | {'n/a' if row_score is None else f'{row_score:.1%}'} |"
             )
         lines.append("")
@@ -287,8 +305,9 @@ def render_markdown(report: dict[str, Any], *, top: int = 50) -> str:
     ]
     for row in _by_cost_impact(report["violations"])[:top]:
         lines.append(
-            f"| {_md(row['resource_arn'])} | {row['violation_type']} | {_md(row['tag_name'])} "
-            f"| {_md(row['current_value'] or '')} | {row.get(COST_COLUMN) or 'n/a'} |"
+            f"| {markdown_text(row['resource_arn'])} | {row['violation_type']} "
+            f"| {markdown_text(row['tag_name'])} "
+            f"| {markdown_text(row['current_value'] or '')} | {row.get(COST_COLUMN) or 'n/a'} |"
         )
     lines.append("")
     return "\n".join(lines)
@@ -316,11 +335,12 @@ def _money_section(report: dict[str, Any]) -> list[str]:
         ]
     lines += [
         f"Billing period {report['billing_period_start']} to {report['billing_period_end']}, "
-        f"from {COST_SOURCES.get(source, source)}, in {report['currency']}, to the cent.",
+        f"from {COST_SOURCES.get(source, source)}, in {markdown_text(str(report['currency']))}, "
+        "to the cent.",
         "",
     ]
     if report.get("estimate_method"):
-        lines += [f"Estimate: {_md(report['estimate_method'])}", ""]
+        lines += [f"Estimate: {markdown_text(report['estimate_method'])}", ""]
     lines += [
         "| spend | amount |",
         "|---|---:|",
@@ -333,7 +353,10 @@ def _money_section(report: dict[str, Any]) -> list[str]:
         "",
         "| required tag | untagged spend |",
         "|---|---:|",
-        *(f"| {_md(key)} | {amount} |" for key, amount in report["untagged_spend"].items()),
+        *(
+            f"| {markdown_text(key)} | {amount} |"
+            for key, amount in report["untagged_spend"].items()
+        ),
         "",
     ]
     return lines

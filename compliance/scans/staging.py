@@ -9,11 +9,14 @@ earlier batch staged (rare: collectors do not overlap) is written again the port
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 
 from compliance.aws.base import DiscoveredResource
+from compliance.core.untrusted import marker
 from compliance.models import Scan, ScanItem
 
 NAME_LENGTH = ScanItem._meta.get_field("name").max_length or 512
@@ -24,7 +27,39 @@ _COPY_STAGING = (
 )
 
 
+#: Characters no column can hold: PostgreSQL refuses NUL in ``text`` and ``jsonb``, and a lone
+#: UTF-16 surrogate is not text at all (it has no UTF-8 encoding; Python strings allow it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with each character no column can hold replaced by its visible marker
+    (``⟨U+0000⟩``, as pages show hidden characters).
+
+    Tag keys and values, names and ARNs come from whoever may tag a resource in a scanned
+    account; left as they are, one such tag made the whole batch's ``COPY`` (or ``INSERT``) fail,
+    and with it the scan of every account. Both databases store the same marked text."""
+    return _UNSTORABLE.sub(lambda found: marker(found.group()), text)
+
+
+def _storable_item(item: DiscoveredResource) -> DiscoveredResource:
+    texts = (item.arn, item.account_id, item.region, item.name, *item.tags, *item.tags.values())
+    texts += (*item.attributes, *item.attributes.values())
+    if not any(_UNSTORABLE.search(text) for text in texts):
+        return item
+    return replace(
+        item,
+        arn=storable(item.arn),
+        account_id=storable(item.account_id),
+        region=storable(item.region),
+        name=storable(item.name),
+        tags={storable(key): storable(value) for key, value in item.tags.items()},
+        attributes={storable(key): storable(value) for key, value in item.attributes.items()},
+    )
+
+
 def stage(scan: Scan, resources: Sequence[DiscoveredResource]) -> None:
+    resources = [_storable_item(item) for item in resources]
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic():

@@ -25,6 +25,7 @@ VIOLATION_TYPE_LABELS = {
     "invalid_value": "Invalid value",
     "invalid_format": "Invalid format",
     "wrong_key_case": "Wrong key case",
+    "hidden_characters_in_key": "Hidden characters in key",
 }
 #: Short enough for a bar label (the chart cuts labels at 24 characters).
 VIOLATION_TYPE_SHORT = {
@@ -32,6 +33,7 @@ VIOLATION_TYPE_SHORT = {
     "invalid_value": "bad value",
     "invalid_format": "bad format",
     "wrong_key_case": "key case",
+    "hidden_characters_in_key": "hidden characters",
 }
 #: More values than this in one filter is not a person using the form.
 _MAX_FILTER_VALUES = 50

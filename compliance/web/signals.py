@@ -10,6 +10,7 @@ from typing import Any
 
 from allauth.account.signals import user_logged_in as allauth_logged_in
 from allauth.account.signals import user_signed_up
+from allauth.mfa.signals import authentication_failed as mfa_authentication_failed
 from allauth.mfa.signals import authenticator_added, authenticator_removed
 from allauth.socialaccount.models import SocialLogin
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -106,4 +107,27 @@ def audit_mfa_change(
         acting=user,
         target=user.get_username(),
         detail={"authenticator": str(authenticator.type), "change": change},
+    )
+
+
+@receiver(mfa_authentication_failed, dispatch_uid="compliance.audit_mfa_failed")
+def audit_mfa_failed(
+    sender: Any,
+    request: HttpRequest | None,
+    user: AbstractBaseUser,
+    authenticator: Any,
+    **kwargs: Any,
+) -> None:
+    """A wrong TOTP or recovery code, at sign-in or reauthentication: someone may hold the
+    password and be guessing the second factor. The code itself is never kept."""
+    record_web_event(
+        EventType.MFA_FAILED,
+        request,
+        acting=user,
+        target=user.get_username(),
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={
+            "authenticator": str(authenticator.type),
+            "reauthentication": bool(kwargs.get("reauthentication", False)),
+        },
     )

@@ -8,6 +8,8 @@
   ``TRUSTED_PROXY_CIDRS``.
 - :func:`strong_sign_in`: whether this session was signed in through SSO or with a second
   factor, which the admin site requires.
+- :func:`second_factor_missing`: a password sign-in by someone without a second factor, who
+  must set one up before reaching any page (``PASSWORD_SIGNIN_REQUIRES_MFA``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
+from allauth.mfa.utils import is_mfa_enabled
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
 from django.conf import settings
@@ -27,7 +30,7 @@ from django.http import HttpRequest
 from compliance.audit.events import EventType
 from compliance.models import AuditEvent
 from compliance.permissions import roles
-from compliance.web import network
+from compliance.web import network, saml
 from compliance.writes import web_events
 
 
@@ -54,6 +57,18 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         exception: Any = None,
         extra_context: Any = None,
     ) -> None:
+        if getattr(provider, "id", "") == saml.PROVIDER_ID:
+            # A refused SAML response may be a forgery, a wrapped or a replayed assertion: its
+            # own event type, with the check that failed, so it can be alerted on.
+            web_events.record_web_event(
+                EventType.SAML_REFUSED,
+                request,
+                acting=AnonymousUser(),
+                target=str(getattr(getattr(provider, "app", None), "client_id", "") or ""),
+                outcome=AuditEvent.Outcome.DENIED,
+                detail=saml.refusal_detail(extra_context),
+            )
+            return
         web_events.record_web_event(
             EventType.LOGIN_FAILED,
             request,
@@ -101,6 +116,31 @@ def role_for_sign_in(groups: list[str], *, first_sign_in: bool) -> tuple[bool, r
     return True, default
 
 
+#: allauth's records of a sign-in that proved something the person has (an SSO session at the
+#: identity provider, an authenticator) and of one that proved only something they know.
+STRONG_METHODS = frozenset({"socialaccount", "mfa"})
+PASSWORD_METHODS = frozenset({"password", "password_reset", "code"})
+
+
+def _sign_in_methods(request: HttpRequest, user: AbstractBaseUser) -> set[str]:
+    return {str(record.get("method")) for record in get_authentication_records(request, user)}
+
+
 def strong_sign_in(request: HttpRequest, user: AbstractBaseUser) -> bool:
-    methods = {record.get("method") for record in get_authentication_records(request, user)}
-    return bool(methods & {"socialaccount", "mfa"})
+    return bool(_sign_in_methods(request, user) & STRONG_METHODS)
+
+
+def second_factor_missing(request: HttpRequest, user: AbstractBaseUser) -> bool:
+    """Whether this session was signed in with a password alone by someone who has no second
+    factor yet, so must set one up before anything else (``PASSWORD_SIGNIN_REQUIRES_MFA``).
+
+    Every password sign-in goes through allauth, which records it in the session; a session
+    with no record at all was not opened by a password (a test's ``force_login``, say). Once
+    the person has activated an authenticator in this session, they pass.
+    """
+    if not settings.PASSWORD_SIGNIN_REQUIRES_MFA:
+        return False
+    methods = _sign_in_methods(request, user)
+    if not methods & PASSWORD_METHODS or methods & STRONG_METHODS:
+        return False
+    return not is_mfa_enabled(user)

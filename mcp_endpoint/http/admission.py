@@ -37,6 +37,12 @@ class Resource:
     metadata_url: str = ""
 
 
+#: RFC 6750 3 and the MCP authorization specification: a 401 names the scopes to ask for,
+#: so an OAuth client's authorization request asks for what the tools need (the consent page
+#: then offers only those the person's role allows).
+_TOOL_SCOPES = " ".join(metadata.MCP_SCOPES)
+
+
 def bearer_challenge(resource_metadata: str, **params: str) -> str:
     """An RFC 6750 challenge pointing at the RFC 9728 metadata, so an OAuth client can find
     the authorization server from any 401 or 403 (``realm`` first, as clients of API keys know
@@ -105,16 +111,24 @@ async def _refuse_credential(
         message = (
             "authentication required: send Authorization: Bearer <API key or OAuth access token>"
         )
-        challenge = bearer_challenge(resource_metadata)
+        challenge = bearer_challenge(resource_metadata, scope=_TOOL_SCOPES)
     else:
         message = rejection.message
         challenge = bearer_challenge(
             resource_metadata,
             error="invalid_token",
             error_description=f"invalid {rejection.credential}",
+            scope=_TOOL_SCOPES,
         )
     await refuser.refuse(
-        Refusal(401, INVALID_REQUEST, message, rejection.reason, challenge),
+        Refusal(
+            401,
+            INVALID_REQUEST,
+            message,
+            rejection.public_reason,
+            challenge,
+            audit_reason=rejection.reason,
+        ),
         AnonymousUser(),
         rejection.key_prefix,
         client_id=rejection.client_id,

@@ -32,6 +32,9 @@ class Refusal:
     message: str
     reason: str
     www_authenticate: str | None = None
+    #: The precise reason for the audit row when the client is told a vaguer one (a refused
+    #: credential); empty: ``reason`` is both.
+    audit_reason: str = ""
 
 
 async def send_refusal(

@@ -56,7 +56,7 @@ def audit_refusal(
             client_address=address,
             detail={
                 "status": refusal.status,
-                "reason": refusal.reason,
+                "reason": refusal.audit_reason or refusal.reason,
                 "key_prefix": key_prefix,
                 **({"client_id": client_id} if client_id else {}),
                 "error": refusal.message,

@@ -8,6 +8,7 @@ endpoints is kept on the token (and is the ``aud`` of a JWT access token). A tok
 ``/mcp`` only when ``/mcp``'s own URL is among its resources: a token issued without one, or for
 another service, is refused, so a token meant for a different resource server can never be
 replayed here. MCP clients send ``resource`` as the MCP authorization specification requires.
+Resources compare as URIs: scheme and host in any case, a default port written or not.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime
 from allauth.idp.oidc.models import Token
 from django.utils import timezone
 
+from mcp_endpoint.oauth.client_requests import normalized_resource
 from mcp_endpoint.oauth.metadata import authorization_server_enabled
 
 #: Token characters (RFC 6750 ``b64token``) and a length that bounds the work done per request.
@@ -58,6 +60,7 @@ def verify(presented: str, *, resource: str, now: datetime | None = None) -> Tok
         return TokenVerdict(None, "no_user", client_id)
     if not token.user.is_active:
         return TokenVerdict(None, "inactive_user", client_id)
-    if resource not in token.get_resources():
+    issued_for = {normalized_resource(issued) for issued in token.get_resources()}
+    if normalized_resource(resource) not in issued_for:
         return TokenVerdict(None, "wrong_audience", client_id)
     return TokenVerdict(token, "ok", client_id)

@@ -7,6 +7,7 @@ authorization server at all (checked per request: the demo configures its key at
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
@@ -14,12 +15,31 @@ from urllib.parse import urlsplit
 
 from allauth.idp.oidc import views as provider_views
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.http import require_GET
 
-from mcp_endpoint.oauth import consent, metadata
+from compliance.audit.events import EventType
+from compliance.models import AuditEvent
+from compliance.writes import web_events
+from mcp_endpoint.oauth import client_requests, consent, metadata
+from mcp_endpoint.templatetags.oauth_pages import declared_status
 
 View = Callable[..., HttpResponse]
+#: The provider's endpoints a client authenticates to (allauth's URL names).
+CLIENT_AUTHENTICATED = frozenset({"token", "revoke", "introspect"})
+#: The provider's error page (overridden in templates/ to answer with a 400).
+ERROR_PAGE = "idp/oidc/error.html"
+#: The provider's endpoints whose refusals are audited (allauth's URL names).
+AUDITED = CLIENT_AUTHENTICATED | {
+    "authorization",
+    "client_registration",
+    "device_code",
+    "userinfo",
+}
+#: Refusals worth a row: bad requests, failed client authentication, rate limits. Not 404
+#: (the server is off) or 405 (a method the endpoint never takes).
+AUDITED_STATUSES = frozenset({400, 401, 403, 429})
 
 
 @require_GET
@@ -42,6 +62,127 @@ def when_enabled(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return gated
+
+
+def declared_statuses(view: View) -> View:
+    """``view``, answering an error page with the status its template declares (allauth
+    renders them with 200; see templatetags/oauth_pages.py)."""
+
+    @wraps(view)
+    def answered(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        status = declared_status(request)
+        if status is not None and response.status_code == 200:
+            response.status_code = status
+        return response
+
+    return answered
+
+
+def audited(endpoint: str, view: View) -> View:
+    """``view``, with each refusal audited (``auth.oauth_refused``): failed client
+    authentication, a wrong, expired or replayed code or refresh token, a refused
+    registration or authorization request. The row names the endpoint, the OAuth error and the
+    client ID as sent; never a secret, code or token."""
+
+    @wraps(view)
+    def recorded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code in AUDITED_STATUSES:
+            web_events.record_web_event(
+                EventType.OAUTH_REFUSED,
+                request,
+                target=endpoint,
+                outcome=AuditEvent.Outcome.DENIED,
+                detail={
+                    "status": response.status_code,
+                    "error": _oauth_error(response),
+                    "client_id": _printable(
+                        request.POST.get("client_id") or request.GET.get("client_id") or ""
+                    ),
+                },
+            )
+        return response
+
+    return recorded
+
+
+def _oauth_error(response: HttpResponse) -> str:
+    """The ``error`` code of a JSON answer (RFC 6749 5.2), ``error_page`` for a page."""
+    if not response.get("Content-Type", "").startswith("application/json"):
+        return "error_page"
+    try:
+        error = json.loads(response.content).get("error")
+    except (ValueError, AttributeError):
+        return "unreadable"
+    return _printable(error, 64) if isinstance(error, str) else "unreadable"
+
+
+def _printable(value: str, limit: int = 200) -> str:
+    """``value`` as an audit row may keep it: printable characters only, bounded."""
+    return "".join(character for character in value[: limit * 2] if character.isprintable())[:limit]
+
+
+def authorization_request(view: View) -> View:
+    """The authorization endpoint, with ``resource`` read as a URI and PKCE held to S256."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        client_requests.normalize_resources(request)
+        if request.method == "GET" and (refusal := client_requests.pkce_refusal(request)):
+            # Answered here, before the redirect URI is checked: never sent to an unchecked one.
+            return render(request, ERROR_PAGE, {"error": {"description": refusal}}, status=400)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+def client_authenticated(view: View) -> View:
+    """The token, revocation and introspection endpoints, with the client's Basic
+    credentials form-decoded (RFC 6749 2.3.1) and ``resource`` read as a URI."""
+
+    @wraps(view)
+    def read(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST":
+            if refusal := client_requests.nul_refusal(request):
+                return JsonResponse(
+                    {"error": "invalid_request", "error_description": refusal}, status=400
+                )
+            refused = client_requests.read_basic_credentials(request)
+            if refused is not None:
+                return refused
+            client_requests.normalize_resources(request)
+        return view(request, *args, **kwargs)
+
+    return read
+
+
+def registration_request(view: View) -> View:
+    """Dynamic client registration, refusing a body too deeply nested to read.
+
+    allauth reads the body with ``json.loads``, which answers a body nested some thousand
+    levels deep with a ``RecursionError`` (a 500) instead of a refusal; the registration
+    endpoint is open to anyone, so it is read once here first.
+    """
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST":
+            try:
+                json.loads(request.body)
+            except RecursionError:
+                return JsonResponse(
+                    {
+                        "error": "invalid_client_metadata",
+                        "error_description": "the registration is nested too deeply to read",
+                    },
+                    status=400,
+                )
+            except ValueError:
+                pass  # not JSON: allauth refuses it with its own message
+        return view(request, *args, **kwargs)
+
+    return checked
 
 
 def consent_page(view: View) -> View:
@@ -85,7 +226,14 @@ def _gated(patterns: Sequence[URLPattern | URLResolver]) -> list[URLPattern | UR
         else:
             view = entry.callback
             if entry.name == "authorization":
-                view = consent_page(consent.authorization)
+                view = consent_page(authorization_request(consent.authorization))
+            elif entry.name in CLIENT_AUTHENTICATED:
+                view = client_authenticated(view)
+            elif entry.name == "client_registration":
+                view = registration_request(view)
+            view = declared_statuses(view)
+            if entry.name in AUDITED:
+                view = audited(entry.name, view)
             gated.append(
                 URLPattern(entry.pattern, when_enabled(view), entry.default_args, entry.name)
             )

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from django.core import signing
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
@@ -39,6 +39,28 @@ class ToolInput(ArgModelBase):
     """Base of every tool's input: unknown fields are an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    #: List fields whose order means something. Every other list a tool takes is a filter (a
+    #: set of accounts, regions, types, tag keys): its order and repeats change nothing.
+    ORDERED_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> Self:
+        """The call's arguments validated as the JSON they arrived as, strictly: ``"1"`` or
+        ``true`` is not an integer and ``"yes"`` not a boolean, as the published schema says.
+        Validating as JSON keeps what JSON can only spell as a string (a date) accepted."""
+        return cls.model_validate_json(json.dumps(arguments), strict=True)
+
+    def canonical(self) -> dict[str, Any]:
+        """The call's meaning, spelled one way: defaults filled in (an omitted argument equals
+        its default), filter lists sorted without repeats; keys are sorted when serialised.
+        Two calls asking the same thing compare equal, whatever their spelling."""
+        data = self.model_dump(mode="json")
+        for name, value in data.items():
+            if isinstance(value, list) and name not in self.ORDERED_FIELDS:
+                unique = {json.dumps(item, sort_keys=True): item for item in value}
+                data[name] = [unique[text] for text in sorted(unique)]
+        return data
 
 
 def _known_type(value: str) -> str:
@@ -149,7 +171,9 @@ class ToolSpec(Generic[InputT]):
 
 
 def _query_fingerprint(tool: str, params: ToolInput) -> str:
-    query = params.model_dump(mode="json", exclude={"limit", "cursor"})
+    """The query a cursor belongs to, as loop detection sees it (:meth:`ToolInput.canonical`):
+    the next page of the same question, spelled another way, is still the next page."""
+    query = {k: v for k, v in params.canonical().items() if k not in {"limit", "cursor"}}
     text = json.dumps([tool, query], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

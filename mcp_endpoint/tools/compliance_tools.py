@@ -31,6 +31,7 @@ from mcp_endpoint.tools.base import (
     page_offset,
     scan_of,
 )
+from mcp_endpoint.tools.untrusted import FLAGGED_FIELD, DataView
 
 FIRST = (
     "Answers come from the last finished scan (see `scan`: its id, when it finished, and "
@@ -267,12 +268,16 @@ def generate_compliance_report(call: ToolCall, params: ReportInput) -> dict[str,
     report["violations_truncated"] = total > params.max_violations
     if params.format == "json":
         return report
-    rendered = reports.RENDERERS[params.format](report)
+    # The document is rendered from the report shown as data (hidden characters shown, long
+    # values cut), and the flags found on the way are passed on to the result.
+    view = DataView()
+    rendered = reports.RENDERERS[params.format](view.view(report))
     return {
         "format": params.format,
         "content": rendered,
         "violations_truncated": report["violations_truncated"],
         "scan": report["scan"],
+        FLAGGED_FIELD: view.flags,
     }
 
 
@@ -296,13 +301,15 @@ def export_violations_csv(call: ToolCall, params: ExportInput) -> dict[str, Any]
         detail={"filters": params.model_dump(mode="json", exclude={"cursor"})},
         correlation_id=call.correlation_id,
     )
-    csv_text = reports.render_csv({"violations": page})
+    view = DataView()
+    csv_text = reports.render_csv({"violations": view.rows(page, "violations")})
     return {
         "columns": list(reports.CSV_COLUMNS),
         "rows": len(page),
         "csv": csv_text,
         "next_cursor": cursor,
         "scan": scan_of(call.viewer),
+        FLAGGED_FIELD: view.flags,
     }
 
 
@@ -335,7 +342,8 @@ TOOLS: list[ToolSpec[Any]] = [
         "Compliance score (compliant / in-scope resources, 0-1), resource counts and the "
         "violations, paged (limit, cursor -> next_cursor; null on the last page). Each violation: "
         "resource_arn, resource_type, region, account_id, violation_type (missing_required_tag, "
-        "invalid_value, invalid_format, wrong_key_case), tag_name, current_value, expected, "
+        "invalid_value, invalid_format, wrong_key_case, hidden_characters_in_key), tag_name, "
+        "current_value, expected, "
         "cost_impact_monthly (the resource's monthly cost; null until costs are loaded). " + FIRST,
         ComplianceInput,
         check_tag_compliance,

@@ -51,6 +51,8 @@ SECURE = {
     "SECURE_HSTS_SECONDS": 31536000,
     "SESSION_COOKIE_SECURE": True,
     "CSRF_COOKIE_SECURE": True,
+    # gunicorn terminates TLS: the redirect leads somewhere (network.proxy_headers).
+    "SERVER_TLS_CERT_FILE": "/etc/finops/tls/cert.pem",
 }
 
 

@@ -256,6 +256,7 @@ def test_violation_types_are_the_contract() -> None:
         "invalid_value",
         "invalid_format",
         "wrong_key_case",
+        "hidden_characters_in_key",
     )
 
 

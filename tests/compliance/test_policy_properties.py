@@ -30,6 +30,7 @@ from compliance.core.policy import (
     policy_to_dict,
     rules_for_type,
 )
+from compliance.core.untrusted import without_hidden_characters
 
 KNOWN_TYPES = [
     "ec2:instance",
@@ -117,9 +118,18 @@ def compliant_resources(draw: st.DrawFn) -> tuple[Policy, str, dict[str, str]]:
     """A policy, a type, and tags meeting every required tag plus unrelated extra tags."""
     policy, good_values = draw(policies_with_good_values())
     folded = {name.casefold() for name in good_values}
+    # Unrelated also on screen: a key that reads as a policy key once its hidden characters are
+    # dropped is a hidden_characters_in_key violation, not an extra tag.
+    seen = {without_hidden_characters(name).casefold() for name in good_values}
     extra = draw(
         st.dictionaries(
-            st.text(max_size=15).filter(lambda k: k.casefold() not in folded), st.text(max_size=15)
+            st.text(max_size=15).filter(
+                lambda k: (
+                    k.casefold() not in folded
+                    and without_hidden_characters(k).casefold() not in seen
+                )
+            ),
+            st.text(max_size=15),
         )
     )
     return policy, draw(resource_types), {**extra, **good_values}

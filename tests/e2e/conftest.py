@@ -37,6 +37,14 @@ PERSON = Person(
     email="dana@example.com",
     groups=("engineering", ANALYST_GROUP),
 )
+#: The one person of the SAML identity provider (tests/e2e/saml_idp.py).
+SAML_PERSON = Person(
+    login="sam",
+    password=secrets.token_urlsafe(12),
+    name="Sam Okafor",
+    email="sam@example.com",
+    groups=(ANALYST_GROUP,),
+)
 
 #: Runs before any page script: every ``securitypolicyviolation`` goes to the test, whatever
 #: page of whichever origin raised it.
@@ -124,7 +132,7 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("e2e"), PERSON) as running:
+    with running_stack(tmp_path_factory.mktemp("e2e"), PERSON, SAML_PERSON) as running:
         yield running
 
 

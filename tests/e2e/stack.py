@@ -5,6 +5,8 @@
   accounts, policy, bill and a first scan);
 - the OpenID Connect provider (``tests/e2e/idp/provider.mjs``, oidc-provider on the Node 22
   binary pinned in ``tests/e2e/idp/package-lock.json``) with one client and one person;
+- the SAML identity provider (``tests/e2e/saml_idp.py``, python3-saml's signer) with one
+  person, when the tests name one;
 - the app: ``gunicorn finops_site.asgi:application -k uvicorn_worker.UvicornWorker`` with
   DEBUG off and sign-in through that provider, and ``manage.py db_worker`` running its scans.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from compliance.demo.fake_aws import FAKE_ENVIRONMENT
+from tests.e2e import saml_idp
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -71,6 +74,9 @@ class Stack:
     #: What the seeding scan stored: ``{"scan": {...}, "resources": [{arn, resource_type,
     #: region, account_id, tags, compliant, violation_types, id}, ...]}``.
     facts: dict[str, Any]
+    #: The SAML identity provider (``tests/e2e/saml_idp.py``) and the one person it knows.
+    saml_idp_url: str = ""
+    saml_person: Person | None = None
 
 
 def free_port() -> int:
@@ -146,12 +152,15 @@ def _base_environment() -> dict[str, str]:
 
 
 @contextmanager
-def running_stack(workdir: Path, person: Person) -> Iterator[Stack]:
+def running_stack(
+    workdir: Path, person: Person, saml_person: Person | None = None
+) -> Iterator[Stack]:
     if not NODE.exists():
         raise RuntimeError(f"{NODE} is missing: run `npm ci` in {IDP_DIR} (make e2e does)")
     app_port, idp_port = free_port(), free_port()
     base_url, idp_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{idp_port}"
     client_id, client_secret = "finops-dashboard", secrets.token_urlsafe(24)
+    saml_idp_url = f"http://127.0.0.1:{free_port()}" if saml_person else ""
 
     with ExitStack() as stack:
         python = sys.executable
@@ -168,6 +177,8 @@ def running_stack(workdir: Path, person: Person) -> Iterator[Stack]:
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
             "DJANGO_DEBUG": "0",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            # Served on http://127.0.0.1 with no proxy: plain HTTP, asked for by name.
+            "ALLOW_PLAIN_HTTP": "true",
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
             "DATA_DIR": str(workdir),
             "OIDC_ISSUER_URL": idp_url,
@@ -200,6 +211,27 @@ def running_stack(workdir: Path, person: Person) -> Iterator[Stack]:
             )
         )
 
+        if saml_person:
+            saml_config, saml_environment = saml_idp.idp_and_sp_settings(
+                saml_idp_url,
+                base_url,
+                saml_person.login,
+                saml_person.password,
+                {
+                    "username": [saml_person.login],
+                    "email": [saml_person.email],
+                    "groups": list(saml_person.groups),
+                },
+            )
+            env.update(saml_environment)
+            saml = stack.enter_context(
+                _process(
+                    "saml-idp",
+                    [python, "-m", "tests.e2e.saml_idp"],
+                    {**_base_environment(), "SAML_IDP_CONFIG": json.dumps(saml_config)},
+                )
+            )
+
         facts_file = workdir / "facts.json"
         with _log("seed") as log:
             seeded = subprocess.run(  # noqa: S603 (fixed command)
@@ -220,6 +252,8 @@ def running_stack(workdir: Path, person: Person) -> Iterator[Stack]:
                 "app",
                 [
                     gunicorn,
+                    "-c",
+                    str(ROOT / "gunicorn.conf.py"),
                     "finops_site.asgi:application",
                     "-k",
                     "uvicorn_worker.UvicornWorker",
@@ -234,5 +268,14 @@ def running_stack(workdir: Path, person: Person) -> Iterator[Stack]:
         stack.enter_context(_process("db-worker", [python, "manage.py", "db_worker"], env))
         _wait_for_http(f"{idp_url}/.well-known/openid-configuration", idp, "idp")
         _wait_for_http(f"{base_url}/health/live", app, "app")
+        if saml_person:
+            _wait_for_http(f"{saml_idp_url}/health", saml, "saml-idp")
         facts = json.loads(facts_file.read_text(encoding="utf-8"))
-        yield Stack(base_url=base_url, idp_url=idp_url, person=person, facts=facts)
+        yield Stack(
+            base_url=base_url,
+            idp_url=idp_url,
+            person=person,
+            facts=facts,
+            saml_idp_url=saml_idp_url,
+            saml_person=saml_person,
+        )

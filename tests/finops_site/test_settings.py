@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_django(**overrides: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MCP_"))}
     environment.pop("DATABASE_URL", None)
+    environment.pop("ALLOW_PLAIN_HTTP", None)  # the test suite's own; production never has it
     environment.update(overrides)
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
@@ -51,6 +52,8 @@ def start_django(**overrides: str) -> subprocess.CompletedProcess[str]:
         ("SSO_ROLE_GROUPS", "finops=owner", "SSO_ROLE_GROUPS: expected IdP-group=role pairs"),
         ("SAML_IDP_ENTITY_ID", "urn:idp", "SAML_IDP_SSO_URL: set it and SAML_IDP_X509_CERT"),
         ("ADMIN_REQUIRES_MFA_OR_SSO", "perhaps", "ADMIN_REQUIRES_MFA_OR_SSO: expected true"),
+        ("ALLOW_PLAIN_HTTP", "sometimes", "ALLOW_PLAIN_HTTP: expected true or false"),
+        ("SERVER_TLS_CERT_FILE", "/tls/cert.pem", "SERVER_TLS_CERT_FILE: set it and SERVER_TLS"),
     ],
 )
 def test_bad_value_stops_startup_naming_the_variable(
@@ -155,6 +158,7 @@ def test_production_settings_pass_the_deployment_checks(tmp_path: Path) -> None:
         k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "MCP_", "SECURE_"))
     }
     environment.pop("DATABASE_URL", None)
+    environment.pop("ALLOW_PLAIN_HTTP", None)
     environment.update(
         DJANGO_SETTINGS_MODULE="finops_site.settings",
         DATA_DIR=str(tmp_path),
@@ -236,3 +240,97 @@ def test_sign_in_forms_may_post_on_to_the_identity_providers(
         "https://idp.example.org:8443",
         "https://login.example.com",
     ]
+
+
+# --- HTTPS by default; forwarded headers only from trusted proxies -----------------------------
+
+SECRET = "k" * 20 + "-production-secret-key-0123456789"
+HTTPS_SETTINGS = (
+    "SECURE_SSL_REDIRECT",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_PROXY_SSL_HEADER",
+)
+
+
+def run_in_clean_environment(
+    code_or_command: list[str], **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """Python with only ``variables`` in its environment: nothing of this machine's or the test
+    suite's own configuration (ALLOW_PLAIN_HTTP, DATABASE_URL, ...) leaks in."""
+    return subprocess.run(  # noqa: S603 (the project's own manage.py or fixed code)
+        [sys.executable, *code_or_command],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "finops_site.settings", **variables},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def https_settings(**variables: str) -> dict[str, object]:
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {HTTPS_SETTINGS!r}}}))"
+    )
+    result = run_in_clean_environment(["-c", code], **variables)
+    assert result.returncode == 0, result.stderr
+    found: dict[str, object] = json.loads(result.stdout)
+    return found
+
+
+def test_deploy_checks_are_clean_with_only_the_secret_key_and_allowed_hosts() -> None:
+    result = run_in_clean_environment(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DJANGO_SECRET_KEY=SECRET,
+        DJANGO_ALLOWED_HOSTS="finops.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_https_is_the_default_with_debug_off(tmp_path: Path) -> None:
+    assert https_settings(DJANGO_SECRET_KEY=SECRET, DATA_DIR=str(tmp_path)) == {
+        "SECURE_SSL_REDIRECT": True,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SECURE_HSTS_SECONDS": 31536000,
+        "SECURE_PROXY_SSL_HEADER": None,
+    }
+
+
+def test_plain_http_only_when_asked_for_by_name(tmp_path: Path) -> None:
+    assert https_settings(
+        DJANGO_SECRET_KEY=SECRET, DATA_DIR=str(tmp_path), ALLOW_PLAIN_HTTP="true"
+    ) == {
+        "SECURE_SSL_REDIRECT": False,
+        "SESSION_COOKIE_SECURE": False,
+        "CSRF_COOKIE_SECURE": False,
+        "SECURE_HSTS_SECONDS": 0,
+        "SECURE_PROXY_SSL_HEADER": None,
+    }
+
+
+def test_asking_for_plain_http_shows_in_the_deploy_checks() -> None:
+    result = run_in_clean_environment(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DJANGO_SECRET_KEY=SECRET,
+        DJANGO_ALLOWED_HOSTS="finops.example.com",
+        ALLOW_PLAIN_HTTP="true",
+    )
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stderr
+
+
+def test_the_proxy_ssl_header_is_set_exactly_when_proxies_are_trusted(tmp_path: Path) -> None:
+    behind_proxy = https_settings(
+        DJANGO_SECRET_KEY=SECRET, DATA_DIR=str(tmp_path), TRUSTED_PROXY_CIDRS="10.0.0.0/16"
+    )
+    assert behind_proxy["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert behind_proxy["SECURE_SSL_REDIRECT"] is True
+    debug = https_settings(DJANGO_SECRET_KEY=SECRET, DATA_DIR=str(tmp_path), DJANGO_DEBUG="true")
+    assert debug["SECURE_PROXY_SSL_HEADER"] is None
+    assert debug["SECURE_SSL_REDIRECT"] is False

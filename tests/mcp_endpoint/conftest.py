@@ -100,7 +100,11 @@ def live_mcp(transactional_db: None) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(build_application(), lifespan="on", log_level="warning")
+    # No forwarded header is believed, as in production without TRUSTED_PROXY_CIDRS (uvicorn's
+    # own default would believe them from 127.0.0.1).
+    config = uvicorn.Config(
+        build_application(), lifespan="on", log_level="warning", forwarded_allow_ips=""
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -199,3 +199,15 @@ def test_admin_policy_import_refuses_bad_documents(admin_client: Client, content
     before = Snapshot.take()
     assert _csrf_post(admin_client, IMPORT_URL, {"document": str(content)}) == 200
     assert_refusal_audited(before.assert_unchanged(), {"policy.rejected"})
+
+
+@pytest.mark.parametrize("account", ["'; DROP TABLE x", "1.5", "99999999999999999999999"])
+def test_admin_grant_form_shows_an_impossible_account_as_an_error(
+    admin_client: Client, account: str
+) -> None:
+    before = Snapshot.take()
+    status = _csrf_post(
+        admin_client, "/admin/compliance/accountaccess/add/", {"account": account, "user": ""}
+    )
+    assert status == 200
+    before.assert_unchanged()

@@ -30,6 +30,7 @@ from compliance.core.policy.evaluation import (
     rules_for_type,
 )
 from compliance.core.policy.model import (
+    HIDDEN_CHARACTERS_IN_KEY,
     INVALID_FORMAT,
     INVALID_VALUE,
     MISSING_REQUIRED_TAG,
@@ -43,6 +44,7 @@ from compliance.core.policy.model import (
 )
 
 __all__ = [
+    "HIDDEN_CHARACTERS_IN_KEY",
     "INVALID_FORMAT",
     "INVALID_VALUE",
     "MAX_DOCUMENT_BYTES",

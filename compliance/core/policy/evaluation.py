@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from compliance.core.policy.model import (
+    HIDDEN_CHARACTERS_IN_KEY,
     INVALID_FORMAT,
     INVALID_VALUE,
     MISSING_REQUIRED_TAG,
@@ -19,6 +20,12 @@ from compliance.core.policy.model import (
     Finding,
     Policy,
     TagRule,
+)
+from compliance.core.untrusted import (
+    cut,
+    has_hidden_characters,
+    reveal,
+    without_hidden_characters,
 )
 
 #: Beyond this many distinct resource types the per-policy cache stops growing (types come from
@@ -48,28 +55,48 @@ def evaluate(policy: Policy, resource_type: str, tags: Mapping[str, str]) -> lis
 
     Per required tag, in policy order: a key found only in another letter case is one
     ``wrong_key_case`` (its value is not judged: the fix is to rename the key, and reporting
-    the value too would count one mistake twice); an absent key is ``missing_required_tag``; an
-    empty or blank value is one ``invalid_value`` (it attributes nothing); otherwise
-    ``allowed_values`` then ``validation_regex`` are checked independently, so a value can
-    break both.
+    the value too would count one mistake twice); a key that reads as the required one only
+    once its hidden characters are dropped (``Own\\u200ber``, in any letter case) is one
+    ``hidden_characters_in_key``, for the same reason and because on a page it looks right; an
+    absent key is ``missing_required_tag``; an empty or blank value is one ``invalid_value``
+    (it attributes nothing); otherwise ``allowed_values`` then ``validation_regex`` are checked
+    independently, so a value can break both.
     """
     findings: list[Finding] = []
     keys_by_folded_case: dict[str, str] | None = None
+    keys_by_visible_form: dict[str, str] | None = None
     for rule in rules_for_type(policy, resource_type):
         value = tags.get(rule.name)
         if value is None:
             if keys_by_folded_case is None:
                 keys_by_folded_case = _keys_by_folded_case(tags)
             found = keys_by_folded_case.get(rule._folded_name)
-            if found is None or found == rule.name:
-                findings.append(Finding(MISSING_REQUIRED_TAG, rule.name, None, rule._expected_key))
-            else:
+            if found is not None and found != rule.name:
                 findings.append(
                     Finding(
                         WRONG_KEY_CASE,
                         rule.name,
                         tags[found],
                         f"{rule._expected_key} (found '{found}')",
+                    )
+                )
+                continue
+            if keys_by_visible_form is None:
+                keys_by_visible_form = _keys_by_visible_form(tags, policy._tag_names)
+            # A rule whose name is nothing but hidden characters reads as nothing: no key can
+            # be mistaken for it.
+            found = keys_by_visible_form.get(rule._visible_name) if rule._visible_name else None
+            if found is None:
+                findings.append(Finding(MISSING_REQUIRED_TAG, rule.name, None, rule._expected_key))
+            else:
+                # The key is shown with its hidden characters revealed: the finding is read by
+                # people, and "found 'Owner'" would hide the very mistake it reports.
+                findings.append(
+                    Finding(
+                        HIDDEN_CHARACTERS_IN_KEY,
+                        rule.name,
+                        tags[found],
+                        f"{rule._expected_key} (found '{cut(reveal(found))}')",
                     )
                 )
             continue
@@ -93,6 +120,21 @@ def _keys_by_folded_case(tags: Mapping[str, str]) -> dict[str, str]:
         current = index.get(folded)
         if current is None or key < current:
             index[folded] = key
+    return index
+
+
+def _keys_by_visible_form(tags: Mapping[str, str], policy_keys: frozenset[str]) -> dict[str, str]:
+    """Each key holding hidden characters under the case-folded form a person reads; the
+    key that sorts first is kept when several read alike. A key the policy names itself is
+    that tag, not a disguised one, and is left out."""
+    index: dict[str, str] = {}
+    for key in tags:
+        if key in policy_keys or not has_hidden_characters(key):
+            continue
+        visible = without_hidden_characters(key).casefold()
+        current = index.get(visible)
+        if current is None or key < current:
+            index[visible] = key
     return index
 
 

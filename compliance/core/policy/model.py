@@ -21,11 +21,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from compliance.core.untrusted import without_hidden_characters
+
 MISSING_REQUIRED_TAG = "missing_required_tag"
 INVALID_VALUE = "invalid_value"
 INVALID_FORMAT = "invalid_format"
 WRONG_KEY_CASE = "wrong_key_case"
-VIOLATION_TYPES = (MISSING_REQUIRED_TAG, INVALID_VALUE, INVALID_FORMAT, WRONG_KEY_CASE)
+#: The key reads as the required one on screen but holds hidden characters (``Own\u200ber``
+#: for ``Owner``): to AWS and to cost allocation it is another key.
+HIDDEN_CHARACTERS_IN_KEY = "hidden_characters_in_key"
+VIOLATION_TYPES = (
+    MISSING_REQUIRED_TAG,
+    INVALID_VALUE,
+    INVALID_FORMAT,
+    WRONG_KEY_CASE,
+    HIDDEN_CHARACTERS_IN_KEY,
+)
 
 NATIVE = "native"
 MCP_JSON = "mcp_json"
@@ -269,6 +280,7 @@ class TagRule:
     applies_to: tuple[str, ...] | None = None
     # Derived state, see the module docstring.
     _folded_name: str = field(init=False, repr=False, compare=False)
+    _visible_name: str = field(init=False, repr=False, compare=False)
     _exact_values: frozenset[str] | None = field(init=False, repr=False, compare=False)
     _wildcard_values: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
@@ -304,6 +316,7 @@ class TagRule:
         assign(self, "applies_to", types)
 
         assign(self, "_folded_name", self.name.casefold())
+        assign(self, "_visible_name", without_hidden_characters(self.name).casefold())
         assign(self, "_pattern", pattern)
         exact = None if values is None else frozenset(v for v in values if WILDCARD not in v)
         assign(self, "_exact_values", exact)
@@ -359,6 +372,8 @@ class Policy:
     source_format: str = field(default=NATIVE, compare=False)
     # Rules per resource type, filled by evaluation.rules_for_type as types are met.
     _rules_by_type: dict[str, tuple[TagRule, ...]] = field(init=False, repr=False, compare=False)
+    # Every tag name of the policy, required or optional, as written.
+    _tag_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         assign = object.__setattr__
@@ -381,6 +396,11 @@ class Policy:
         if self.source_format not in SOURCE_FORMATS:
             raise PolicyError("source_format", f"must be one of {', '.join(SOURCE_FORMATS)}")
         assign(self, "_rules_by_type", {})
+        assign(
+            self,
+            "_tag_names",
+            frozenset(rule.name for rule in (*self.required_tags, *self.optional_tags)),
+        )
 
 
 def check_unique_names(names: Sequence[tuple[str, str]]) -> None:

@@ -18,6 +18,7 @@ from compliance.demo.estate import DemoEstate, seed_demo_estate
 from compliance.demo.fake_aws import moto_server
 from compliance.permissions.accounts import Operator
 from compliance.scans import execute_scan
+from compliance.web import network
 from compliance.writes.accounts import do_add_account
 from compliance.writes.costs import do_import_costs
 from compliance.writes.demo import do_create_demo_admin
@@ -94,8 +95,8 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     "\nSign in as the demo admin (shown only now):\n"
                     f"  user:     {username}\n  password: {password}\n"
-                    "The admin site (/admin/) also wants a second factor: add an authenticator "
-                    "app under Two-factor, then sign in again.\n"
+                    "The first sign-in asks you to add an authenticator app (a password alone "
+                    "opens no page); sign in again with its code to open the admin (/admin/).\n"
                     f"MCP endpoint http://{options['host']}:{options['port']}/mcp, API key:\n"
                     f"  Authorization: Bearer {api_key}\n"
                 )
@@ -129,6 +130,7 @@ class Command(BaseCommand):
         return username, password
 
     def _serve(self, host: str, port: int) -> None:
+        _ask_for_plain_http()  # before the application (and its middleware) is built
         import uvicorn
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
@@ -144,9 +146,36 @@ class Command(BaseCommand):
             # Django's static files handler in front of the path router (dashboard and /mcp):
             # the demo has no web server of its own to serve /static/.
             static = ASGIStaticFilesHandler(cast(Any, application))
-            uvicorn.run(static, host=host, port=port, log_level="warning")
+            # Forwarded headers from TRUSTED_PROXY_CIDRS only (none unless configured), as
+            # gunicorn.conf.py does: uvicorn would otherwise believe them from 127.0.0.1.
+            proxies = settings.TRUSTED_PROXY_CIDRS
+            uvicorn.run(
+                static,
+                host=host,
+                port=port,
+                log_level="warning",
+                proxy_headers=bool(proxies),
+                forwarded_allow_ips=network.forwarded_allow_ips(proxies),
+            )
         finally:
             worker.running = False
+
+
+def _ask_for_plain_http() -> None:
+    """The demo serves plain HTTP (``http://127.0.0.1:8000``): it asks for it, as
+    ``ALLOW_PLAIN_HTTP=true`` would, whatever the environment says (``make demo`` sets it too).
+
+    Outside debug, settings default to HTTPS only (redirect, HSTS, Secure cookies), which would
+    send the browser to an HTTPS port nothing listens on. Applied before the application is
+    built, as Django's security middleware reads its settings once.
+    """
+    settings.ALLOW_PLAIN_HTTP = True
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SECURE_HSTS_SECONDS = 0
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+    settings.SECURE_HSTS_PRELOAD = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
 
 
 def _start_task_worker() -> Any:
