@@ -118,6 +118,7 @@ class SecondFactorForPasswordSignIn:
                 "Set up a second factor (an authenticator app) to continue: a password alone "
                 "does not open this site.",
             )
+            signin.count_fresh_password_as_reauthentication(request, user)
             setup = reverse("mfa_activate_totp")
             return HttpResponseRedirect(f"{setup}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)

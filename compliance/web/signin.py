@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -144,3 +145,21 @@ def second_factor_missing(request: HttpRequest, user: AbstractBaseUser) -> bool:
     if not methods & PASSWORD_METHODS or methods & STRONG_METHODS:
         return False
     return not is_mfa_enabled(user)
+
+
+def count_fresh_password_as_reauthentication(request: HttpRequest, user: AbstractBaseUser) -> None:
+    """A password typed moments ago counts as allauth's reauthentication, so that someone sent
+    to set up their second factor right after signing in is not asked for it a second time.
+
+    allauth asks for a reauthentication before an authenticator is activated, and counts only
+    records marked ``reauthenticated``; a sign-in record within ``ACCOUNT_REAUTHENTICATION_
+    TIMEOUT`` proves the same thing. Older sign-ins are left alone: the person retypes it.
+    """
+    records = get_authentication_records(request, user)
+    if not records or any(record.get("reauthenticated") for record in records):
+        return
+    newest = records[-1]
+    fresh = time.time() - float(newest.get("at", 0)) < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+    if newest.get("method") == "password" and fresh:
+        newest["reauthenticated"] = True
+        request.session.modified = True
