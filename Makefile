@@ -24,8 +24,9 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m "not e2e"
 
 # The same suite against PostgreSQL (DATABASE_URL defaults to the local test server).
+# Tests that serve the site on a SQLite database of their own (marker own_server) ran in `make test`.
 test-postgres: $(STAMP)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n 2 -q -m "not e2e"
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n 2 -q -m "not e2e and not own_server"
 
 # The fault test that restarts the PostgreSQL server mid-scan (pg_ctlcluster), alone: it drops
 # every client's connection, so it cannot run beside other tests.

@@ -45,7 +45,19 @@ def _is_hidden(char: str) -> bool:
     if char in _BLANK_LOOKALIKES:
         return True
     code = ord(char)
-    return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF  # variation selectors
+    return any(low <= code <= high for low, high in _IGNORABLE_MARKS)
+
+
+# Unicode's default-ignorable code points outside the categories above: combining marks that
+# render as nothing (the grapheme joiner, Khmer inherent vowels, Mongolian free variation
+# selectors) and the variation selectors, which change nothing visible on their own.
+_IGNORABLE_MARKS = (
+    (0x034F, 0x034F),  # COMBINING GRAPHEME JOINER
+    (0x17B4, 0x17B5),  # KHMER VOWEL INHERENT AQ, AA
+    (0x180B, 0x180F),  # MONGOLIAN FREE VARIATION SELECTORS
+    (0xFE00, 0xFE0F),  # VARIATION SELECTORS
+    (0xE0100, 0xE01EF),  # VARIATION SELECTORS SUPPLEMENT
+)
 
 
 def marker(char: str) -> str:
@@ -177,7 +189,9 @@ def instruction_signals(text: str) -> tuple[str, ...]:
     """The names of the instruction-like patterns ``text`` matches (empty: none).
 
     The text is compared as a model would read it: compatibility-normalised (NFKC folds
-    full-width and styled letters), hidden characters dropped, lower case. Unicode tag
+    full-width and styled letters), lower case, hidden characters read both ways (dropped, as
+    inside a word ``ign\u034fore``; and as a space, as between words
+    ``ignore\u200bprevious\u200binstructions``). Unicode tag
     characters (U+E0000-U+E007F) are a signal of their own: they spell invisible ASCII that
     some models read, and no honest tag value needs them.
     """
@@ -188,7 +202,11 @@ def instruction_signals(text: str) -> tuple[str, ...]:
         if any(0xE0000 <= ord(char) <= 0xE007F for char in text):
             found.append("invisible_ascii")
         lines = _LINE_BREAKS.split(unicodedata.normalize("NFKC", text))
-        readable = "\n".join(without_hidden_characters(line) for line in lines).lower()
+        dropped = "\n".join(without_hidden_characters(line) for line in lines)
+        spaced = "\n".join(
+            "".join(" " if _is_hidden(char) else char for char in line) for line in lines
+        )
+        readable = f"{dropped}\n{spaced}".lower()
     found += [name for name, pattern in _SIGNALS if pattern.search(readable)]
     return tuple(found)
 
@@ -218,4 +236,19 @@ def markdown_text(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace('"', "&quot;")
     text = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
-    return _BARE_LINK.sub(lambda found: "\\" + found.group(0), text)
+    text = _BARE_LINK.sub(lambda found: "\\" + found.group(0), text)
+    return _LINE_START.sub(_inert_line_start, text, count=1)
+
+
+# Block syntax a value could start with where it begins a line's content (a list item's
+# "- {value}"): indentation (a code block), a heading, a rule or a nested list item.
+_LINE_START = re.compile(r"\A( +)|\A([#+\-=])|\A(\d{1,9})([.)])")
+
+
+def _inert_line_start(found: re.Match[str]) -> str:
+    spaces, mark, number, number_mark = found.groups()
+    if spaces:
+        return "&#32;" * len(spaces)
+    if mark:
+        return "\\" + mark
+    return f"{number}\\{number_mark}"

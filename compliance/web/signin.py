@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -40,9 +41,16 @@ class AccountAdapter(DefaultAccountAdapter):
         return False
 
     def get_client_ip(self, request: HttpRequest) -> str:
+        """The client as allauth's rate limits count it (sign-in, registration): an IPv4
+        address, or an IPv6 address's /64, the block one subscriber is given (a client
+        rotating addresses within it is still one client). Audit rows keep the full address.
+        """
         address = network.request_client_address(request)
         if not address:
             raise PermissionDenied("Unable to determine client IP address")
+        parsed = ipaddress.ip_address(address)
+        if parsed.version == 6 and parsed.ipv4_mapped is None:
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
         return address
 
 

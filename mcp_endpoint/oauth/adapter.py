@@ -12,6 +12,7 @@ client is promised an implicit or hybrid flow the server then refuses.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -84,20 +85,8 @@ class McpOIDCAdapter(DefaultOIDCAdapter):
         """A registration asks only for what is offered, and registrations stay under the
         hourly ceiling of the whole server (the per-address limit is allauth's, set by
         ``MCP_OAUTH_DCR_RATE_LIMIT``): many addresses cannot fill the client table either."""
-        unsupported = sorted(set(client.get_response_types()) - set(RESPONSE_TYPES))
-        if unsupported:
-            raise ValidationError(
-                f"unsupported response_types {unsupported}: only the authorization code flow "
-                "(response type 'code', with PKCE S256) is offered"
-            )
-        refused_grants = sorted(set(client.get_grant_types()) - set(GRANT_TYPES))
-        if refused_grants:
-            raise ValidationError(
-                f"unsupported grant_types {refused_grants}: only {list(GRANT_TYPES)} are offered"
-            )
-        for uri in client.get_redirect_uris():
-            if refusal := redirect_uri_refusal(uri):
-                raise ValidationError(f"redirect_uris: {refusal}")
+        if refusal := client_refusal(client):
+            raise ValidationError(refusal)
         ceiling = int(getattr(settings, "MCP_OAUTH_DCR_MAX_PER_HOUR", 0))
         since = timezone.now() - timedelta(hours=1)
         if ceiling and registrations_since(since) >= ceiling:
@@ -120,8 +109,55 @@ class McpOIDCAdapter(DefaultOIDCAdapter):
         return bool(host) and bool(public_fetch.public_addresses(str(host), 443))
 
 
+def client_refusal(client: Client) -> str | None:
+    """Why a self-registered client (dynamic registration or a client ID metadata document)
+    may not be saved as it asks (``None``: it may)."""
+    unsupported = sorted(set(client.get_response_types()) - set(RESPONSE_TYPES))
+    if unsupported:
+        return (
+            f"unsupported response_types {unsupported}: only the authorization code flow "
+            "(response type 'code', with PKCE S256) is offered"
+        )
+    refused_grants = sorted(set(client.get_grant_types()) - set(GRANT_TYPES))
+    if refused_grants:
+        return f"unsupported grant_types {refused_grants}: only {list(GRANT_TYPES)} are offered"
+    for uri in client.get_redirect_uris():
+        if refusal := redirect_uri_refusal(uri):
+            return f"redirect_uris: {refusal}"
+    return None
+
+
+def _check_metadata_documents() -> None:
+    """A client ID metadata document is held to the rules of a registration.
+
+    allauth saves the client a document describes without asking the adapter (dynamic
+    registration asks ``validate_client_registration``), and reads the document with
+    ``json.loads``, whose ``RecursionError`` on a deeply nested one would answer 500 from the
+    authorization and token endpoints. Both are wrapped here; allauth offers no hook for them.
+    """
+    from allauth.idp.oidc.internal import cimd
+
+    fetch, validate = cimd.fetch_metadata, cimd.validate_metadata
+
+    def fetch_metadata(client_id: str) -> Any:
+        try:
+            return fetch(client_id)
+        except RecursionError:
+            raise ValidationError("CIMD document is nested too deeply.") from None
+
+    def validate_metadata(client_id: str, parsed: Any, metadata: Any) -> Client:
+        client = validate(client_id, parsed, metadata)
+        if refusal := client_refusal(client):
+            raise ValidationError(refusal)
+        return client
+
+    cimd.fetch_metadata = fetch_metadata
+    cimd.validate_metadata = validate_metadata
+
+
 # allauth fetches metadata documents with ``requests.get``; this makes it the checked fetch.
 public_fetch.install()
+_check_metadata_documents()
 
 
 #: Schemes a browser runs or reads locally instead of handing to an application: a code sent
@@ -130,6 +166,7 @@ REFUSED_REDIRECT_SCHEMES = frozenset(
     {"javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "view-source"}
 )
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 
 
 def redirect_uri_refusal(uri: str) -> str | None:
@@ -140,18 +177,29 @@ def redirect_uri_refusal(uri: str) -> str | None:
     private-use scheme (``cursor://...``, ``com.example.app:/cb``); never a fragment (RFC 6749
     3.1.2) and never a scheme the browser itself would act on.
     """
-    parts = urlparse(uri)
+    if any(character.isspace() or character in '\\<>"' for character in uri):
+        return "must not contain spaces, backslashes, quotes or angle brackets"
+    try:
+        parts = urlparse(uri)
+        parts.port  # noqa: B018 (read for its ValueError on a port out of range)
+    except ValueError:
+        return "is not a valid URI"
     scheme = parts.scheme.lower()
     if not scheme:
         return "must be an absolute URI"
+    if not _SCHEME.fullmatch(scheme):
+        return "has an invalid scheme"
     if parts.fragment or "#" in uri:
         return "must not contain a fragment"
     if scheme in REFUSED_REDIRECT_SCHEMES:
         return f"the {scheme}: scheme is not allowed"
     if scheme == "http" and (parts.hostname or "") not in LOOPBACK_HOSTS:
         return "plain http is allowed only to localhost, 127.0.0.1 or [::1]"
-    if scheme in {"http", "https"} and not parts.hostname:
-        return "must name a host"
+    if scheme in {"http", "https"}:
+        if not parts.hostname:
+            return "must name a host"
+        if parts.username is not None or parts.password is not None:
+            return "must not carry a user name or password"
     return None
 
 

@@ -18,10 +18,12 @@ from typing import Any
 
 #: The table of the database cache (created by a migration whatever the cache in use).
 CACHE_TABLE = "shared_cache"
-#: Entries kept before the oldest are culled. Culling drops entries whatever they hold (an
-#: authorization code as readily as a rate-limit counter), so the bound is far above what a
-#: busy install keeps live: codes live a minute, counters an hour at most.
-CACHE_MAX_ENTRIES = 100_000
+#: Entries kept before some are culled. Django culls expired entries first, then a share of
+#: the rest in key order (not by age), whatever they hold: an authorization code, a rate-limit
+#: counter or a used SAML assertion as readily as anything else. So the bound is far above
+#: what an install keeps live (codes live a minute, counters an hour at most), even under a
+#: flood of failed sign-ins from many addresses.
+CACHE_MAX_ENTRIES = 1_000_000
 #: Keys up to this length, of printable ASCII, are stored as they are (the table's key column
 #: holds 255 characters).
 PLAIN_KEY_LENGTH = 200

@@ -8,12 +8,16 @@ authorization server at all (checked per request: the demo configures its key at
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from functools import wraps
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.idp.oidc import views as provider_views
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import URLPattern, URLResolver, include, path
@@ -88,7 +92,8 @@ def audited(endpoint: str, view: View) -> View:
     @wraps(view)
     def recorded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
-        if response.status_code in AUDITED_STATUSES:
+        status = response.status_code
+        if status in AUDITED_STATUSES and _first_of_its_flood(request, endpoint, status):
             web_events.record_web_event(
                 EventType.OAUTH_REFUSED,
                 request,
@@ -105,6 +110,19 @@ def audited(endpoint: str, view: View) -> View:
         return response
 
     return recorded
+
+
+#: A client held back by a rate limit (429) is audited once a minute per endpoint, not once a
+#: request: the limit is there because the requests are many, and a row each would let anyone
+#: grow the append-only log as fast as they can send.
+RATE_LIMITED_AUDIT_SECONDS = 60
+
+
+def _first_of_its_flood(request: HttpRequest, endpoint: str, status: int) -> bool:
+    if status != HTTPStatus.TOO_MANY_REQUESTS:
+        return True
+    client = get_account_adapter(request).get_client_ip(request)
+    return bool(cache.add(f"oauth-429:{endpoint}:{client}", 1, RATE_LIMITED_AUDIT_SECONDS))
 
 
 def _oauth_error(response: HttpResponse) -> str:
@@ -197,17 +215,37 @@ def consent_page(view: View) -> View:
     @wraps(view)
     def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
-        target = urlsplit(request.GET.get("redirect_uri", ""))
-        if response.status_code == 200 and target.scheme:
-            origin = (
-                f"{target.scheme}://{target.netloc}"
-                if target.scheme in {"http", "https"}
-                else f"{target.scheme}:"
-            )
+        origin = _form_action_origin(request.GET.get("redirect_uri", ""))
+        if response.status_code == 200 and origin:
             setattr(response, "_csp_update", {"form-action": [origin]})  # noqa: B010
         return response
 
     return page
+
+
+def _form_action_origin(redirect_uri: str) -> str | None:
+    """The CSP source of ``redirect_uri``, rebuilt from its parsed parts so that nothing of
+    the request's own text (a ``;`` or a space would start another directive) reaches the
+    header; ``None`` for anything that does not read as a plain scheme, host and port."""
+    try:
+        target = urlsplit(redirect_uri)
+        port = target.port
+    except ValueError:
+        return None
+    scheme = target.scheme.lower()
+    if not _SCHEME.fullmatch(scheme):
+        return None
+    if scheme not in {"http", "https"}:
+        return f"{scheme}:"
+    host = target.hostname or ""
+    if not _HOST.fullmatch(host):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:]+")
 
 
 def _gated(patterns: Sequence[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
@@ -226,12 +264,15 @@ def _gated(patterns: Sequence[URLPattern | URLResolver]) -> list[URLPattern | UR
         else:
             view = entry.callback
             if entry.name == "authorization":
-                view = consent_page(authorization_request(consent.authorization))
-            elif entry.name in CLIENT_AUTHENTICATED:
-                view = client_authenticated(view)
-            elif entry.name == "client_registration":
-                view = registration_request(view)
-            view = declared_statuses(view)
+                # The error page's status first: only the consent form itself (200) may name
+                # the client's origin in its form-action.
+                view = consent_page(declared_statuses(authorization_request(consent.authorization)))
+            else:
+                if entry.name in CLIENT_AUTHENTICATED:
+                    view = client_authenticated(view)
+                elif entry.name == "client_registration":
+                    view = registration_request(view)
+                view = declared_statuses(view)
             if entry.name in AUDITED:
                 view = audited(entry.name, view)
             gated.append(

@@ -288,3 +288,18 @@ def test_error_pages_are_the_products_own_without_details(alice: User) -> None:
     assert response.status_code == 404
     assert b"not in the accounts you can see" in response.content
     assert b"Traceback" not in response.content
+
+
+def test_rate_limits_count_an_ipv6_client_by_its_64_block() -> None:
+    from django.test import RequestFactory
+
+    from compliance.web.signin import AccountAdapter
+
+    def counted_as(address: str) -> str:
+        return AccountAdapter().get_client_ip(RequestFactory().get("/", REMOTE_ADDR=address))
+
+    assert (
+        counted_as("2001:db8:1:2::1") == counted_as("2001:db8:1:2:ffff::9") == ("2001:db8:1:2::/64")
+    )
+    assert counted_as("2001:db8:1:3::1") != counted_as("2001:db8:1:2::1")
+    assert counted_as("203.0.113.7") == "203.0.113.7"

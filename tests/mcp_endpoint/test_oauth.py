@@ -771,6 +771,12 @@ def test_a_registration_asking_for_client_credentials_is_refused(
         "http://assistant.example/callback",
         "https://assistant.example/callback#frag",
         "/callback",
+        "http://[::1",
+        "https://[zz]/cb",
+        "http://[::1]:99999/cb",
+        "https://exa mple.com/cb",
+        "https://evil.example\\@app.example/cb",
+        "https://user@app.example/cb",
     ],
 )
 def test_a_registration_with_a_dangerous_redirect_uri_is_refused(
@@ -1051,3 +1057,93 @@ def test_basic_credentials_with_a_nul_byte_are_refused_not_looked_up(
         HTTP_AUTHORIZATION=basic("a%00b", "secret%25"),
     )
     assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+
+
+# --- client metadata documents are held to the rules of a registration -----------------------
+
+CIMD_URL = "https://client.example.com/client.json"
+
+
+def _document(**fields: Any) -> dict[str, Any]:
+    return {"client_id": CIMD_URL, "redirect_uris": [REDIRECT_URI], **fields}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"redirect_uris": ["http://evil.example/cb"]},
+        {"response_types": ["code", "token"]},
+        {"grant_types": ["authorization_code", "client_credentials"]},
+    ],
+    ids=["plain-http-redirect", "implicit", "client-credentials"],
+)
+def test_a_metadata_document_asking_for_what_is_not_offered_is_refused(
+    fields: dict[str, Any],
+) -> None:
+    from allauth.idp.oidc.internal import cimd
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        cimd.validate_metadata(CIMD_URL, urlsplit(CIMD_URL), _document(**fields))
+
+
+def test_a_metadata_document_within_the_rules_is_read() -> None:
+    from allauth.idp.oidc.internal import cimd
+
+    client = cimd.validate_metadata(CIMD_URL, urlsplit(CIMD_URL), _document())
+    assert client.get_redirect_uris() == [REDIRECT_URI]
+
+
+def test_a_metadata_document_nested_too_deeply_is_a_refusal_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from allauth.idp.oidc.internal import cimd
+    from django.core.exceptions import ValidationError
+
+    class Answer:
+        status_code = 200
+        headers: dict[str, str] = {}
+
+        def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+            yield b"[" * 1_024 + b"]" * 1_024  # as deep as the 2 KiB allauth reads allows
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(public_fetch, "get", lambda url, **kwargs: Answer())
+    monkeypatch.setattr(cimd.requests, "get", public_fetch.get)
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        cimd.fetch_metadata(CIMD_URL)
+
+
+# --- the consent page's form-action comes from parsed parts only ------------------------------
+
+
+def test_a_redirect_uri_cannot_write_csp_directives(alice_t: User) -> None:
+    hostile = "https://x.example;script-src-elem * 'unsafe-inline'"
+    response = signed_in(alice_t).get(authorize_url(redirect_uri=hostile))
+    policy = response.headers.get("Content-Security-Policy", "")
+    assert "script-src-elem" not in policy
+    assert "unsafe-inline" not in policy
+
+
+def test_a_rate_limited_flood_is_audited_once_a_minute_not_once_a_request(db: None) -> None:
+    from django.http import JsonResponse
+    from django.test import RequestFactory
+
+    from mcp_endpoint.oauth import views as oauth_views
+
+    def limited(request: Any) -> Any:
+        return JsonResponse({"error": "slow_down"}, status=429)
+
+    def refused(request: Any) -> Any:
+        return JsonResponse({"error": "invalid_client"}, status=401)
+
+    token = oauth_views.audited("token", limited)
+    for _ in range(20):
+        assert token(RequestFactory().post("/t", REMOTE_ADDR="198.51.100.4")).status_code == 429
+    token(RequestFactory().post("/t", REMOTE_ADDR="198.51.100.5"))
+    for _ in range(3):
+        oauth_views.audited("token", refused)(RequestFactory().post("/t"))
+    rows = AuditEvent.objects.filter(event_type="auth.oauth_refused")
+    assert sorted(row.detail["status"] for row in rows) == [401, 401, 401, 429, 429]

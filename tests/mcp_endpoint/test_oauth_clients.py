@@ -15,13 +15,9 @@ refresh token rotates, and revocation ends both tokens.
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -39,10 +35,10 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-pytestmark = pytest.mark.slow
+from tests.servers import gunicorn, run_python, site_environment
 
-ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 60
+pytestmark = [pytest.mark.slow, pytest.mark.own_server]
+
 #: Enough exchanges that codes kept per worker would fail some of them (each lands on either
 #: of two workers: all 20 on the issuing one happens about once in a million runs).
 EXCHANGES = 20
@@ -77,47 +73,20 @@ class Served:
         return [(target, json.loads(detail)) for target, detail in rows]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _environment(workdir: Path, redis_url: str) -> dict[str, str]:
     from mcp_endpoint.oauth.signing_key import new_private_key
 
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "OIDC_", "SAML_", "SSO_", "MCP_"))
-    }
-    return {
-        **inherited,
-        "DJANGO_SETTINGS_MODULE": "finops_site.settings",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "ALLOW_PLAIN_HTTP": "true",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "DATA_DIR": str(workdir),
-        "OIDC_IDP_PRIVATE_KEY": new_private_key(),
-        "MCP_OAUTH_DCR_ENABLED": "true",
-        # One tool call per exchange: the guards' limits are tested in test_guards.py.
-        "MCP_MAX_IDENTICAL_CALLS": "1000",
-        "MCP_RATE_LIMIT_PER_MINUTE": "1000",
-        **({"REDIS_URL": redis_url} if redis_url else {}),
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    return site_environment(
+        workdir,
+        {
+            "OIDC_IDP_PRIVATE_KEY": new_private_key(),
+            "MCP_OAUTH_DCR_ENABLED": "true",
+            # One tool call per exchange: the guards' limits are tested in test_guards.py.
+            "MCP_MAX_IDENTICAL_CALLS": "1000",
+            "MCP_RATE_LIMIT_PER_MINUTE": "1000",
+            **({"REDIS_URL": redis_url} if redis_url else {}),
+        },
+    )
 
 
 @contextmanager
@@ -125,58 +94,11 @@ def served(workdir: Path, redis_url: str = "") -> Iterator[Served]:
     """The site under gunicorn with two uvicorn workers, seeded by a child process."""
     env = _environment(workdir, redis_url)
     facts_file = workdir / "facts.json"
-    seeded = subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "tests.mcp_endpoint.test_oauth_clients", str(facts_file)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert seeded.returncode == 0, f"seeding failed:\n{seeded.stdout}\n{seeded.stderr}"
-    port = _free_port()
+    run_python(env, "-m", "tests.mcp_endpoint.test_oauth_clients", str(facts_file))
     log = workdir / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 (a fixed command)
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-c",
-                str(ROOT / "gunicorn.conf.py"),
-                "finops_site.asgi:application",
-                "-k",
-                "uvicorn_worker.UvicornWorker",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_ready(f"{base_url}/health/live", process, log)
-            totp_secret = json.loads(facts_file.read_text(encoding="utf-8"))["totp_secret"]
-            yield Served(base_url, totp_secret, log, workdir / "db.sqlite3")
-        finally:
-            _stop(process)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"gunicorn exited:\n{log.read_text(errors='replace')}"
-        try:
-            if httpx2.get(url, timeout=2).status_code == 200:
-                return
-        except httpx2.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"gunicorn did not answer {url}:\n{log.read_text(errors='replace')}")
+    with gunicorn(env, log, workers=2) as base_url:
+        totp_secret = json.loads(facts_file.read_text(encoding="utf-8"))["totp_secret"]
+        yield Served(base_url, totp_secret, log, workdir / "db.sqlite3")
 
 
 # --- the person's browser -------------------------------------------------------------------------

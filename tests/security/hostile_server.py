@@ -1,10 +1,10 @@
 """The production server for the hostile corpus: seeded, started, inspected and stopped.
 
-``gunicorn finops_site.asgi:application -k uvicorn_worker.UvicornWorker`` with two workers, as
-``make run`` serves it, DEBUG off, on a free 127.0.0.1 port, over a SQLite database in a temp
-dir seeded in a child process (so the test process never holds that database's Django state).
-The OAuth authorization server is on (an RSA signing key), with dynamic client registration
-and client ID metadata documents, so that its self-registration paths face the corpus too.
+gunicorn with the uvicorn worker and two workers, as ``make run`` serves it (tests/servers.py),
+DEBUG off, on a free 127.0.0.1 port, over a SQLite database in a temp dir seeded in a child
+process (so the test process never holds that database's Django state). The OAuth authorization
+server is on (an RSA signing key), with dynamic client registration and client ID metadata
+documents, so that its self-registration paths face the corpus too.
 
 The database is read with :mod:`sqlite3` from outside: the state of every table (a digest of
 its rows), and the audit rows each request adds.
@@ -15,15 +15,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import secrets
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,8 +28,8 @@ from typing import Any
 
 import httpx2
 
-ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 60
+from tests.servers import gunicorn, run_python, site_environment
+
 #: Tables whose changes are not state: sessions come and go with every browser, and the
 #: guards' counters (rate limits, budgets, loop detection) and the shared cache count every
 #: request, refused ones included, by design.
@@ -56,12 +52,6 @@ GENEROUS = {
     # on all sign-in attempts, 30 a minute per address, still applies: the corpus stays below).
     "LOGIN_FAILED_RATE_LIMIT": "100000/m/ip,100000/5m/key",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -179,103 +169,30 @@ class Server:
 def server_environment(workdir: Path) -> dict[str, str]:
     from mcp_endpoint.oauth.signing_key import new_private_key
 
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(
-            ("DJANGO_", "DATABASE_", "REDIS_", "OIDC_", "SAML_", "SSO_", "AWS_", "MCP_")
-        )
-    }
-    return {
-        **inherited,
-        **GENEROUS,
-        "DJANGO_SETTINGS_MODULE": "finops_site.settings",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        # Served over plain HTTP on loopback: say so, as the demo does.
-        "ALLOW_PLAIN_HTTP": "true",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "DATA_DIR": str(workdir),
-        "OIDC_IDP_PRIVATE_KEY": new_private_key(),
-        "MCP_OAUTH_DCR_ENABLED": "true",
-        "MCP_OAUTH_CIMD_ENABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx2.get(url, timeout=2).status_code == 200:
-                return
-        except httpx2.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer {url}:\n{log.read_text()}")
+    return site_environment(
+        workdir,
+        {
+            **GENEROUS,
+            "OIDC_IDP_PRIVATE_KEY": new_private_key(),
+            "MCP_OAUTH_DCR_ENABLED": "true",
+            "MCP_OAUTH_CIMD_ENABLED": "true",
+        },
+    )
 
 
 @contextmanager
 def running_server(workdir: Path) -> Iterator[Server]:
     env = server_environment(workdir)
     facts_file = workdir / "facts.json"
-    seeded = subprocess.run(  # noqa: S603 (a fixed command)
-        [sys.executable, "-m", "tests.security.hostile_server", str(facts_file)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if seeded.returncode != 0:
-        raise RuntimeError(f"seeding failed:\n{seeded.stdout}\n{seeded.stderr}")
-    port = free_port()
+    run_python(env, "-m", "tests.security.hostile_server", str(facts_file))
     log = workdir / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 (a fixed command)
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "finops_site.asgi:application",
-                "-k",
-                "uvicorn_worker.UvicornWorker",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    with gunicorn(env, log, workers=2) as base_url:
+        yield Server(
+            base_url=base_url,
+            database=Database(workdir / "db.sqlite3"),
+            facts=json.loads(facts_file.read_text(encoding="utf-8")),
+            log=log,
         )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_ready(f"{base_url}/health/live", process, log)
-            yield Server(
-                base_url=base_url,
-                database=Database(workdir / "db.sqlite3"),
-                facts=json.loads(facts_file.read_text(encoding="utf-8")),
-                log=log,
-            )
-        finally:
-            _stop(process)
 
 
 # --- the seed, run in a child process with the server's environment ---------------------------

@@ -35,7 +35,7 @@ from tests.security.hostile_server import (
     running_server,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_server]
 
 MINIMUM_REQUESTS = 300
 REFUSAL_OUTCOMES = {"denied", "error"}

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,11 +23,10 @@ import httpx2
 import pytest
 
 from compliance.web import network
+from tests.servers import ROOT, free_port, run_python, site_environment, start_gunicorn, stop
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_server]
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 STARTUP_SECONDS = 60
 HSTS = "Strict-Transport-Security"
 #: Failed sign-ins allowed per client address per minute on the servers below.
@@ -51,39 +47,13 @@ class Server:
             ).fetchall()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _environment(workdir: Path, settings: dict[str, str]) -> dict[str, str]:
-    """This environment without anything that configures the app, then ``settings``."""
-    prefixes = ("DJANGO_", "DATABASE_", "REDIS_", "MCP_", "SECURE_", "OIDC_", "SAML_", "SSO_")
-    names = {"TRUSTED_PROXY_CIDRS", "ALLOW_PLAIN_HTTP", "FORWARDED_ALLOW_IPS", "GUNICORN_CMD_ARGS"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes) and k not in names}
-    env.update(
-        DJANGO_SETTINGS_MODULE="finops_site.settings",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_DEBUG="false",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-        DATA_DIR=str(workdir),
-        LOGIN_FAILED_RATE_LIMIT=f"{FAILED_SIGN_INS_PER_MINUTE}/m/ip",
-        PYTHONPATH=str(ROOT),
-        **settings,
+    """A site of its own with nothing about HTTP or proxies inherited, then ``settings``."""
+    return site_environment(
+        workdir,
+        {"LOGIN_FAILED_RATE_LIMIT": f"{FAILED_SIGN_INS_PER_MINUTE}/m/ip", **settings},
+        plain_http=False,
     )
-    return env
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -96,53 +66,15 @@ def start_server(
     def start(settings: dict[str, str]) -> Server:
         workdir = tmp_path_factory.mktemp("proxies")
         env = _environment(workdir, settings)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            timeout=300,
-        )
-        port = _free_port()
-        log = workdir / "server.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(  # noqa: S603 (a fixed command)
-                [
-                    str(GUNICORN),
-                    "-c",
-                    str(ROOT / "gunicorn.conf.py"),
-                    "finops_site.asgi:application",
-                    "-k",
-                    "uvicorn_worker.UvicornWorker",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    # One worker: the sign-in limits live in each process's cache without Redis.
-                    "--workers",
-                    "1",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        run_python(env, "manage.py", "migrate", "--verbosity", "0")
+        # One worker: each failed sign-in is counted by the one process that refused it.
+        process, base_url = start_gunicorn(env, workdir / "server.log", workers=1)
         started.append(process)
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx2.get(f"{base_url}/health/live", timeout=2).status_code == 200:
-                    return Server(base_url, workdir / "db.sqlite3")
-            except httpx2.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer:\n{log.read_text()}")
+        return Server(base_url, workdir / "db.sqlite3")
 
     yield start
     for process in started:
-        _stop(process)
+        stop(process)
 
 
 #: Plain HTTP asked for (the client speaks it) but HSTS configured: were a spoofed
@@ -403,10 +335,10 @@ def test_django_believes_x_forwarded_proto_only_from_a_trusted_proxy(
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``manage.py demo`` as a person runs it: debug off, nothing about HTTP in the environment."""
     workdir = tmp_path_factory.mktemp("demo")
-    env = _environment(workdir, {"AWS_CONFIG_FILE": "/dev/null"})
+    env = _environment(workdir, {})
     for name in ("DJANGO_SECRET_KEY", "DATABASE_URL", "LOGIN_FAILED_RATE_LIMIT"):
         env.pop(name)
-    port = _free_port()
+    port = free_port()
     log = workdir / "demo.log"
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 (a fixed command)
@@ -433,7 +365,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError(f"the demo did not answer:\n{log.read_text()}")
         yield base_url
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_the_demo_serves_plain_http_and_believes_no_forwarded_header(demo: str) -> None:
