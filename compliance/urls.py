@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from compliance.views import checklist, costs, overview, policy, resources, scans, violations
+from compliance.views import (
+    allocation,
+    checklist,
+    costs,
+    overview,
+    policy,
+    resources,
+    scans,
+    violations,
+)
 
 app_name = "compliance"
 
@@ -13,6 +22,7 @@ urlpatterns = [
     path("resources/<int:pk>/", resources.resource_detail, name="resource_detail"),
     path("violations/", violations.violation_list, name="violations"),
     path("costs/", costs.costs, name="costs"),
+    path("allocation/", allocation.allocation, name="allocation"),
     path("scans/", scans.scan_list, name="scans"),
     path("scans/start", scans.scan_start, name="scan_start"),
     path("scans/<int:pk>/", scans.scan_detail, name="scan_detail"),

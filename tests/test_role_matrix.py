@@ -293,6 +293,17 @@ def _policy_export(client: Client, user: User) -> str:
     return verdict
 
 
+def _allocation_csv(client: Client, user: User) -> str:
+    response = client.get(reverse("compliance:allocation"), {"download": "csv"})
+    verdict = _page_verdict(response)
+    exported = AuditEvent.objects.filter(event_type=EventType.SHOWBACK_EXPORTED, actor=user)
+    assert exported.exists() is (verdict == ALLOWED_VERDICT)
+    if verdict == ALLOWED_VERDICT:
+        assert response["Content-Type"].startswith("text/csv")
+        assert _body(response).startswith("tag_key,billing_period_start,")
+    return verdict
+
+
 def _scan_now(client: Client, user: User) -> str:
     before = Scan.objects.count()
     response = client.post(reverse("compliance:scan_start"))
@@ -320,10 +331,12 @@ DASHBOARD = [
     Face("resources", Action.VIEW, _page("/resources/", "<h1>Resources</h1>", "i-0aaa")),
     Face("violations", Action.VIEW, _page("/violations/", "<h1>Violations by rule</h1>")),
     Face("costs", Action.VIEW, _page("/costs/", "<h1>Costs</h1>")),
+    Face("allocation", Action.VIEW, _page("/allocation/", "<h1>Allocation</h1>")),
     Face("scans", Action.VIEW, _page("/scans/", "<h1>Scans</h1>")),
     Face("policy", Action.VIEW, _page("/policy/", "<h1>Tagging policy</h1>", "Project")),
     Face("resources CSV export", Action.EXPORT, _resources_csv),
     Face("policy export", Action.EXPORT, _policy_export),
+    Face("allocation CSV export", Action.EXPORT, _allocation_csv),
     Face("scan now", Action.START_SCAN, _scan_now),
     Face(
         "checklist page", Action.VIEW_CHECKLIST, _page("/checklist/", "<h1>Security checklist</h1>")
@@ -616,6 +629,7 @@ MCP_CALLS: dict[Action, list[tuple[str, dict[str, Any]]]] = {
         ("find_untagged_resources", {}),
         ("validate_resource_tags", {"resource_arn": I_AAA}),
         ("get_cost_attribution_gap", {}),
+        ("get_spend_by_tag", {"tag_key": "Owner"}),
         ("suggest_tags", {"resource_arn": I_AAA}),
         ("get_violation_history", {}),
         ("detect_tag_drift", {}),

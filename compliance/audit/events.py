@@ -49,6 +49,7 @@ class EventType(StrEnum):
     RESOURCES_EXPORTED = "export.resources"
     VIOLATIONS_EXPORTED = "export.violations"
     CUSTODIAN_EXPORTED = "export.custodian"
+    SHOWBACK_EXPORTED = "export.showback"
     AUDIT_EXPORTED = "audit.exported"
     # The MCP endpoint and its keys
     MCP_CALL = "mcp.call"
@@ -106,6 +107,7 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.RESOURCES_EXPORTED: "The resource list was exported",
     EventType.VIOLATIONS_EXPORTED: "Violations were exported as CSV",
     EventType.CUSTODIAN_EXPORTED: "A Cloud Custodian policy was generated",
+    EventType.SHOWBACK_EXPORTED: "The spend per value of a tag key was exported as CSV",
     EventType.AUDIT_EXPORTED: "The audit log was exported",
     EventType.MCP_CALL: "An MCP tool was called",
     EventType.MCP_DENIED: "An MCP tool call was refused",

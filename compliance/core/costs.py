@@ -15,6 +15,18 @@ holds exactly (Decimal arithmetic, never float):
 - ``unmatched_resource_spend``: charges on a resource the inventory does not hold (not scanned,
   of a type we do not collect, or deleted before the last scan).
 
+Per required tag key, two figures that are easy to confuse and so are defined here only:
+
+- ``untagged_spend``: spend of the resources *without* the key as written:
+  ``missing_required_tag``, ``wrong_key_case`` or ``hidden_characters_in_key`` (tag keys are
+  case-sensitive, so ``owner`` or ``Own\u200ber`` is another key to AWS, to the bill, to Cost
+  Explorer and to showback, which all compare keys exactly);
+- ``noncompliant_spend``: spend of the resources that violate the key in *any* way (without it,
+  as above, or with it and a blank, refused or ill-formed value).
+
+So ``untagged_spend <= noncompliant_spend <= attribution_gap`` for every key, and both are sums
+of the spend of inventory resources (:func:`key_absent`, :meth:`Attribution.charge_key`).
+
 Amounts stay exact; :func:`to_cents` rounds (half to even) only for presentation.
 """
 
@@ -24,6 +36,12 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
+
+from compliance.core.policy.model import (
+    HIDDEN_CHARACTERS_IN_KEY,
+    MISSING_REQUIRED_TAG,
+    WRONG_KEY_CASE,
+)
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -42,6 +60,16 @@ NOT_IN_INVENTORY = "(not in inventory)"
 #: Where a charge is counted: (account, region, service, resource type, charge category), the
 #: keys of the ``by_*`` breakdowns of :class:`Attribution`, in that order.
 Where = tuple[str, str, str, str, str]
+
+#: The violations of a required key that leave a resource without it: they put its spend in
+#: ``untagged_spend``; every violation of the key puts it in ``noncompliant_spend``.
+KEY_ABSENT_VIOLATIONS = frozenset({MISSING_REQUIRED_TAG, WRONG_KEY_CASE, HIDDEN_CHARACTERS_IN_KEY})
+
+
+def key_absent(violation_type: str) -> bool:
+    """Whether a violation of this type means the resource is without the required key as
+    written (the policy engine gives at most one of these per key)."""
+    return violation_type in KEY_ABSENT_VIOLATIONS
 
 
 def to_cents(amount: Decimal) -> Decimal:
@@ -69,6 +97,8 @@ class InventoryResource:
     resource_type: str
     #: Required tag keys this resource violates (empty: it has no violation).
     violating_tags: frozenset[str] = frozenset()
+    #: Those of ``violating_tags`` it is without (:func:`key_absent`).
+    absent_tags: frozenset[str] = frozenset()
 
 
 #: An ARN's resource part follows its fifth colon (``arn:partition:service:region:account:``).
@@ -169,9 +199,12 @@ class CostSplit:
 @dataclass(slots=True)
 class Attribution:
     totals: CostSplit = field(default_factory=CostSplit)
-    #: Required tag key -> spend of the resources that violate it (a resource counts once per
-    #: key it violates, so these overlap and do not add up to the gap).
+    #: Required tag key -> spend of the resources without it (:func:`key_absent`). A resource
+    #: counts once per key, so these overlap and do not add up to the gap.
     untagged_spend: dict[str, Decimal] = field(default_factory=dict)
+    #: Required tag key -> spend of the resources that violate it in any way (absent or not);
+    #: overlapping as ``untagged_spend``, and never below it.
+    noncompliant_spend: dict[str, Decimal] = field(default_factory=dict)
     #: ARN -> that resource's cost in the period, for every inventory resource with a charge.
     resource_costs: dict[str, Decimal] = field(default_factory=dict)
     #: Bill resource id -> cost, for charges on resources the inventory does not hold.
@@ -202,6 +235,22 @@ class Attribution:
     def unmatched_resource_spend(self) -> Decimal:
         return self.totals.unmatched_resource
 
+    @classmethod
+    def for_keys(cls, required_tags: Collection[str]) -> Attribution:
+        """An empty attribution that shows every required key, at zero until charged."""
+        keys = sorted(required_tags)
+        return cls(
+            untagged_spend=dict.fromkeys(keys, ZERO), noncompliant_spend=dict.fromkeys(keys, ZERO)
+        )
+
+    def charge_key(self, tag: str, absent: bool, amount: Decimal) -> None:
+        """Count ``amount``, spent on resources violating ``tag`` (``absent``: being without
+        it), in the per-key figures: the one definition of both, for computed and stored
+        figures alike."""
+        self.noncompliant_spend[tag] = self.noncompliant_spend.get(tag, ZERO) + amount
+        if absent:
+            self.untagged_spend[tag] = self.untagged_spend.get(tag, ZERO) + amount
+
     def charge(self, where: Where, bucket: str, amount: Decimal) -> None:
         """Count ``amount`` in ``bucket``, in the totals and in each breakdown at ``where``:
         charges computed here and cells read back from storage are summed by this one code."""
@@ -230,7 +279,7 @@ def attribute(
     filter cannot say anything about charges that have no resource type).
     """
     index = ResourceIndex(resources)
-    result = Attribution(untagged_spend=dict.fromkeys(sorted(required_tags), ZERO))
+    result = Attribution.for_keys(required_tags)
     with localcontext() as context:
         context.prec = 60  # sums of 10-decimal amounts stay exact far beyond any bill
         for charge in charges:
@@ -263,8 +312,9 @@ def attribute(
             )
             result.charge(where, bucket, charge.cost)
         for arn, cost in result.resource_costs.items():
-            for tag in index.by_arn[arn].violating_tags:
-                result.untagged_spend[tag] = result.untagged_spend.get(tag, ZERO) + cost
+            resource = index.by_arn[arn]
+            for tag in resource.violating_tags:
+                result.charge_key(tag, tag in resource.absent_tags, cost)
     return result
 
 
@@ -302,7 +352,8 @@ ESTIMATE_METHOD = (
     "one). A service with no scanned resource there counts as spend on resources not in the "
     "inventory; tax, support and Savings Plans fees as unattributable. Totals per service, "
     "account and region are exact; untagged_spend per tag key is exact, straight from Cost "
-    "Explorer's cost for resources without that key."
+    "Explorer's cost for resources without that key (every resource billed, scanned or not); "
+    "noncompliant_spend per tag key is the estimate's, over scanned resources only."
 )
 #: The precision of an estimated share: finer than any bill's amounts, and as fine as the
 #: stored amounts (``MONEY_PLACES``).

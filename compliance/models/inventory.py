@@ -508,7 +508,9 @@ class AttributedCost(models.Model):
       resource type (or ``costs.NO_RESOURCE`` / ``costs.NOT_IN_INVENTORY``), charge category
       and import; every charge lands in one, so each breakdown is a sum of these;
     - ``untagged``: spend (``amount``) of resources violating ``tag_key``, per account, region,
-      resource type and import, as ``costs.Attribution.untagged_spend`` counts it;
+      resource type and import; ``violation_type`` says whether the key is absent (non-empty:
+      counted in ``costs.Attribution.untagged_spend``) or present with a bad value (empty:
+      counted only in ``noncompliant_spend``);
     - ``at_stake``: monthly cost (``amount``) of the resources breaking a rule, per resource
       account, region and type; ``tag_key`` or ``violation_type`` empty stand for any, so the
       cost of the resources matching a narrowing is one row, each resource counted once.

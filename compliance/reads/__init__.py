@@ -36,6 +36,17 @@ from compliance.reads.resources import (
     visible_resources,
 )
 from compliance.reads.scans import latest_scan, scan_block
+from compliance.reads.showback import (
+    ResourceSpend,
+    Showback,
+    ShowbackError,
+    ShowbackRow,
+    resources_with_tag_value,
+    showback_fields,
+    spend_by_tag,
+    spend_by_tag_breakdown,
+    spend_by_tag_trend,
+)
 from compliance.reads.summary import (
     Breakdown,
     ComplianceSummary,
@@ -86,6 +97,10 @@ __all__ = [
     "ResourceDrift",
     "ResourceFilter",
     "ResourceHistory",
+    "ResourceSpend",
+    "Showback",
+    "ShowbackError",
+    "ShowbackRow",
     "TagChangeRecord",
     "TagDrift",
     "TrendPoint",
@@ -110,8 +125,13 @@ __all__ = [
     "resource_costs",
     "resource_for",
     "resource_violation_history",
+    "resources_with_tag_value",
     "scan_block",
     "scoped_accounts",
+    "showback_fields",
+    "spend_by_tag",
+    "spend_by_tag_breakdown",
+    "spend_by_tag_trend",
     "stored_figure_accounts",
     "tag_drift",
     "tag_key_trend",

@@ -55,7 +55,10 @@ class CostAttribution:
     attribution_gap: Decimal
     unattributable_spend: Decimal
     unmatched_resource_spend: Decimal
+    #: Required tag key -> spend of resources without it; ``noncompliant_spend``: violating it in
+    #: any way. Both as :mod:`compliance.core.costs` defines them.
     untagged_spend: dict[str, Decimal]
+    noncompliant_spend: dict[str, Decimal]
     by_account: dict[str, costs.CostSplit]
     by_region: dict[str, costs.CostSplit]
     by_service: dict[str, costs.CostSplit]
@@ -120,10 +123,13 @@ def _charges(lines: QuerySet[CostLine]) -> Iterator[costs.Charge]:
 
 def _inventory(resources: QuerySet[Resource]) -> list[costs.InventoryResource]:
     violating: dict[int, set[str]] = {}
+    absent: dict[int, set[str]] = {}
     # Exempted violations do not widen the gap, as they do not count anywhere else.
     active = Violation.objects.filter(resource__in=resources).active(timezone.now())
-    for resource_id, tag in active.values_list("resource_id", "tag_name"):
+    for resource_id, tag, kind in active.values_list("resource_id", "tag_name", "violation_type"):
         violating.setdefault(resource_id, set()).add(tag)
+        if costs.key_absent(kind):
+            absent.setdefault(resource_id, set()).add(tag)
     return [
         costs.InventoryResource(
             arn=arn,
@@ -131,6 +137,7 @@ def _inventory(resources: QuerySet[Resource]) -> list[costs.InventoryResource]:
             region=region,
             resource_type=resource_type,
             violating_tags=frozenset(violating.get(pk, ())),
+            absent_tags=frozenset(absent.get(pk, ())),
         )
         for pk, arn, account_id, region, resource_type in resources.values_list(
             "pk", "arn", "account__account_id", "region", "resource_type"
@@ -215,6 +222,7 @@ def _billed(
         unattributable_spend=result.unattributable_spend,
         unmatched_resource_spend=result.unmatched_resource_spend,
         untagged_spend=result.untagged_spend,
+        noncompliant_spend=result.noncompliant_spend,
         by_account=result.by_account,
         by_region=result.by_region,
         by_service=result.by_service,
@@ -328,7 +336,9 @@ def _estimated_attribution(
 
     ``untagged_spend`` is Cost Explorer's own cost of resources without each required key,
     exact; only with a resource-type filter, which Cost Explorer's tag groups cannot apply, is
-    it the estimate's. ``result``: the estimate's attribution, when already stored.
+    it the estimate's. ``noncompliant_spend`` is always the estimate's: Cost Explorer cannot
+    tell a valid value from an invalid one. ``result``: the estimate's attribution, when
+    already stored.
     """
     figures = visible_estimates(viewer, where.account_ids).filter(period_start=start)
     if where.regions:
@@ -363,6 +373,7 @@ def _estimated_attribution(
         unattributable_spend=result.unattributable_spend,
         unmatched_resource_spend=result.unmatched_resource_spend,
         untagged_spend=untagged,
+        noncompliant_spend=result.noncompliant_spend,
         by_account=result.by_account,
         by_region=result.by_region,
         by_service=result.by_service,

@@ -175,6 +175,11 @@ def cost_figures(attribution: CostAttribution) -> dict[str, Any]:
         "untagged_spend": {key: money(amount) for key, amount in attribution.untagged_spend.items()}
         if loaded
         else {},
+        "noncompliant_spend": {
+            key: money(amount) for key, amount in attribution.noncompliant_spend.items()
+        }
+        if loaded
+        else {},
     }
 
 
@@ -351,11 +356,15 @@ def _money_section(report: dict[str, Any]) -> list[str]:
         f"| {report['unattributable_spend']} |",
         f"| On resources not in the inventory | {report['unmatched_resource_spend']} |",
         "",
-        "| required tag | untagged spend |",
-        "|---|---:|",
+        "| required tag | untagged spend (the key is absent) "
+        "| non-compliant spend (the key is absent or its value violates the policy) |",
+        "|---|---:|---:|",
         *(
-            f"| {markdown_text(key)} | {amount} |"
-            for key, amount in report["untagged_spend"].items()
+            f"| {markdown_text(key)} | {report['untagged_spend'].get(key, '')} "
+            f"| {report.get('noncompliant_spend', {}).get(key, '')} |"
+            for key in sorted(
+                report["untagged_spend"].keys() | report.get("noncompliant_spend", {}).keys()
+            )
         ),
         "",
     ]

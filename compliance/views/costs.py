@@ -21,6 +21,7 @@ from compliance.reads.billing_periods import loaded_periods
 from compliance.reads.money import CostAttribution
 from compliance.reads.resources import AccountNotVisible, ResourceFilter
 from compliance.views.access import dashboard
+from compliance.views.key_spend import NONCOMPLIANT_LABEL, UNTAGGED_LABEL, key_spend_rows
 from compliance.web.charts import format_money
 
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
@@ -167,6 +168,7 @@ def costs(request: HttpRequest) -> HttpResponse:
         return render(request, "compliance/costs.html", context)
     names = dict(context["accounts"])
     untagged = _untagged(attribution)
+    key_rows = key_spend_rows(attribution)
     trend = _trend(request.user, where)
     context.update(
         attribution=attribution,
@@ -174,7 +176,10 @@ def costs(request: HttpRequest) -> HttpResponse:
         source_label=reports.COST_SOURCES.get(attribution.cost_source, attribution.cost_source),
         source_meaning=SOURCE_MEANING.get(attribution.cost_source, ""),
         untagged=untagged,
-        untagged_rows=[(key, format_money(amount), url) for key, amount, url in untagged],
+        noncompliant=[(row.key, row.noncompliant, row.url) for row in key_rows],
+        key_rows=key_rows,
+        untagged_label=UNTAGGED_LABEL,
+        noncompliant_label=NONCOMPLIANT_LABEL,
         breakdowns=[
             (
                 "account",

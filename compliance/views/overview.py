@@ -18,6 +18,7 @@ from compliance.reads import rankings as dashboard_figures
 from compliance.reads import scans as scan_status
 from compliance.reads.summary import Breakdown
 from compliance.views.access import dashboard
+from compliance.views.key_spend import NONCOMPLIANT_LABEL, UNTAGGED_LABEL, key_spend_rows
 from compliance.web.charts import format_count, format_money, format_percent
 
 #: How far back the score trend looks, one point per day with a finished scan.
@@ -59,6 +60,9 @@ def _money(attribution: reads.CostAttribution) -> dict[str, Any] | None:
         return None
     untagged = sorted(attribution.untagged_spend.items(), key=lambda item: (-item[1], item[0]))
     return {
+        "untagged_label": UNTAGGED_LABEL,
+        "noncompliant_label": NONCOMPLIANT_LABEL,
+        "key_rows": key_spend_rows(attribution),
         "source": attribution.cost_source,
         "estimate_method": attribution.estimate_method,
         "period_start": attribution.period_start,
@@ -85,6 +89,7 @@ def _money(attribution: reads.CostAttribution) -> dict[str, Any] | None:
             ),
         ],
         "untagged_bars": [(key, amount) for key, amount in untagged],
+        "noncompliant_bars": [(row.key, row.noncompliant) for row in key_spend_rows(attribution)],
     }
 
 

@@ -17,6 +17,7 @@ from compliance.reads import listings
 from compliance.reads.resources import AccountNotVisible, ResourceFilter
 from compliance.reads.violation_rules import RuleFigures, violations_by_rule
 from compliance.views.access import dashboard
+from compliance.views.key_spend import NONCOMPLIANT_LABEL, UNTAGGED_LABEL, key_spend_rows
 from compliance.web.charts import format_money
 from compliance.writes.refusals import REGION_PATTERN
 
@@ -123,6 +124,13 @@ def violation_list(request: HttpRequest) -> HttpResponse:
         return render(request, "compliance/violations.html", context, status=400)
     scan = reads.latest_scan()
     rows = [_rule_row(rule) for rule in breakdown.rules]
+    # The same figures as the overview and the costs page, narrowed as the rules are.
+    attribution = reads.cost_attribution(request.user, filters.where)
+    key_rows = (
+        [row for row in key_spend_rows(attribution) if not filters.tag or row.key == filters.tag]
+        if attribution.cost_source is not None
+        else []
+    )
     # Rules whose every violation is exempted stay in the table but cost nothing: not charted.
     charted = [row for row in rows if row["rule"].violations]
     context.update(
@@ -140,6 +148,9 @@ def violation_list(request: HttpRequest) -> HttpResponse:
             )
             for row in charted
         ],
+        key_rows=key_rows,
+        untagged_label=UNTAGGED_LABEL,
+        noncompliant_label=NONCOMPLIANT_LABEL,
         total_cost=None
         if breakdown.cost_at_stake is None
         else format_money(breakdown.cost_at_stake),

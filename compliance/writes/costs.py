@@ -46,24 +46,41 @@ def _downloaded_bill(uri: str) -> Iterator[Path]:
         raise billing.BillError(str(exc)) from None
 
 
+class ImportedBill(list[BillingImport]):
+    """The ``BillingImport`` of each period, and the rows the provider filter left out."""
+
+    def __init__(self, imports: list[BillingImport], left_out: dict[str, int]) -> None:
+        super().__init__(imports)
+        #: Rows of other providers than AWS not imported, by provider name.
+        self.left_out = left_out
+
+
 def do_import_costs(
     source: str,
     *,
     fmt: str | None = None,
+    provider_filter: str | None = None,
     acting: Viewer,
     on_progress: billing.reader.ProgressCallback | None = None,
-) -> list[BillingImport]:
+) -> ImportedBill:
     """Import a FOCUS or CUR 2.0 bill: one ``BillingImport`` per billing period in the file.
 
     The whole file is read and checked before anything is written, then every period is stored
     in one transaction, so a malformed bill changes nothing. A period replaces the cost lines
     that an earlier import of the same format stored for the same period and accounts: importing
     a bill twice never counts its money twice.
+
+    A FOCUS file with rows of other providers than AWS is refused, naming them, unless
+    ``provider_filter="aws"`` imports its AWS rows alone (the rows left out are audited).
     """
     require(acting, Action.IMPORT_COSTS, target=source[:2048])
     try:
         bill = billing.read_bill(
-            source, fmt, on_progress=on_progress, fetch_remote=_downloaded_bill
+            source,
+            fmt,
+            on_progress=on_progress,
+            fetch_remote=_downloaded_bill,
+            provider_filter=provider_filter,
         )
     except billing.BillError as exc:
         raise refuse(EventType.COSTS_REJECTED, str(exc), acting=acting, target=source) from None
@@ -79,6 +96,8 @@ def do_import_costs(
                 "format": bill.format,
                 "currency": bill.currency,
                 "rows": bill.row_count,
+                "provider_filter": provider_filter,
+                "rows_left_out": bill.left_out,
                 "periods": [
                     {
                         "start": imported.billing_period_start.isoformat(),
@@ -95,7 +114,7 @@ def do_import_costs(
                 ],
             },
         )
-    return [imported for imported, _ in stored]
+    return ImportedBill([imported for imported, _ in stored], bill.left_out)
 
 
 def _store_billing_period(

@@ -86,7 +86,9 @@ def get_tagging_policy(call: ToolCall, params: NoInput) -> dict[str, Any]:
 
 class ComplianceInput(PagedInput):
     violation_types: list[ViolationTypeName] = Field(
-        default_factory=list, max_length=4, description="Only these kinds of violation."
+        default_factory=list,
+        max_length=len(policy.VIOLATION_TYPES),
+        description="Only these kinds of violation.",
     )
     tag_names: list[TagKey] = Field(
         default_factory=list, max_length=50, description="Only violations of these tag keys."

@@ -10,7 +10,19 @@ from pydantic import Field, StringConstraints
 
 from compliance import reads
 from compliance.core import costs
-from mcp_endpoint.tools.base import FilterInput, ToolCall, ToolFailure, ToolSpec, money, scan_of
+from mcp_endpoint.tools.base import (
+    AccountId,
+    FilterInput,
+    PageInput,
+    TagKey,
+    ToolCall,
+    ToolFailure,
+    ToolSpec,
+    money,
+    next_cursor,
+    page_offset,
+    scan_of,
+)
 
 Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
@@ -58,10 +70,47 @@ def get_cost_attribution_gap(call: ToolCall, params: AttributionInput) -> dict[s
         "unattributable_spend": amount(figures.unattributable_spend),
         "unmatched_resource_spend": amount(figures.unmatched_resource_spend),
         "untagged_spend": {key: money(value) for key, value in figures.untagged_spend.items()},
+        "noncompliant_spend": {
+            key: money(value) for key, value in figures.noncompliant_spend.items()
+        },
         "by_account": {key: _split(split) for key, split in figures.by_account.items()},
         "by_service": {key: _split(split) for key, split in figures.by_service.items()},
         "by_resource_type": {key: _split(split) for key, split in figures.by_resource_type.items()},
         "scan": scan_of(call.viewer),
+    }
+
+
+class SpendByTagInput(PageInput):
+    tag_key: TagKey = Field(
+        description="The tag key to show spend by, exactly as tagged (letter case counts)."
+    )
+    billing_period: Month | None = Field(
+        None, description="Billing month as YYYY-MM; default: the latest month loaded."
+    )
+    accounts: list[AccountId] = Field(
+        default_factory=list,
+        max_length=100,
+        description="12-digit AWS account ids to narrow to; empty: every account you may see.",
+    )
+
+
+def get_spend_by_tag(call: ToolCall, params: SpendByTagInput) -> dict[str, Any]:
+    period = None
+    if params.billing_period is not None:
+        year, month = (int(part) for part in params.billing_period.split("-"))
+        period = date(year, month, 1)
+    offset = page_offset("get_spend_by_tag", params)
+    try:
+        showback = reads.spend_by_tag(
+            call.viewer, params.tag_key, period=period, accounts=params.accounts
+        )
+    except (reads.AccountNotVisible, reads.ShowbackError) as exc:
+        raise ToolFailure(str(exc)) from None
+    page = showback.rows[offset : offset + params.limit]
+    has_more = offset + params.limit < len(showback.rows)
+    return {
+        **reads.showback_fields(showback, page),
+        "next_cursor": next_cursor("get_spend_by_tag", params, offset, has_more),
     }
 
 
@@ -73,11 +122,31 @@ TOOLS: list[ToolSpec[Any]] = [
         "(resources violating the policy: the money tagging would recover) + "
         "unattributable_spend (charges with no resource, e.g. support, tax) + "
         "unmatched_resource_spend (billed resources not in the inventory). untagged_spend maps "
-        "each required tag key to the spend of resources where it is missing or wrong. "
+        "each required tag key to the spend of resources without that key as written (missing, "
+        "or only in another letter case or with hidden characters in its name); "
+        "noncompliant_spend to the spend of resources violating it in any way (also a blank, "
+        "refused or ill-formed value), never less. "
         "cost_source says where the money comes from: focus or cur (a bill), estimate (Cost "
         "Explorer, estimate_method says how), null when no costs are loaded (amounts are then "
         "null). Amounts are decimal strings, exact to the cent.",
         AttributionInput,
         get_cost_attribution_gap,
+    ),
+    ToolSpec(
+        "get_spend_by_tag",
+        "Showback: who owns one month's spend, by the values of one tag key. rows[] holds each "
+        "value the policy accepts for the key (every value when the policy does not govern it) "
+        "with its spend and the number of billed resources carrying it, highest spend first, "
+        "paged (limit, cursor -> next_cursor; null on the last page). What no value owns is "
+        "split into untagged_spend (resources without the key, compared exactly: another "
+        "letter case is not the key), invalid_spend (resources whose value the policy refuses), "
+        "unattributable_spend (charges with no resource, e.g. support, tax) and "
+        "unmatched_resource_spend (billed resources not in the inventory); the rows of all "
+        "pages and these four add up to total_spend. Amounts are decimal strings, each rounded "
+        "to the cent from its exact sum; cost_source is focus or cur (a bill), null when no "
+        "bill is loaded (amounts are then null). Cost Explorer estimates carry no tag values, "
+        "so they are never used here.",
+        SpendByTagInput,
+        get_spend_by_tag,
     ),
 ]

@@ -102,7 +102,12 @@ def test_the_four_buckets_add_up_to_the_total_exactly() -> None:
     resources = [
         costs.InventoryResource(f"arn:aws:ec2:r:{A}:instance/i-1", A, "r", "ec2:instance"),
         costs.InventoryResource(
-            f"arn:aws:ec2:r:{A}:instance/i-2", A, "r", "ec2:instance", frozenset({"Owner"})
+            f"arn:aws:ec2:r:{A}:instance/i-2",
+            A,
+            "r",
+            "ec2:instance",
+            violating_tags=frozenset({"Owner"}),
+            absent_tags=frozenset({"Owner"}),
         ),
     ]
     result = costs.attribute(charges, resources, required_tags=["Owner", "Project"])
@@ -112,6 +117,7 @@ def test_the_four_buckets_add_up_to_the_total_exactly() -> None:
     assert result.unmatched_resource_spend == Decimal(3)
     assert result.total_spend == Decimal("4.320")
     assert result.untagged_spend == {"Owner": Decimal("1.005"), "Project": Decimal(0)}
+    assert result.noncompliant_spend == {"Owner": Decimal("1.005"), "Project": Decimal(0)}
     assert result.by_resource_type[costs.NO_RESOURCE].unattributable == Decimal("0.015")
     assert result.unmatched_resources == {"i-9": Decimal(3)}
     assert costs.to_cents(Decimal("1.005")) == Decimal("1.00")  # half to even

@@ -104,6 +104,20 @@ properties = settings(
 )
 
 
+Kind = Violation.Type
+#: The ways a scan finds one required key broken: without it as written (missing, in another
+#: letter case, with hidden characters in its name), or with it and a bad value (one or two
+#: findings).
+BREAKS: tuple[tuple[str, ...], ...] = (
+    (Kind.MISSING_REQUIRED_TAG.value,),
+    (Kind.HIDDEN_CHARACTERS_IN_KEY.value,),
+    (Kind.WRONG_KEY_CASE.value,),
+    (Kind.INVALID_VALUE.value,),
+    (Kind.INVALID_FORMAT.value,),
+    (Kind.INVALID_VALUE.value, Kind.INVALID_FORMAT.value),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """A resource of a generated estate."""
@@ -112,16 +126,26 @@ class Held:
     account_id: str
     region: str
     resource_type: str
-    violating: frozenset[str]
+    #: (tag, violation type), as the scan found them.
+    violating: frozenset[tuple[str, str]]
     gone: bool
 
     def inventory(self) -> costs.InventoryResource:
         return costs.InventoryResource(
-            self.arn, self.account_id, self.region, self.resource_type, self.violating
+            self.arn,
+            self.account_id,
+            self.region,
+            self.resource_type,
+            frozenset(tag for tag, _ in self.violating),
+            frozenset(tag for tag, kind in self.violating if costs.key_absent(kind)),
         )
 
     def findings(self) -> frozenset[tuple[str, str]]:
-        return frozenset((tag, Violation.Type.MISSING_REQUIRED_TAG.value) for tag in self.violating)
+        return self.violating
+
+
+def broken(breaks: dict[str, tuple[str, ...]]) -> frozenset[tuple[str, str]]:
+    return frozenset((tag, kind) for tag, kinds in breaks.items() for kind in kinds)
 
 
 @st.composite
@@ -133,7 +157,7 @@ def estates(draw: st.DrawFn) -> list[Held]:
                 names,
                 st.sampled_from(REGISTERED),
                 st.sampled_from(REGIONS),
-                st.frozensets(st.sampled_from(REQUIRED)),
+                st.dictionaries(st.sampled_from(REQUIRED), st.sampled_from(BREAKS)).map(broken),
                 st.sampled_from([False, False, False, True]),
             ),
             max_size=12,
@@ -200,16 +224,37 @@ def service_costs(draw: st.DrawFn) -> list[costs.ServiceCost]:
     )
 
 
-def _held(resource_type: str, name: str, account_id: str, region: str, *violating: str) -> Held:
+def _held(
+    resource_type: str, name: str, account_id: str, region: str, *violating: str | tuple[str, str]
+) -> Held:
+    """A present resource; each of ``violating`` a missing key, or a (key, violation type)."""
     arn = SHAPES[resource_type].format(region=region, account=account_id, name=name)
-    return Held(arn, account_id, region, resource_type, frozenset(violating), gone=False)
+    found = frozenset(
+        (item, Kind.MISSING_REQUIRED_TAG.value) if isinstance(item, str) else item
+        for item in violating
+    )
+    return Held(arn, account_id, region, resource_type, found, gone=False)
 
 
 EAST, WEST = REGIONS
 QUEUE_EAST = _held("sqs:queue", "jobs", A, EAST)
 QUEUE_WEST = _held("sqs:queue", "jobs", A, WEST, "Owner")
-TABLE_WEST = _held("dynamodb:table", "jobs", A, WEST, "Owner", "Environment")
-INSTANCE = _held("ec2:instance", "orders", A, EAST, "Environment")
+TABLE_WEST = _held(
+    "dynamodb:table",
+    "jobs",
+    A,
+    WEST,
+    ("Owner", Kind.HIDDEN_CHARACTERS_IN_KEY.value),
+    ("Environment", Kind.INVALID_VALUE.value),
+)
+INSTANCE = _held(
+    "ec2:instance",
+    "orders",
+    A,
+    EAST,
+    ("Environment", Kind.INVALID_VALUE.value),
+    ("Environment", Kind.INVALID_FORMAT.value),
+)
 GONE = Held(f"arn:aws:ec2:{WEST}:{A}:instance/orders-2", A, WEST, "ec2:instance", frozenset(), True)
 QUEUE_B = _held("sqs:queue", "jobs", B, EAST)
 BUCKET = _held("s3:bucket", "x", A, EAST, "Owner")
@@ -217,7 +262,7 @@ BUCKET = _held("s3:bucket", "x", A, EAST, "Owner")
 LOG_GROUP = _held("logs:log-group", "arn:aws:s3:::x", A, EAST)
 VOLUME = _held("ec2:volume", "naïve", B, WEST)
 VOLUME_2 = _held("ec2:volume", "jobs", B, WEST, "Environment")
-NAT = _held("ec2:natgateway", "a/b", B, WEST, "Owner")
+NAT = _held("ec2:natgateway", "a/b", B, WEST, ("Owner", Kind.WRONG_KEY_CASE.value))
 CROWDED_ESTATE = [QUEUE_EAST, QUEUE_WEST, TABLE_WEST, INSTANCE, GONE, QUEUE_B, BUCKET, LOG_GROUP]
 CROWDED_ESTATE += [VOLUME, VOLUME_2, NAT]
 
@@ -384,6 +429,7 @@ def assert_same_attribution(stored: costs.Attribution, core: costs.Attribution) 
     assert stored.totals == core.totals
     assert stored.total_spend == core.total_spend
     assert stored.untagged_spend == core.untagged_spend
+    assert stored.noncompliant_spend == core.noncompliant_spend
     assert stored.by_account == core.by_account
     assert stored.by_region == core.by_region
     assert stored.by_service == core.by_service
@@ -466,6 +512,46 @@ def test_the_stored_attribution_of_a_bill_is_the_cores(billed: Billed) -> None:
         assert_same_attribution(stored_attribution(), core)
         total = sum((line.cost for line in lines), Decimal(0))
         assert core.total_spend == total
+
+
+@over_billed_estates
+def test_untagged_spend_is_within_noncompliant_spend_within_the_total(billed: Billed) -> None:
+    """For every required key, computed and stored: untagged <= non-compliant <= gap <= total,
+    over a bill without credits (a negative charge may sink any of them below another)."""
+    estate, lines = billed
+    charges = [line for line in lines if line.cost >= 0]
+    with stored((estate, charges)):
+        core = costs.attribute(charges, present(estate), required_tags=REQUIRED)
+        for figures_ in (core, stored_attribution()):
+            assert set(figures_.untagged_spend) == set(figures_.noncompliant_spend) == set(REQUIRED)
+            for key in REQUIRED:
+                assert (
+                    figures_.untagged_spend[key]
+                    <= figures_.noncompliant_spend[key]
+                    <= figures_.attribution_gap
+                    <= figures_.total_spend
+                ), key
+
+
+@over_billed_estates
+def test_noncompliant_spend_adds_what_resources_with_a_bad_key_spend(billed: Billed) -> None:
+    """Exactly, credits included: non-compliant = untagged + the cost of the resources that
+    have the key but break it (wrong case, bad value or format)."""
+    estate, lines = billed
+    core = costs.attribute(lines, present(estate), required_tags=REQUIRED)
+    for key in REQUIRED:
+        present_but_broken = {
+            held.arn
+            for held in estate
+            if not held.gone
+            and any(tag == key for tag, _ in held.violating)
+            and not any(tag == key and costs.key_absent(kind) for tag, kind in held.violating)
+        }
+        broken_spend = sum(
+            (cost for arn, cost in core.resource_costs.items() if arn in present_but_broken),
+            Decimal(0),
+        )
+        assert core.noncompliant_spend[key] == core.untagged_spend[key] + broken_spend
 
 
 @over_billed_estates

@@ -109,9 +109,9 @@ def test_markdown_report_has_a_money_section_and_ranks_violations_by_cost(billed
         "| Attribution gap (resources with a violation) | 102.33 |",
         "| Unattributable (no resource: tax, support, credits) | 22.19 |",
         "| On resources not in the inventory | 5.55 |",
-        "| Environment | 19.00 |",
-        "| Owner | 22.33 |",
-        "| Project | 80.00 |",
+        "| Environment | 19.00 | 19.00 |",
+        "| Owner | 22.33 | 22.33 |",
+        "| Project | 80.00 | 80.00 |",
     ):
         assert line in money.splitlines()
     top = markdown.split("highest monthly cost first)\n", 1)[1].splitlines()[3:7]

@@ -33,6 +33,7 @@ EXPECTED_TOOLS = {
     "generate_compliance_report",
     "export_violations_csv",
     "get_cost_attribution_gap",
+    "get_spend_by_tag",
     "suggest_tags",
     "get_violation_history",
     "detect_tag_drift",
@@ -83,6 +84,7 @@ def test_every_tool_answers_from_the_database(
             "generate_compliance_report": {"format": "json"},
             "export_violations_csv": {},
             "get_cost_attribution_gap": {},
+            "get_spend_by_tag": {"tag_key": "Owner"},
             "suggest_tags": {"resource_arn": untagged_arn},
             "get_violation_history": {"granularity": "day"},
             "detect_tag_drift": {},
@@ -164,6 +166,9 @@ def test_every_tool_answers_from_the_database(
     gap = out["get_cost_attribution_gap"]
     assert gap["cost_source"] is None
     assert gap["total_spend"] is None
+    showback = out["get_spend_by_tag"]
+    assert (showback["billing_period_start"], showback["rows"]) == (None, [])
+    assert showback["total_spend"] is None
 
     assert out["suggest_tags"]["resource_arn"] == untagged_arn
     from compliance.reads.suggestions import suggest_tags
@@ -188,7 +193,7 @@ def test_every_tool_answers_from_the_database(
     )
 
     calls = AuditEvent.objects.filter(event_type="mcp.call", correlation_id="e2e-test-0001")
-    assert calls.count() == 15
+    assert calls.count() == 16
     row = calls.filter(target="start_scan").get()
     assert row.actor is not None
     assert row.actor.username == "alice"

@@ -36,6 +36,22 @@ def _json_types(schema: dict[str, Any]) -> set[str]:
     return types
 
 
+#: A valid value for each required field a tool may have: a case sends these beside the field
+#: of the wrong type, so that the refusal names that field alone.
+REQUIRED_EXAMPLES: dict[str, Any] = {"tag_key": "Owner"}
+
+
+def _required(tool: str) -> dict[str, Any]:
+    schema = TOOLS[tool].input_model.model_json_schema(by_alias=True)
+    missing = set(schema.get("required", [])) - set(REQUIRED_EXAMPLES)
+    assert not missing, f"give REQUIRED_EXAMPLES a valid value for {tool}: {sorted(missing)}"
+    return {name: REQUIRED_EXAMPLES[name] for name in schema.get("required", [])}
+
+
+def _arguments(tool: str, field: str, value: Any) -> dict[str, Any]:
+    return {**_required(tool), field: value}
+
+
 def _typed_fields() -> list[tuple[str, str, str]]:
     """(tool, field, JSON type) for every integer and boolean field of every tool."""
     found = []
@@ -72,7 +88,7 @@ def key(alice_t: User, settings: Any) -> str:
 def test_a_value_of_the_wrong_json_type_is_refused_over_http(
     key: str, tool: str, field: str, kind: str, value: Any, got: str
 ) -> None:
-    status, body, _ = post(tool_call(tool, {field: value}), key=key)
+    status, body, _ = post(tool_call(tool, _arguments(tool, field, value)), key=key)
     assert status == 200
     result = body["result"]
     assert result["isError"] is True
@@ -80,7 +96,7 @@ def test_a_value_of_the_wrong_json_type_is_refused_over_http(
     assert message == f"invalid arguments for {tool}: {field}: expected {EXPECTED[kind]}, got {got}"
     event = AuditEvent.objects.filter(event_type="mcp.denied").latest("id")
     assert (event.target, event.outcome, event.detail["limit"]) == (tool, "denied", "schema")
-    assert event.detail["arguments"] == {field: value}
+    assert event.detail["arguments"] == _arguments(tool, field, value)
 
 
 def test_the_right_json_type_is_accepted(key: str) -> None:
@@ -113,7 +129,8 @@ def test_stdio_refuses_every_wrong_type_the_same_way(transactional_db: None, ali
         async with Client(server) as client:
             for case in CASES:
                 tool, field, _kind, value, _got = case.values
-                result = await client.call_tool(str(tool), {str(field): value})
+                arguments = _arguments(str(tool), str(field), value)
+                result = await client.call_tool(str(tool), arguments)
                 text = result.content[0].text if result.content else ""  # type: ignore[union-attr]
                 answers.append((str(tool), result.is_error, text))
         return answers
@@ -127,3 +144,11 @@ def test_stdio_refuses_every_wrong_type_the_same_way(transactional_db: None, ali
         assert text == f"invalid arguments for {tool}: {field}: expected {expected}, got {got}"
     refused = AuditEvent.objects.filter(event_type="mcp.denied", interface="stdio").count()
     assert refused == len(CASES)
+
+
+def test_every_violation_type_may_be_asked_for_at_once() -> None:
+    from compliance.core.policy import VIOLATION_TYPES
+    from mcp_endpoint.tools.compliance_tools import ComplianceInput
+
+    asked = ComplianceInput.model_validate({"violation_types": list(VIOLATION_TYPES)})
+    assert asked.violation_types == list(VIOLATION_TYPES)

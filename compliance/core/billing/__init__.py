@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from compliance.core.billing.columns import CUR, FOCUS, FORMATS, BillError
+from compliance.core.billing.columns import CUR, FOCUS, FORMATS, PROVIDER_FILTERS, BillError
 from compliance.core.billing.reader import Bill, BillLine, BillPeriod, read_bill
 
-__all__ = ["CUR", "FOCUS", "FORMATS", "Bill", "BillError", "BillLine", "BillPeriod", "read_bill"]
+__all__ = [
+    "CUR",
+    "FOCUS",
+    "FORMATS",
+    "PROVIDER_FILTERS",
+    "Bill",
+    "BillError",
+    "BillLine",
+    "BillPeriod",
+    "read_bill",
+]

@@ -8,6 +8,10 @@ commitment makes it cost, not zero (billed) and not the on-demand rate (unblende
 Readers are deliberately strict: a value that is not a number, a category the format does not
 define, a column that a row needs but the header lacks, all stop the import with the row and
 column at fault, because a bill read approximately gives figures that are wrong exactly.
+
+Two things real exports do are read as they mean, not as they are written: the text ``NULL`` (any
+case, any surrounding spaces) is an empty cell, as the FOCUS 1.0 sample data writes empty cells;
+and a FOCUS file may hold the rows of several providers, of which only AWS's belong here.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 from typing import Protocol
 
+from compliance.core.untrusted import cut, reveal
+
 FOCUS = "focus"
 CUR = "cur"
 FORMATS = (FOCUS, CUR)
@@ -28,6 +34,37 @@ FORMATS = (FOCUS, CUR)
 AggregateKey = tuple[str, str, str, str, str, str, str]
 
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
+
+#: The one value ``--provider-filter`` takes: keep the AWS rows of a multi-provider FOCUS file.
+PROVIDER_FILTERS = ("aws",)
+
+#: FOCUS columns naming who provides a row's service, most specific first. ServiceProviderName
+#: (FOCUS 1.3) replaces ProviderName (1.0 to 1.2); InvoiceIssuerName is read when neither is
+#: there. PublisherName is not: an AWS Marketplace row is published by its seller but billed,
+#: and owed, through AWS.
+PROVIDER_COLUMNS = ("ServiceProviderName", "ProviderName", "InvoiceIssuerName")
+PROVIDER_NAME_LIMIT = 100
+
+
+def is_null(text: str) -> bool:
+    """Whether a cell is the text ``NULL`` in any case, which exports write for an empty cell."""
+    return len(text) >= 4 and text.strip().upper() == "NULL"
+
+
+def cell(text: str) -> str:
+    """A cell's text, ``""`` for the text ``NULL``."""
+    return "" if is_null(text) else text
+
+
+def is_aws(provider: str) -> bool:
+    """Whether a FOCUS provider name is AWS: ``AWS``, ``Amazon``, ``Amazon Web Services`` and its
+    legal entities (``Amazon Web Services, Inc.``, ``Amazon Web Services EMEA SARL``, ...) in any
+    case. An empty or ``NULL`` name counts as AWS: a bill that does not say is read as the AWS
+    bill it was exported as."""
+    name = " ".join(cell(provider).casefold().split())
+    return name in ("", "aws", "amazon") or name.startswith(
+        ("amazon web services", "aws ", "aws,", "aws.")
+    )
 
 
 class BillError(ValueError):
@@ -46,6 +83,12 @@ class RowReader(Protocol):
     #: Column names for error messages.
     period_columns: tuple[str, str]
     currency_column: str
+    #: Whether rows name their provider, so that :meth:`other_provider` is worth calling.
+    reads_providers: bool
+
+    def other_provider(self, row: Sequence[str]) -> str | None:
+        """The provider of a row that is not AWS's, ``None`` for an AWS row."""
+        ...
 
     def read(self, row: Sequence[str], n: int) -> tuple[AggregateKey, Decimal, Decimal, str]:
         """Key, billed cost, effective cost and currency of one row (row number ``n``)."""
@@ -83,7 +126,7 @@ FOCUS_LAYOUT = Layout(
     ),
     # EffectiveCost is mandatory since FOCUS 1.0, optional here so 0.5 exports still import
     # (at their billed cost); RegionId replaced Region in 1.0.
-    optional=("EffectiveCost", "RegionId", "Region"),
+    optional=("EffectiveCost", "RegionId", "Region", *PROVIDER_COLUMNS),
 )
 
 CUR_LAYOUT = Layout(
@@ -114,8 +157,29 @@ CUR_LAYOUT = Layout(
 LAYOUTS = {FOCUS: FOCUS_LAYOUT, CUR: CUR_LAYOUT}
 
 
+#: Columns only the legacy Cost and Usage Report has (CUR 2.0 writes them ``line_item_...``).
+LEGACY_CUR_MARKERS = ("lineItem/", "identity/", "bill/")
+
+
+def refuse_legacy_cur(header: Sequence[str]) -> None:
+    """Refuse a legacy CUR export by name, with the export to make instead.
+
+    Its columns (``lineItem/UnblendedCost``) are neither FOCUS's nor CUR 2.0's, and a legacy
+    report splits tags over one column per key: AWS Data Exports writes the same bill as CUR 2.0
+    or FOCUS, which this reads exactly.
+    """
+    legacy = [name for name in header if name.startswith(LEGACY_CUR_MARKERS)]
+    if legacy:
+        raise BillError(
+            f"header: a legacy Cost and Usage Report (CUR) export (columns such as {legacy[0]}), "
+            "which is not imported: create a CUR 2.0 or FOCUS 1.0+ export with AWS Data Exports "
+            "(Billing and Cost Management > Data Exports) and import that"
+        )
+
+
 def detect_format(header: Sequence[str]) -> str:
     """``focus`` or ``cur`` from the column names; FOCUS columns are PascalCase by the spec."""
+    refuse_legacy_cur(header)
     present = set(header)
     if {"BilledCost", "ChargeCategory"} & present:
         return FOCUS
@@ -128,6 +192,7 @@ def detect_format(header: Sequence[str]) -> str:
 
 
 def row_reader(fmt: str, header: Sequence[str]) -> RowReader:
+    refuse_legacy_cur(header)
     layout = LAYOUTS[fmt]
     layout.check(header)
     index: dict[str, int] = {}
@@ -140,6 +205,8 @@ def _number(text: str, n: int, column: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
+        if is_null(text) or text == "":
+            raise BillError.at(n, column, "empty, where a number is required") from None
         raise BillError.at(n, column, f"{text!r} is not a number") from None
     if not value.is_finite():
         raise BillError.at(n, column, f"{text!r} is not a number")
@@ -199,6 +266,23 @@ class FocusRows:
             index["ChargeCategory"],
         )
         self.categories = frozenset(CHARGE_CATEGORIES)
+        self.provider = next((index[name] for name in PROVIDER_COLUMNS if name in index), None)
+        self.reads_providers = self.provider is not None
+        # Each provider name seen: None for AWS, else the name as messages show it (a bill
+        # spells its few providers a few ways, so this stays small).
+        self.providers: dict[str, str | None] = {}
+
+    def other_provider(self, row: Sequence[str]) -> str | None:
+        if self.provider is None:
+            return None
+        name = row[self.provider]
+        try:
+            return self.providers[name]
+        except KeyError:
+            # Bill text reaches messages, the audit log and terminals: controls made visible.
+            shown = None if is_aws(name) else reveal(cut(name.strip(), PROVIDER_NAME_LIMIT))
+            self.providers[name] = shown
+            return shown
 
     def read(self, row: Sequence[str], n: int) -> tuple[AggregateKey, Decimal, Decimal, str]:
         key = self.key(row)
@@ -208,8 +292,10 @@ class FocusRows:
             )
         billed = _number(row[self.billed], n, "BilledCost")
         effective = billed
-        if self.effective is not None and row[self.effective] != "":
-            effective = _number(row[self.effective], n, "EffectiveCost")
+        if self.effective is not None:
+            text = row[self.effective]
+            if text != "" and not is_null(text):
+                effective = _number(text, n, "EffectiveCost")
         return key, billed, effective, row[self.currency]
 
 
@@ -245,6 +331,7 @@ class CurRows:
     """
 
     format = CUR
+    reads_providers = False  # CUR is AWS's own export
     period_columns = ("bill_billing_period_start_date", "bill_billing_period_end_date")
     currency_column = "line_item_currency_code"
 
@@ -292,7 +379,7 @@ class CurRows:
             return ZERO
         if line_type == "Fee":
             reservation = self.index.get("reservation_reservation_a_r_n")
-            if reservation is not None and row[reservation] != "":
+            if reservation is not None and cell(row[reservation]) != "":
                 return ZERO  # a reservation's upfront fee, spread over its covered usage
         return unblended
 
@@ -310,5 +397,8 @@ class CurRows:
             unblended if line_type == "Usage" else self._effective(row, n, line_type, unblended)
         )
         key = (*self.key(row)[:6], category)
-        currency = "USD" if self.currency is None else (row[self.currency] or "USD")
+        currency = "USD" if self.currency is None else (cell(row[self.currency]) or "USD")
         return key, unblended, effective, currency
+
+    def other_provider(self, row: Sequence[str]) -> str | None:
+        return None

@@ -2,10 +2,10 @@
 streams.
 
 Memory stays flat however many rows the bill has: rows are read one at a time (CSV) or one
-batch at a time (Parquet) and folded into a dict keyed by the aggregate key, so memory grows with
-the number of distinct (period, account, region, service, resource, charge category), never with
-the number of rows. Nothing is written here: the caller stores the result only once the whole
-file has been read and found valid.
+small batch at a time (Parquet, one row group in Arrow's memory at most) and folded into a dict
+keyed by the aggregate key, so memory grows with the number of distinct (period, account,
+region, service, resource, charge category), never with the number of rows. Nothing is written
+here: the caller stores the result only once the whole file has been read and found valid.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import sys
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -26,8 +27,10 @@ from compliance.core.billing.columns import (
     CHARGE_CATEGORIES,
     FORMATS,
     LAYOUTS,
+    PROVIDER_FILTERS,
     BillError,
     RowReader,
+    cell,
     detect_format,
     parse_timestamp,
     row_reader,
@@ -35,10 +38,15 @@ from compliance.core.billing.columns import (
 
 #: Rows between two progress reports.
 PROGRESS_EVERY = 100_000
-#: Parquet rows per batch: big enough to amortise Arrow's per-batch cost, small enough to stay flat.
-PARQUET_BATCH_ROWS = 65_536
+#: Parquet rows per batch. Each batch becomes Python text (a few hundred bytes a row) before it is
+#: summed, so small batches keep that flat; below 2,048 Arrow's per-batch cost starts to show.
+PARQUET_BATCH_ROWS = 2_048
 
 ProgressCallback = Callable[[int], None]
+
+#: Held while Arrow's default memory pool is switched, so two imports at once cannot leave it
+#: switched.
+_POOL_SWITCH = threading.Lock()
 
 # Bill cells are long (ARNs, tags); the csv module's default limit (128 KiB) is only a guard.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -95,8 +103,11 @@ class Bill:
     source: str
     format: str
     currency: str
+    #: Rows read into the periods (rows left out by the provider filter not counted).
     row_count: int
     periods: list[BillPeriod]
+    #: Rows of other providers than AWS left out by the provider filter, by provider name.
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 #: Fetches a remote bill (``s3://...``) to a local file for the span of the read.
@@ -109,21 +120,30 @@ def read_bill(
     *,
     on_progress: ProgressCallback | None = None,
     fetch_remote: RemoteFetch | None = None,
+    provider_filter: str | None = None,
 ) -> Bill:
     """Read and sum a whole bill, or raise :class:`BillError` naming the row and column.
 
     ``fetch_remote`` brings an ``s3://`` bill to a local file: the caller passes the AWS
     client's download, so this module stays free of AWS (it raises :class:`BillError` itself
     when the object cannot be fetched).
+
+    A FOCUS file holding rows of other providers than AWS is refused with each provider and
+    its row count, since their spend is not AWS spend; ``provider_filter="aws"`` reads only the
+    AWS rows instead and says in :attr:`Bill.left_out` what it left out.
     """
     if fmt is not None and fmt not in FORMATS:
         raise BillError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if provider_filter is not None and provider_filter not in PROVIDER_FILTERS:
+        raise BillError(
+            f"provider filter: {provider_filter!r} is not one of {', '.join(PROVIDER_FILTERS)}"
+        )
     with (
         _local_copy(source, fetch_remote) as path,
         _open_rows(path) as (names, header, rows, width),
     ):
         reader = row_reader(fmt or detect_format(names), header)
-        return _aggregate(source, reader, rows, width, on_progress)
+        return _aggregate(source, reader, rows, width, on_progress, provider_filter is not None)
 
 
 @contextmanager
@@ -185,13 +205,24 @@ def _open_rows(path: Path) -> Iterator[Rows]:
 
 
 def _parquet_rows(path: Path) -> Rows:
+    import pyarrow as pa
     import pyarrow.parquet as pq
     from pyarrow import ArrowException
 
-    try:
-        parquet = pq.ParquetFile(path)
-    except (ArrowException, OSError) as exc:
-        raise BillError(f"file: not a readable Parquet file ({exc})") from None
+    with _POOL_SWITCH:
+        default_pool = pa.default_memory_pool()
+        try:
+            # A Parquet reader allocates from the pool that is the default when it is made, and
+            # ParquetFile takes no pool: the system allocator hands a row group's pages back
+            # once they are read, where Arrow's default (mimalloc) keeps them. Buffers free into
+            # the pool they came from, so switching the default for the reader's making is safe.
+            pa.set_memory_pool(pa.system_memory_pool())
+            # Without pre-buffering a row group's column chunks are read as they are decoded.
+            parquet = pq.ParquetFile(path, pre_buffer=False)
+        except (ArrowException, OSError) as exc:
+            raise BillError(f"file: not a readable Parquet file ({exc})") from None
+        finally:
+            pa.set_memory_pool(default_pool)
     names = parquet.schema_arrow.names
     # Read only the columns a format uses: a CUR file has a hundred more.
     known = {column for layout in LAYOUTS.values() for column in layout.columns}
@@ -199,7 +230,10 @@ def _parquet_rows(path: Path) -> Rows:
 
     def rows() -> Iterator[Sequence[str]]:
         try:
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
+            # One thread: parallel column decoding holds every column's pages at once.
+            for batch in parquet.iter_batches(
+                batch_size=PARQUET_BATCH_ROWS, columns=wanted, use_threads=False
+            ):
                 columns = [_texts(batch.column(i).to_pylist()) for i in range(len(wanted))]
                 yield from zip(*columns, strict=True)
         except ArrowException as exc:
@@ -235,11 +269,14 @@ def _aggregate(
     rows: Iterable[Sequence[str]],
     width: int | None,
     on_progress: ProgressCallback | None,
+    aws_only: bool,
 ) -> Bill:
     sums: dict[tuple[str, ...], list[Any]] = {}
     times: dict[str, datetime] = {}
+    others: dict[str, int] = defaultdict(int)
     start_column, end_column = reader.period_columns
     currency: str | None = None
+    other_provider = reader.other_provider if reader.reads_providers else None
     n = 0
     with localcontext() as context:
         # Wide enough for any bill; a sum that would still need rounding stops the import.
@@ -252,7 +289,15 @@ def _aggregate(
                     if not row:
                         continue  # a blank line
                     raise BillError(f"row {n}: {len(row)} fields where the header has {width}")
+                if other_provider is not None:
+                    other = other_provider(row)
+                    if other is not None:
+                        # Counted either way: a refusal names every provider and its rows.
+                        others[other] += 1
+                        continue
                 key, billed, effective, row_currency = reader.read(row, n)
+                if row_currency != currency:
+                    row_currency = cell(row_currency)
                 if row_currency != currency:
                     if currency is not None:
                         raise BillError.at(
@@ -279,12 +324,41 @@ def _aggregate(
                     on_progress(n)
         except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as exc:
             raise BillError(f"row {n + 1}: unreadable ({exc})") from None
+        if others and not aws_only:
+            raise BillError(
+                f"file: rows of other providers than AWS ({_providers(others)}); their spend "
+                "is not AWS spend. Import only the AWS rows with the provider filter aws "
+                "(import_costs --provider-filter aws)"
+            )
         if not sums:
+            if others:
+                raise BillError(f"file: no AWS rows, only {_providers(others)}")
             raise BillError("file: no rows after the header")
         periods = _periods(sums, times)
     return Bill(
-        source=source, format=reader.format, currency=currency or "", row_count=n, periods=periods
+        source=source,
+        format=reader.format,
+        currency=currency or "",
+        row_count=n - sum(others.values()),
+        periods=periods,
+        left_out=dict(sorted(others.items(), key=lambda item: (-item[1], item[0]))),
     )
+
+
+#: Providers a refusal names; a file with more is not a multi-cloud bill but a broken one.
+PROVIDERS_NAMED = 10
+
+
+def _providers(rows: dict[str, int]) -> str:
+    """``Microsoft: 3 rows, Oracle: 1 row``, most rows first."""
+    ranked = sorted(rows.items(), key=lambda item: (-item[1], item[0]))
+    named = ", ".join(
+        f"{name or 'unnamed'}: {count:,} row{'s' if count != 1 else ''}"
+        for name, count in ranked[:PROVIDERS_NAMED]
+    )
+    if len(ranked) > PROVIDERS_NAMED:
+        named += f" and {len(ranked) - PROVIDERS_NAMED:,} more providers"
+    return named
 
 
 def _periods(
@@ -293,8 +367,17 @@ def _periods(
     """Group the sums by billing period; two spellings of one instant are one period."""
     merged: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     for (start, end, account, region, service, resource, category), sum_ in sums.items():
-        # Ids are compared stripped, but only here: once per aggregate, not once per row.
-        key = (times[start], times[end], account, region, service, resource.strip(), category)
+        # Ids are compared stripped, and the text NULL read as empty, but only here: once per
+        # aggregate, not once per row.
+        key = (
+            times[start],
+            times[end],
+            cell(account),
+            cell(region),
+            cell(service),
+            cell(resource).strip(),
+            category,
+        )
         billed, effective, count = sum_
         entry = merged[key]
         entry[0] += billed

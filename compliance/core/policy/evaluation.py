@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from compliance.core.policy.model import (
     HIDDEN_CHARACTERS_IN_KEY,
-    INVALID_FORMAT,
-    INVALID_VALUE,
     MISSING_REQUIRED_TAG,
     WRONG_KEY_CASE,
     Finding,
@@ -31,7 +29,6 @@ from compliance.core.untrusted import (
 #: Beyond this many distinct resource types the per-policy cache stops growing (types come from
 #: AWS, but a caller passing arbitrary strings must not grow memory without bound).
 _MAX_CACHED_TYPES = 4096
-_NON_EMPTY = "a non-empty value"
 
 
 def rules_for_type(policy: Policy, resource_type: str) -> tuple[TagRule, ...]:
@@ -100,14 +97,10 @@ def evaluate(policy: Policy, resource_type: str, tags: Mapping[str, str]) -> lis
                     )
                 )
             continue
-        if not value or value.isspace():
-            findings.append(Finding(INVALID_VALUE, rule.name, value, _NON_EMPTY))
-            continue
-        exact = rule._exact_values
-        if exact is not None and value not in exact and not rule.accepts_value(value):
-            findings.append(Finding(INVALID_VALUE, rule.name, value, rule._expected_values))
-        if rule._pattern is not None and rule._pattern.fullmatch(value) is None:
-            findings.append(Finding(INVALID_FORMAT, rule.name, value, rule._expected_format))
+        findings += [
+            Finding(kind, rule.name, value, expected)
+            for kind, expected in rule.value_violations(value)
+        ]
     return findings
 
 

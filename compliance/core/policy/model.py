@@ -26,6 +26,8 @@ from compliance.core.untrusted import without_hidden_characters
 MISSING_REQUIRED_TAG = "missing_required_tag"
 INVALID_VALUE = "invalid_value"
 INVALID_FORMAT = "invalid_format"
+#: What an empty or blank value was expected to be.
+NON_EMPTY = "a non-empty value"
 WRONG_KEY_CASE = "wrong_key_case"
 #: The key reads as the required one on screen but holds hidden characters (``Own\u200ber``
 #: for ``Owner``): to AWS and to cost allocation it is another key.
@@ -335,6 +337,22 @@ class TagRule:
         if resource_type in self._types:
             return True
         return resource_type.partition(":")[0] in self._services
+
+    def value_violations(self, value: str) -> tuple[tuple[str, str], ...]:
+        """What a present ``value`` violates under this rule: (violation type, what was
+        expected) pairs in the order they are reported; empty when the value is valid.
+
+        The one judgement of a value, for the policy's findings and for every figure that
+        sorts values into valid and invalid (showback).
+        """
+        if not value or value.isspace():
+            return ((INVALID_VALUE, NON_EMPTY),)
+        found: list[tuple[str, str]] = []
+        if not self.accepts_value(value):
+            found.append((INVALID_VALUE, self._expected_values))
+        if self._pattern is not None and self._pattern.fullmatch(value) is None:
+            found.append((INVALID_FORMAT, self._expected_format))
+        return tuple(found)
 
     def accepts_value(self, value: str) -> bool:
         """Whether ``value`` is one of ``allowed_values`` (exact or by wildcard); True if none."""

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.core.billing import FORMATS
+from compliance.core.billing import FORMATS, PROVIDER_FILTERS
 from compliance.core.costs import to_cents
 from compliance.permissions.accounts import Operator
 from compliance.writes.costs import do_import_costs
@@ -16,13 +16,21 @@ class Command(BaseCommand):
     help = (
         "Import a FOCUS 1.0+ or AWS CUR 2.0 bill (CSV, CSV.gz or Parquet; a local path or "
         "s3://bucket/key). Each billing period in it replaces the same period imported before. "
-        "A malformed bill is refused with the row and column at fault and changes nothing."
+        "A malformed bill is refused with the row and column at fault and changes nothing. "
+        "A FOCUS file with rows of other providers than AWS is refused unless "
+        "--provider-filter aws; a legacy CUR export is refused (export CUR 2.0 or FOCUS)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("source", help="Path or s3://bucket/key.")
         parser.add_argument(
             "--format", choices=FORMATS, help="Default: detected from the column names."
+        )
+        parser.add_argument(
+            "--provider-filter",
+            choices=PROVIDER_FILTERS,
+            help="Import only the AWS rows of a FOCUS file that holds other providers' rows too "
+            "(Azure, Oracle, Google, ...); the summary says how many rows were left out.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -33,7 +41,11 @@ class Command(BaseCommand):
 
         try:
             imports = do_import_costs(
-                source, fmt=options["format"], acting=Operator(), on_progress=progress
+                source,
+                fmt=options["format"],
+                provider_filter=options["provider_filter"],
+                acting=Operator(),
+                on_progress=progress,
             )
         except ActionError as exc:
             raise CommandError(f"bill refused, the stored costs are unchanged: {exc}") from None
@@ -44,6 +56,14 @@ class Command(BaseCommand):
                 f"{len(imports)} billing period(s)."
             )
         )
+        if imports.left_out:
+            left_out = ", ".join(
+                f"{name or 'unnamed'} {count:,}" for name, count in imports.left_out.items()
+            )
+            self.stdout.write(
+                f"  Left out by --provider-filter aws: {sum(imports.left_out.values()):,} rows of "
+                f"other providers ({left_out})."
+            )
         for imported in imports:
             currency = imported.currency
             self.stdout.write(

@@ -9,7 +9,8 @@ bill imported or Cost Explorer fetched, so :func:`refresh_costs` does it then, o
 - ``Resource.monthly_cost``: each present resource's cost in its account's latest money;
 - ``AttributedCost`` rows: the attribution of that money summed per account, region, service,
   resource type, charge category and import (``split``), the spend of resources violating each
-  tag key (``untagged``) and the cost of the resources breaking each rule (``at_stake``);
+  tag key, marked when they are without it (``untagged``: both per-key figures) and the cost
+  of the resources breaking each rule (``at_stake``);
 - ``CostAttributionState``: what all that was computed from.
 
 An account's *latest money* is its latest billing period (every bill format imported for it),

@@ -12,6 +12,10 @@ from compliance.models import BillingImport, Exemption
 
 BILL_FORMATS = tuple(BillingImport.Format.values)
 ESTIMATE = "estimate"
+#: What the stored rows mean, written with each account's money: rows stored under another
+#: meaning (before ``untagged`` rows told an absent key from a bad value: none) do not answer,
+#: and the figures are computed until the next refresh stores them again.
+ROWS_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class AccountMoney:
         return {
             "bill": [self.bill_period.isoformat(), self.bill_format] if self.bill_period else None,
             "estimate": self.estimate_period.isoformat() if self.estimate_period else None,
+            "rows": ROWS_FORMAT,
         }
 
     @classmethod

@@ -17,6 +17,7 @@ from compliance.models.inventory import AttributedCost, CostAttributionState
 from compliance.stored.costs.latest_money import (
     BILL_FORMATS,
     ESTIMATE,
+    ROWS_FORMAT,
     AccountMoney,
     active_exemptions,
 )
@@ -66,6 +67,8 @@ class Stored:
         state = CostAttributionState.objects.filter(pk=1).first()
         if state is None or now < state.computed_at or state.changes != state.computed_changes:
             return None
+        if any(m.get("rows") != ROWS_FORMAT for m in state.money.values()):
+            return None  # stored by an older refresh, under another meaning
         if exemptions and active_exemptions(now) != (
             state.exemptions_active,
             state.last_exemption_id,
@@ -183,7 +186,7 @@ def attribution(
     answers, money = stored.money_of(scope, period)
     if not answers:
         return None
-    result = costs.Attribution(untagged_spend=dict.fromkeys(sorted(required_tags), ZERO))
+    result = costs.Attribution.for_keys(required_tags)
     if money is None:
         return StoredAttribution(None, result, [])
     rows = _scoped(
@@ -199,7 +202,7 @@ def attribution(
     # The type filter keeps charges on inventory resources of those types only.
     types = set(resource_types) - {costs.NO_RESOURCE, costs.NOT_IN_INVENTORY}
     currencies: set[str] = set()
-    untagged: list[tuple[str, Decimal]] = []
+    untagged: list[tuple[str, str, Decimal]] = []
     with localcontext() as context:
         context.prec = 60
         for row in rows.order_by("pk").iterator(chunk_size=CHUNK):
@@ -208,7 +211,7 @@ def attribution(
             if resource_types and row.resource_type not in types:
                 continue
             if row.kind == Kind.UNTAGGED:
-                untagged.append((row.tag_key, row.amount))
+                untagged.append((row.tag_key, row.violation_type, row.amount))
                 continue
             where = (
                 row.account_id,
@@ -219,8 +222,8 @@ def attribution(
             )
             for bucket in costs.BUCKETS:
                 result.charge(where, bucket, getattr(row, bucket))
-        for tag, amount in sorted(untagged, key=lambda item: item[0]):
-            result.untagged_spend[tag] = result.untagged_spend.get(tag, ZERO) + amount
+        for tag, how, amount in sorted(untagged, key=lambda item: item[0]):
+            result.charge_key(tag, costs.key_absent(how), amount)
     currencies_list = sorted(currencies) if money.source == "bill" else []
     return StoredAttribution(money, result, currencies_list)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
@@ -54,7 +54,9 @@ class _Totals:
     split: dict[tuple[str, str, str, str, str, MoneyKey], costs.CostSplit] = field(
         default_factory=dict
     )
-    untagged: dict[tuple[str, str, str, str, MoneyKey], Decimal] = field(
+    #: (account, region, type, tag key, how it is broken, money): ``how`` is the violation
+    #: type when the resource is without the key (``costs.key_absent``), empty otherwise.
+    untagged: dict[tuple[str, str, str, str, str, MoneyKey], Decimal] = field(
         default_factory=lambda: defaultdict(Decimal)
     )
     at_stake: dict[tuple[str, str, str, str, str, str, datetime], Decimal] = field(
@@ -68,12 +70,13 @@ class _Totals:
         where: tuple[str, str, str, str, str],
         money: MoneyKey,
         cost: Decimal,
-        tags: Collection[str] = (),
+        tags: Mapping[str, str] | None = None,
     ) -> None:
+        """``tags``: required tag key -> how the resource breaks it (see ``untagged``)."""
         self.split.setdefault((*where, money), costs.CostSplit()).add(bucket, cost)
         account, region, _, resource_type, _ = where
-        for tag in tags:
-            self.untagged[(account, region, resource_type, tag, money)] += cost
+        for tag, how in (tags or {}).items():
+            self.untagged[(account, region, resource_type, tag, how, money)] += cost
 
 
 def _account_money() -> dict[str, AccountMoney]:
@@ -323,7 +326,11 @@ def _attribute_everything(
                 next_rules = next(rule_groups, None)
             if next_lines is not None and next_lines[0] < pk:
                 raise RuntimeError("a bill line matched a resource that is not present")
-            tags = {tag for _, tag, _ in rules}
+            tags: dict[str, str] = {}
+            for _, tag, kind in rules:
+                # At most one violation of a key leaves it absent; the others find it present.
+                if costs.key_absent(kind) or tag not in tags:
+                    tags[tag] = kind if costs.key_absent(kind) else ""
             bucket, _ = costs.bucket_of(True, resource_type, bool(tags))
             account_money = money.get(account_id, AccountMoney())
             shown = account_money.shown
@@ -432,7 +439,7 @@ def _rows(totals: _Totals) -> Iterator[AttributedCost]:
             unattributable=split.unattributable,
             unmatched_resource=split.unmatched_resource,
         )
-    for (account_id, region, resource_type, tag, money), amount in totals.untagged.items():
+    for (account_id, region, resource_type, tag, how, money), amount in totals.untagged.items():
         yield AttributedCost(
             kind=Kind.UNTAGGED,
             account_id=account_id,
@@ -440,6 +447,7 @@ def _rows(totals: _Totals) -> Iterator[AttributedCost]:
             region=region,
             resource_type=resource_type,
             tag_key=tag,
+            violation_type=how,
             amount=amount,
         )
     for key, amount in totals.at_stake.items():

@@ -257,3 +257,155 @@ def build_estate() -> None:
                 tag_name=tag,
                 first_detected_at=now,
             )
+
+
+# --- bills as the exports of each FOCUS version write them ----------------------------------
+
+#: The columns of FOCUS 1.0, as its sample data (``focus_sample.csv``) has them.
+FOCUS_1_0_COLUMNS = [
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+]
+#: FOCUS 1.1 adds capacity reservations, commitment quantities, the service subcategory and
+#: SKU meter and price details.
+FOCUS_1_1_COLUMNS = [
+    *FOCUS_1_0_COLUMNS,
+    "CapacityReservationId",
+    "CapacityReservationStatus",
+    "CommitmentDiscountQuantity",
+    "CommitmentDiscountUnit",
+    "ServiceSubcategory",
+    "SkuMeter",
+    "SkuPriceDetails",
+]
+#: FOCUS 1.2 adds account types, the invoice id and the pricing-currency figures.
+FOCUS_1_2_COLUMNS = [
+    *FOCUS_1_1_COLUMNS,
+    "BillingAccountType",
+    "SubAccountType",
+    "InvoiceId",
+    "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice",
+    "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice",
+]
+#: FOCUS 1.3 names the provider of the service and of the host apart, deprecating ProviderName.
+FOCUS_1_3_COLUMNS = [
+    *[c for c in FOCUS_1_2_COLUMNS if c not in ("ProviderName", "PublisherName")],
+    "ServiceProviderName",
+    "HostProviderName",
+]
+
+
+def focus_cells(
+    account: str,
+    service: str,
+    resource: str,
+    category: str,
+    billed: str,
+    effective: str | None = None,
+    *,
+    region: str = "us-east-1",
+    provider: str = "AWS",
+    **other: str,
+) -> dict[str, str]:
+    """One row of a FOCUS export; ``effective`` defaults to ``billed``."""
+    return {
+        "BillingAccountId": "999999999999",
+        "BillingPeriodStart": "2024-05-01T00:00:00Z",
+        "BillingPeriodEnd": "2024-06-01T00:00:00Z",
+        "ChargePeriodStart": "2024-05-03T00:00:00Z",
+        "ChargePeriodEnd": "2024-05-04T00:00:00Z",
+        "SubAccountId": account,
+        "RegionId": region,
+        "ServiceName": service,
+        "ResourceId": resource,
+        "ChargeCategory": category,
+        "ChargeClass": "NULL",
+        "BilledCost": billed,
+        "EffectiveCost": billed if effective is None else effective,
+        "BillingCurrency": "USD",
+        "ProviderName": provider,
+        "PublisherName": provider,
+        "InvoiceIssuerName": provider,
+        "ServiceProviderName": provider,
+        "HostProviderName": provider,
+        **other,
+    }
+
+
+def write_focus_version(path: Path, columns: list[str], rows: list[dict[str, str]]) -> Path:
+    """A FOCUS CSV with ``columns``; a cell a row does not give is ``NULL``, as the FOCUS 1.0
+    sample data writes every empty cell."""
+    return write_csv(path, columns, [[row.get(c, "NULL") for c in columns] for row in rows])
+
+
+#: A bill in the shape of the FOCUS 1.0 sample: every empty cell is the text NULL, in the cases
+#: and spacings exports write it.
+NULL_SAMPLE_ROWS = [
+    focus_cells(A, "Amazon EC2", I_AAA, "Usage", "7.00"),
+    focus_cells(A, "Amazon EC2", "i-0bbb", "Usage", "3.00"),
+    focus_cells(A, "Amazon EC2", "NULL", "Tax", "1.50", region="NULL"),
+    focus_cells(A, "AWS Support (Business)", "null", "Usage", "2.25", "NULL", region=" NULL "),
+    focus_cells(A, "Datadog Pro", " Null ", "Purchase", "4.00", region="", PublisherName="Datadog"),
+    focus_cells(A, "Amazon EC2", "i-0zzz", "Usage", "0.75"),
+]
+#: Its right answers on the estate of :func:`build_estate`.
+NULL_SAMPLE_TOTAL = Decimal("18.50")
+NULL_SAMPLE_ATTRIBUTABLE = Decimal("7.00")
+NULL_SAMPLE_GAP = Decimal("3.00")
+NULL_SAMPLE_UNATTRIBUTABLE = Decimal("7.75")
+NULL_SAMPLE_UNMATCHED = Decimal("0.75")
+
+#: One FOCUS file from a multi-cloud tool: AWS rows beside Azure's and Oracle's.
+MULTI_CLOUD_ROWS = [
+    focus_cells(A, "Amazon EC2", I_AAA, "Usage", "10.00"),
+    focus_cells(A, "Amazon EC2", "", "Tax", "1.00", provider="Amazon Web Services, Inc."),
+    focus_cells(
+        "sub-1", "Virtual Machines", "/subscriptions/1/vm", "Usage", "5", provider="Microsoft"
+    ),
+    focus_cells("sub-1", "Storage", "/subscriptions/1/disk", "Usage", "2", provider="Microsoft"),
+    focus_cells("sub-1", "Bandwidth", "", "Usage", "1", provider="Microsoft"),
+    focus_cells("ocid1.tenancy", "Compute", "ocid1.instance", "Usage", "3", provider="Oracle"),
+]

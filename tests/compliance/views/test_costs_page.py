@@ -94,12 +94,12 @@ def test_the_split_adds_up_and_names_its_source(billed: Scan, charlie: User) -> 
 def test_untagged_spend_per_key_and_breakdowns(billed: Scan, charlie: User) -> None:
     html = signed_in(charlie, Role.ADMIN).get(URL).content.decode()
     assert table(html, "untagged") == [
-        ["Project", "$80.00", "Violations of Project"],
-        ["Owner", "$22.33", "Violations of Owner"],
-        ["Environment", "$19.00", "Violations of Environment"],
+        ["Project", "$80.00", "$80.00", "Violations of Project"],
+        ["Owner", "$22.33", "$22.33", "Violations of Owner"],
+        ["Environment", "$19.00", "$19.00", "Violations of Environment"],
     ]
     assert 'href="/violations/?tag=Project"' in html
-    assert "Untagged spend per required tag key" in html
+    assert "Untagged spend (the key is absent) per required tag key" in html
     assert table(html, "by-account") == [
         ["data (222222222222)", "$88.00", "$0.00", "$80.00", "$8.00", "$0.00"],
         ["prod (111111111111)", "$51.64", "$9.57", "$22.33", "$14.19", "$5.55"],

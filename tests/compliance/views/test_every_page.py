@@ -28,6 +28,7 @@ PAGES = [
     ("compliance:resource_detail", roles.Role.VIEWER),
     ("compliance:violations", roles.Role.VIEWER),
     ("compliance:costs", roles.Role.VIEWER),
+    ("compliance:allocation", roles.Role.VIEWER),
     ("compliance:scans", roles.Role.VIEWER),
     ("compliance:scan_detail", roles.Role.VIEWER),
     ("compliance:policy", roles.Role.VIEWER),
