@@ -42,10 +42,22 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(lambda found: marker(found.group()), text)
 
 
+#: AWS's limits on a tag key and value, which the columns that keep them (a violation's
+#: value, a tag change) share: a source that breaks them (an emulator, another cloud's API)
+#: has its text cut to fit, ending in "…", instead of failing the scan's write.
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+
+
+def _within(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _storable_item(item: DiscoveredResource) -> DiscoveredResource:
     texts = (item.arn, item.account_id, item.region, item.name, *item.tags, *item.tags.values())
     texts += (*item.attributes, *item.attributes.values())
-    if not any(_UNSTORABLE.search(text) for text in texts):
+    oversize = any(len(key) > MAX_TAG_KEY or len(v) > MAX_TAG_VALUE for key, v in item.tags.items())
+    if not oversize and not any(_UNSTORABLE.search(text) for text in texts):
         return item
     return replace(
         item,
@@ -53,7 +65,10 @@ def _storable_item(item: DiscoveredResource) -> DiscoveredResource:
         account_id=storable(item.account_id),
         region=storable(item.region),
         name=storable(item.name),
-        tags={storable(key): storable(value) for key, value in item.tags.items()},
+        tags={
+            _within(storable(key), MAX_TAG_KEY): _within(storable(value), MAX_TAG_VALUE)
+            for key, value in item.tags.items()
+        },
         attributes={storable(key): storable(value) for key, value in item.attributes.items()},
     )
 

@@ -28,6 +28,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
@@ -115,6 +118,7 @@ class PruneCounts:
     tag_changes: int = 0
     snapshots: int = 0
     audit_events: int = 0
+    expired_cache_entries: int = 0
     kept_scans: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -124,6 +128,7 @@ class PruneCounts:
             "tag_changes": self.tag_changes,
             "snapshots": self.snapshots,
             "audit_events": self.audit_events,
+            "expired_cache_entries": self.expired_cache_entries,
         }
 
 
@@ -170,7 +175,25 @@ def prune(cutoffs: Cutoffs, *, batch_size: int, on_batch: OnBatch | None = None)
     counts = PruneCounts(kept_scans=protected_scan_ids())
     _prune_scans(cutoffs.scans_before, batch_size, counts, report)
     counts.audit_events = prune_audit_events(cutoffs.audit_before, batch_size, report)
+    counts.expired_cache_entries = purge_expired_cache_entries(timezone.now())
     return counts
+
+
+def purge_expired_cache_entries(now: datetime) -> int:
+    """Delete the expired entries of the cache table (the shared cache without Redis), which
+    Django removes only when the table is full, and then by key order rather than age: kept
+    small, the table never reaches that point. Redis expires its own keys (nothing to do)."""
+    cache = caches["default"]
+    if not isinstance(cache, DatabaseCache):
+        return 0
+    table = connection.ops.quote_name(str(settings.CACHES["default"]["LOCATION"]))
+    with connection.cursor() as cursor:
+        # The table name is the configured cache LOCATION, quoted; the value is a parameter.
+        cursor.execute(
+            f"DELETE FROM {table} WHERE expires < %s",  # noqa: S608  # nosec B608
+            [connection.ops.adapt_datetimefield_value(now)],
+        )
+        return max(int(cursor.rowcount), 0)
 
 
 def _prune_scans(before: datetime, batch_size: int, counts: PruneCounts, report: OnBatch) -> None:

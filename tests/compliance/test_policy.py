@@ -664,3 +664,20 @@ def test_an_unquoted_yaml_version_is_refused_rather_than_misread() -> None:
 
 def test_a_whole_number_version_is_kept_as_its_digits() -> None:
     assert policy_from_dict(native(version=3)).version == "3"
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"name": "Own\u0000er"}, "required_tags[0].name"),
+        ({"allowed_values": ["prod", "te\u0000st"]}, "required_tags[0].allowed_values[1]"),
+        ({"description": "\u0000"}, "required_tags[0].description"),
+    ],
+)
+def test_a_nul_character_anywhere_in_a_document_is_refused(
+    fields: dict[str, Any], where: str
+) -> None:
+    """Written ``\\u0000`` in JSON: PostgreSQL could not store it (a failed save, not a message)."""
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(json.dumps(with_tag(0, **fields)))
+    assert (caught.value.field, caught.value.reason) == (where, "contains a NUL character")

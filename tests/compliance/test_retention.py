@@ -137,6 +137,7 @@ def test_old_scans_go_with_their_rows_and_referenced_ones_stay(four_scans: list[
         "tag_changes": 2,
         "snapshots": doomed_snapshots + doomed_rules,
         "audit_events": 0,
+        "expired_cache_entries": 0,
     }
     assert not ComplianceSnapshot.objects.filter(scan_id__in=[second.pk, third.pk]).exists()
     assert not RuleSnapshot.objects.filter(scan_id__in=[second.pk, third.pk]).exists()
@@ -174,7 +175,15 @@ def test_figures_of_retained_scans_are_unchanged(four_scans: list[Scan]) -> None
 def test_a_second_run_deletes_nothing_more(four_scans: list[Scan]) -> None:
     prune()
     assert prune().as_dict() == dict.fromkeys(
-        ("scans", "scan_items", "tag_changes", "snapshots", "audit_events"), 0
+        (
+            "scans",
+            "scan_items",
+            "tag_changes",
+            "snapshots",
+            "audit_events",
+            "expired_cache_entries",
+        ),
+        0,
     )
     assert Scan.objects.count() == 2
 
@@ -289,6 +298,7 @@ def test_the_run_is_audited_once_and_that_row_survives_the_next_run(
             "tag_changes": 0,
             "snapshots": 0,
             "audit_events": 5,
+            "expired_cache_entries": 0,
         },
         "kept_scans": [],
     }
@@ -394,3 +404,24 @@ def test_command_dry_run_deletes_nothing(events: dict[str, Any], settings: Any) 
     out = run("--dry-run")
     assert "Would delete 0 scans, 0 scan items, 0 tag changes, 0 snapshots, 6 audit events" in out
     assert len(targets()) == 7
+
+
+def test_expired_entries_of_the_shared_cache_table_are_purged(db: None) -> None:
+    """Without Redis the shared cache is a table, which Django purges only once full (and then
+    by key order): prune keeps it to what has not expired."""
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    from compliance.writes.retention import purge_expired_cache_entries
+    from mcp_endpoint.oauth.shared_state import cache_settings
+
+    with override_settings(CACHES={"default": cache_settings("")}):
+        cache = caches["default"]
+        cache.set("code-of-a-minute", "a", timeout=60)
+        cache.set("counter-of-an-hour", "b", timeout=3600)
+        purged = purge_expired_cache_entries(timezone.now() + timedelta(minutes=30))
+        assert (purged, cache.get("code-of-a-minute"), cache.get("counter-of-an-hour")) == (
+            1,
+            None,
+            "b",
+        )

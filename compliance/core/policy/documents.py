@@ -85,7 +85,30 @@ def _rule_to_dict(rule: TagRule) -> dict[str, object]:
     }
 
 
+def _refuse_nul(value: object, path: str) -> None:
+    """A NUL character anywhere in the document (raw, or written ``\\u0000`` in JSON) is
+    refused: no tag key or value can hold one, and PostgreSQL cannot store one in text or in
+    the policy's JSON document, so it could only end as a failed save instead of a message."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise PolicyError(path or "policy", "contains a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, path)
+            inner = f"{path}.{key}" if path else str(key)
+            _refuse_nul(item, inner if isinstance(key, str) else path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{path}[{index}]")
+
+
 def _load(text: str) -> object:
+    loaded = _parse(text)
+    _refuse_nul(loaded, "")
+    return loaded
+
+
+def _parse(text: str) -> object:
     if not isinstance(text, str):
         raise PolicyError("policy", f"expected the document's text, got {describe(text)}")
     # len() bounds the UTF-8 size from below, so the cheap test catches most oversize documents.
