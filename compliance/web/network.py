@@ -71,6 +71,16 @@ def forwarded_allow_ips(networks: Iterable[Network]) -> str:
     return ",".join(str(network) for network in networks)
 
 
+def client_block(address: str) -> str:
+    """The client as a limit or an alert counts it: an IPv4 address, or an IPv6 address's
+    /64, the block one subscriber is given (rotating addresses within it is still one client).
+    Audit rows keep the full address."""
+    parsed = _address(address)
+    if parsed is None or parsed.version == 4 or parsed.ipv4_mapped is not None:
+        return address
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+
+
 def client_address(peer: str | None, forwarded_for: Iterable[str]) -> str | None:
     """The direct peer, unless it is a trusted proxy: then the nearest untrusted address in
     ``X-Forwarded-For`` (read right to left, as each proxy appends the address it saw)."""

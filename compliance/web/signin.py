@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import Any
 
@@ -48,10 +47,7 @@ class AccountAdapter(DefaultAccountAdapter):
         address = network.request_client_address(request)
         if not address:
             raise PermissionDenied("Unable to determine client IP address")
-        parsed = ipaddress.ip_address(address)
-        if parsed.version == 6 and parsed.ipv4_mapped is None:
-            return str(ipaddress.ip_network(f"{address}/64", strict=False))
-        return address
+        return network.client_block(address)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from compliance.reads import incident
+from compliance.web import network
 from mcp_endpoint import credentials
 from mcp_endpoint.db import in_db_thread
 from mcp_endpoint.http.jsonrpc_errors import INVALID_REQUEST, SERVER_ERROR, Refusal
@@ -134,7 +135,7 @@ async def _refuse_credential(
         client_id=rejection.client_id,
         alert=Alert(
             "auth_failed",
-            refuser.address or "unknown",
+            network.client_block(refuser.address) if refuser.address else "unknown",
             {
                 "reason": rejection.reason,
                 "key_prefix": rejection.key_prefix,

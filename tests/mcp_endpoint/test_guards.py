@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,17 +217,55 @@ def test_internal_errors_are_sanitised(
     assert last_event().outcome == "error"
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def security_log() -> Iterator[_Records]:
+    """The ``security`` logger's records. It does not propagate to the root logger, where
+    caplog listens, so a handler of the test's own is attached to it, after the ASGI
+    application is imported: that import sets Django up, which configures logging afresh."""
+    import finops_site.asgi  # noqa: F401
+
+    logger = logging.getLogger("security")
+    handler = _Records()
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
 def test_repeated_auth_failures_raise_a_security_event(
-    accounts: Accounts, settings: Any, caplog: pytest.LogCaptureFixture
+    accounts: Accounts, settings: Any, security_log: _Records
 ) -> None:
     settings.MCP_ALERT_AUTH_FAILURES = 3
-    with caplog.at_level(logging.WARNING, logger="security"):
-        for _ in range(4):
-            post(tool_call("list_scans"), key="ftc_abcdefgh_" + "z" * 43)
-    records = [r for r in caplog.records if r.name == "security"]
+    for _ in range(4):
+        post(tool_call("list_scans"), key="ftc_abcdefgh_" + "z" * 43)
+    records = [r for r in security_log.records if r.name == "security"]
     assert len(records) == 2  # the third and the fourth failure
     assert records[0].security["event"] == "auth_failed"  # type: ignore[attr-defined]
     assert AuditEvent.objects.filter(event_type="auth.failed").count() == 4
+
+
+def test_auth_failures_from_one_ipv6_block_count_as_one_client(
+    accounts: Accounts, settings: Any, security_log: _Records
+) -> None:
+    settings.MCP_ALERT_AUTH_FAILURES = 3
+    for host in range(1, 4):  # three addresses of one /64, rotated as a client could
+        post(tool_call("list_scans"), key="ftc_abcdefgh_" + "z" * 43, peer=f"2001:db8::{host}")
+    records = [r for r in security_log.records if r.name == "security"]
+    assert [r.security["source"] for r in records] == ["2001:db8::/64"]  # type: ignore[attr-defined]
+    addresses = AuditEvent.objects.filter(event_type="auth.failed").values_list(
+        "client_address", flat=True
+    )
+    assert sorted(str(a) for a in addresses) == ["2001:db8::1", "2001:db8::2", "2001:db8::3"]
 
 
 def test_audit_arguments_redact_secrets() -> None:
