@@ -103,7 +103,14 @@ def _period_lines(
         start = latest
     else:
         start = _as_period(period)
-    lines = lines.filter(billing_period_start=start)
+    return newest_format_lines(lines.filter(billing_period_start=start))
+
+
+def newest_format_lines(
+    lines: QuerySet[CostLine],
+) -> tuple[QuerySet[CostLine], BillingImport | None]:
+    """``lines`` (one period's) of the most recently imported bill format, and that import:
+    a FOCUS and a CUR bill of the same period describe the same money, so one is read."""
     newest = (
         BillingImport.objects.filter(pk__in=lines.values("billing_import_id"))
         .order_by("-imported_at", "-id")

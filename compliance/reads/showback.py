@@ -35,7 +35,7 @@ from compliance.core import costs
 from compliance.core.policy import TagRule
 from compliance.models import BillingImport, CostLine
 from compliance.permissions.accounts import Viewer
-from compliance.reads.money import visible_cost_lines
+from compliance.reads.money import newest_format_lines, visible_cost_lines
 from compliance.reads.policy import active_policy, read_policy
 from compliance.reads.resources import ResourceFilter, present_resources
 from compliance.reads.scans import latest_scan, scan_block
@@ -208,14 +208,7 @@ def _bill_lines(
     """The viewer's lines of one period from one bill format, chosen as
     :func:`compliance.reads.money.cost_attribution` chooses (the newest import's format)."""
     lines = visible_cost_lines(viewer, filters.accounts).filter(billing_period_start=start)
-    newest = (
-        BillingImport.objects.filter(pk__in=lines.values("billing_import_id"))
-        .order_by("-imported_at", "-id")
-        .first()
-    )
-    if newest is None:
-        return lines.none(), None
-    return lines.filter(source_format=newest.source_format), newest
+    return newest_format_lines(lines)
 
 
 def _resolve_period(viewer: Viewer, filters: _Filters, period: date | None) -> datetime | None:
