@@ -34,6 +34,7 @@ class EventType(StrEnum):
     # Policy, scans, costs, exemptions
     POLICY_IMPORTED = "policy.imported"
     POLICY_REJECTED = "policy.rejected"
+    ALLOCATION_CHANGED = "allocation.changed"
     SCAN_REQUESTED = "scan.requested"
     SCAN_STARTED = "scan.started"
     SCAN_FINISHED = "scan.finished"
@@ -93,6 +94,9 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.MFA_FAILED: "A wrong second-factor code was entered (sign-in or reauthentication)",
     EventType.POLICY_IMPORTED: "A tagging policy version was imported",
     EventType.POLICY_REJECTED: "A tagging policy was refused",
+    EventType.ALLOCATION_CHANGED: (
+        "Allocation or shared-cost rules were changed (a new allocation version)"
+    ),
     EventType.SCAN_REQUESTED: "A scan was requested",
     EventType.SCAN_STARTED: "A scan started",
     EventType.SCAN_FINISHED: "A scan finished",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from compliance.models.allocation import AllocationRule, AllocationVersion, SharedCostRule
 from compliance.models.audit import AuditEvent
 from compliance.models.checklist import (
     Attestation,
@@ -31,6 +32,8 @@ from compliance.models.inventory import (
 __all__ = [
     "MAX_EXEMPTION_LIFETIME",
     "AccountAccess",
+    "AllocationRule",
+    "AllocationVersion",
     "Attestation",
     "AttributedCost",
     "AuditEvent",
@@ -50,6 +53,7 @@ __all__ = [
     "Scan",
     "ScanItem",
     "ScanPartition",
+    "SharedCostRule",
     "TagChange",
     "TaggingPolicy",
     "Violation",

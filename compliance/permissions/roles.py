@@ -49,6 +49,9 @@ _VIEWER = [
     "compliance.view_costline",
     "compliance.view_costexplorerfigure",
     "compliance.view_exemption",
+    "compliance.view_allocationrule",
+    "compliance.view_sharedcostrule",
+    "compliance.view_allocationversion",
 ]
 _ANALYST = [*_VIEWER, EXPORT, START_SCAN]
 _ADMIN = [
@@ -58,6 +61,12 @@ _ADMIN = [
     "compliance.change_awsaccount",
     "compliance.add_taggingpolicy",
     "compliance.add_billingimport",
+    "compliance.add_allocationrule",
+    "compliance.change_allocationrule",
+    "compliance.delete_allocationrule",
+    "compliance.add_sharedcostrule",
+    "compliance.change_sharedcostrule",
+    "compliance.delete_sharedcostrule",
     "compliance.add_exemption",
     "compliance.change_exemption",
     "compliance.delete_exemption",

@@ -38,6 +38,7 @@ class Action(StrEnum):
     MANAGE_ACCOUNTS = "manage_accounts"
     IMPORT_POLICY = "import_policy"
     IMPORT_COSTS = "import_costs"
+    MANAGE_ALLOCATION = "manage_allocation"
     MANAGE_GRANTS = "manage_grants"
     MANAGE_KEYS = "manage_keys"
     MANAGE_USERS = "manage_users"
@@ -74,6 +75,9 @@ RULES: dict[Action, Rule] = {
     Action.MANAGE_ACCOUNTS: Rule("compliance.add_awsaccount", None, "register AWS accounts"),
     Action.IMPORT_POLICY: Rule("compliance.add_taggingpolicy", None, "import tagging policies"),
     Action.IMPORT_COSTS: Rule("compliance.add_billingimport", None, "load bills and costs"),
+    Action.MANAGE_ALLOCATION: Rule(
+        "compliance.change_allocationrule", None, "change allocation and shared-cost rules"
+    ),
     Action.MANAGE_GRANTS: Rule("compliance.add_accountaccess", None, "grant account access"),
     Action.MANAGE_KEYS: Rule("mcp_endpoint.add_apikey", None, "create and revoke API keys"),
     Action.MANAGE_USERS: Rule("auth.change_user", None, "change people's roles"),

@@ -1,0 +1,111 @@
+"""Allocation: rules that give a tag value where tags cannot, and shared costs split over values.
+
+Both are showback's, never compliance's: a resource given a value by a rule still violates the
+policy. Rules are kept per tag key, ordered by ``position`` (then id); for each charge lacking a
+valid value of the key, the first enabled rule that matches gives its value. Every change is
+written through ``compliance.writes.allocation`` and recorded as a new
+:class:`AllocationVersion` (a snapshot of every rule and shared-cost rule) with an audit row.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+#: The longest tag key and value AWS accepts.
+TAG_KEY_LENGTH = 128
+TAG_VALUE_LENGTH = 256
+
+
+class AllocationRule(models.Model):
+    """Gives ``value`` (or the value of a related resource) of ``tag_key`` to the charges that
+    match every matcher set; empty matchers match anything."""
+
+    class Related(models.TextChoices):
+        NONE = "", "No related resource: give the value above"
+        STACK = "cloudformation_stack", "The value of another resource of the same stack"
+        PARENT = "parent", "The value of the parent resource (a volume's instance, ...)"
+
+    tag_key = models.CharField(max_length=TAG_KEY_LENGTH)
+    #: Order within the key: the first enabled rule that matches wins (ties by id).
+    position = models.PositiveIntegerField(default=100)
+    name = models.CharField(max_length=200)
+    #: The value given; empty when ``related`` names where the value comes from.
+    value = models.CharField(max_length=TAG_VALUE_LENGTH, blank=True)
+    accounts = models.JSONField(default=list, blank=True, help_text="Account ids; empty: any.")
+    regions = models.JSONField(default=list, blank=True, help_text="Regions; empty: any.")
+    services = models.JSONField(
+        default=list, blank=True, help_text="Services as the bill names them; empty: any."
+    )
+    resource_types = models.JSONField(
+        default=list, blank=True, help_text="Resource types (service:type); empty: any."
+    )
+    name_pattern = models.CharField(
+        max_length=512, blank=True, help_text="Resource name pattern (* and ?), case-sensitive."
+    )
+    arn_pattern = models.CharField(
+        max_length=2048, blank=True, help_text="ARN or bill resource id pattern (* and ?)."
+    )
+    related = models.CharField(max_length=32, choices=Related.choices, blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["tag_key", "position", "id"]
+        indexes = [models.Index(fields=["tag_key", "position"])]
+
+    def __str__(self) -> str:
+        return f"{self.tag_key} #{self.position}: {self.name}"
+
+
+class SharedCostRule(models.Model):
+    """Splits the unattributable charges it matches (by service and charge category; empty:
+    any) over the values of ``tag_key``: proportionally to their allocated spend, evenly, or by
+    fixed percentages. The first enabled rule of the key that matches a charge splits it."""
+
+    class Mode(models.TextChoices):
+        PROPORTIONAL = "proportional", "Proportionally to each value's allocated spend"
+        EVEN = "even", "Evenly over the values with allocated spend"
+        FIXED = "fixed", "By fixed percentages"
+
+    tag_key = models.CharField(max_length=TAG_KEY_LENGTH)
+    position = models.PositiveIntegerField(default=100)
+    name = models.CharField(max_length=200)
+    services = models.JSONField(
+        default=list, blank=True, help_text="Services as the bill names them; empty: any."
+    )
+    charge_categories = models.JSONField(
+        default=list, blank=True, help_text="Tax, Usage, Purchase, Credit, Adjustment; empty: any."
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PROPORTIONAL)
+    #: For ``fixed``: value -> percentage as a decimal string; they add up to exactly 100.
+    percentages = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["tag_key", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.tag_key} shared #{self.position}: {self.name}"
+
+
+class AllocationVersion(models.Model):
+    """One state of every allocation and shared-cost rule, written with each change."""
+
+    version = models.PositiveIntegerField(unique=True)
+    #: ``{"allocation_rules": [...], "shared_cost_rules": [...]}``, each rule as its fields.
+    rules = models.JSONField(default=dict)
+    #: What changed, in words ("rule 4 'EBS follows its instance' added").
+    change = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"allocation v{self.version}: {self.change}"
