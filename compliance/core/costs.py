@@ -214,6 +214,23 @@ class Attribution:
     by_service: dict[str, CostSplit] = field(default_factory=dict)
     by_resource_type: dict[str, CostSplit] = field(default_factory=dict)
     by_charge_category: dict[str, CostSplit] = field(default_factory=dict)
+    #: Resources not in the inventory, judged from their tags on the bill (not a bucket: their
+    #: spend stays in ``unmatched_resource_spend``).
+    judged_by_bill: BillJudged = field(default_factory=lambda: BillJudged())
+
+    @property
+    def attribution_gap_with_bill(self) -> Decimal:
+        return self.attribution_gap + self.judged_by_bill.gap
+
+    @property
+    def judged(self) -> JudgedSplit:
+        return judged_split(
+            self.attributable_spend,
+            self.attribution_gap,
+            self.unattributable_spend,
+            self.unmatched_resource_spend,
+            self.judged_by_bill.spend,
+        )
 
     @property
     def total_spend(self) -> Decimal:
@@ -456,3 +473,98 @@ def resource_costs(
             ):
                 wanted[resource.arn] += charge.cost
     return wanted
+
+
+# --- Compliance from the bill ----------------------------------------------------------------
+
+#: What ``keys_on_bill`` can and cannot say.
+BILL_TAGS_NOTE = (
+    "Only tag keys activated as cost allocation tags appear on the bill, so a key missing from "
+    "keys_on_bill may be set on resources yet look absent."
+)
+#: ARN services whose resource part is a bare name: the type their scanned resources have.
+NAME_ONLY_TYPES = {"s3": "s3:bucket", "sqs": "sqs:queue", "sns": "sns:topic"}
+
+
+def billed_resource_type(resource_id: str) -> str:
+    """The resource type of a bill's resource id, named as scanned types are: from an ARN
+    ``arn:aws:<service>:...:<type>/...`` (or ``<type>:...``) ``service:type``; ``""`` for a
+    bare id, whose type the bill does not say."""
+    parts = resource_id.split(":", RESOURCE_PART_COLONS)
+    if len(parts) <= RESOURCE_PART_COLONS or parts[0] != "arn" or not parts[2]:
+        return ""
+    service, resource = parts[2], parts[RESOURCE_PART_COLONS]
+    cut_at = min((i for i in (resource.find("/"), resource.find(":")) if i > 0), default=-1)
+    if cut_at < 0:
+        return NAME_ONLY_TYPES.get(service, "")
+    return f"{service}:{resource[:cut_at]}"
+
+
+@dataclass(slots=True)
+class BillJudged:
+    """Resources the bill charges and the inventory does not hold, judged against the policy
+    from their tags on the bill (resources to which no required tag applies are not judged).
+
+    ``spend`` is part of ``unmatched_resource_spend`` (never more), ``gap`` the part of it on
+    resources with a violation; the per-key figures are defined as for inventory resources.
+    """
+
+    spend: Decimal = ZERO
+    gap: Decimal = ZERO
+    resource_count: int = 0
+    noncompliant_count: int = 0
+    untagged_spend: dict[str, Decimal] = field(default_factory=dict)
+    noncompliant_spend: dict[str, Decimal] = field(default_factory=dict)
+    #: Every tag key the bill carries on the resources in view.
+    keys_on_bill: list[str] = field(default_factory=list)
+    #: Whether the bill has a tags column at all (without one, nothing is judged from it).
+    bill_has_tags: bool = False
+    note: str = BILL_TAGS_NOTE
+
+    @classmethod
+    def for_keys(cls, required_tags: Collection[str]) -> BillJudged:
+        keys = sorted(required_tags)
+        return cls(
+            untagged_spend=dict.fromkeys(keys, ZERO), noncompliant_spend=dict.fromkeys(keys, ZERO)
+        )
+
+    def add(self, cost: Decimal, violations: Iterable[tuple[str, str]]) -> None:
+        """Count one judged resource: its cost and its violations (tag key, violation type)."""
+        self.spend += cost
+        self.resource_count += 1
+        broken: dict[str, bool] = {}
+        for tag, kind in violations:
+            broken[tag] = broken.get(tag, False) or key_absent(kind)
+        if not broken:
+            return
+        self.gap += cost
+        self.noncompliant_count += 1
+        for tag, absent in broken.items():
+            self.noncompliant_spend[tag] = self.noncompliant_spend.get(tag, ZERO) + cost
+            if absent:
+                self.untagged_spend[tag] = self.untagged_spend.get(tag, ZERO) + cost
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedSplit:
+    """The total spend by how its compliance is known; the three add up to the total."""
+
+    by_scan: Decimal
+    by_bill: Decimal
+    not_judged: Decimal
+
+
+def judged_split(
+    attributable: Decimal,
+    attribution_gap: Decimal,
+    unattributable: Decimal,
+    unmatched_resource: Decimal,
+    by_bill: Decimal,
+) -> JudgedSplit:
+    """Spend judged by a scan (inventory resources), from the bill (:class:`BillJudged`), and
+    not at all (no resource, or a resource neither scanned nor judged from the bill)."""
+    return JudgedSplit(
+        by_scan=attributable + attribution_gap,
+        by_bill=by_bill,
+        not_judged=unattributable + unmatched_resource - by_bill,
+    )

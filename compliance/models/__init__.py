@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from compliance.models.allocation import AllocationRule, AllocationVersion, SharedCostRule
 from compliance.models.audit import AuditEvent
+from compliance.models.billed import BilledResource
 from compliance.models.checklist import (
     Attestation,
     ChecklistResult,
@@ -38,6 +39,7 @@ __all__ = [
     "AttributedCost",
     "AuditEvent",
     "AwsAccount",
+    "BilledResource",
     "BillingImport",
     "ChecklistResult",
     "ChecklistRun",

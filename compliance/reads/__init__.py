@@ -23,6 +23,7 @@ from compliance.reads.money import (
     visible_estimates,
 )
 from compliance.reads.policy import active_policy
+from compliance.reads.reports import bill_judgement_fields
 from compliance.reads.resources import (
     AccountNotVisible,
     ResourceFilter,
@@ -79,6 +80,7 @@ from compliance.reads.violation_history import (
 )
 
 __all__ = [
+    "bill_judgement_fields",
     "DEFAULT_DRIFT_LIMIT",
     "GRANULARITIES",
     "MAX_DRIFT_LIMIT",

@@ -7,7 +7,7 @@ the core's definitions (``compliance.core.costs``) otherwise.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -66,6 +66,27 @@ class CostAttribution:
     by_charge_category: dict[str, costs.CostSplit]
     #: With ``cost_source == "estimate"``: how the per-resource figures were estimated.
     estimate_method: str | None = None
+    #: Resources not in the inventory, judged from their tags on the bill (bills only); their
+    #: spend is part of ``unmatched_resource_spend``.
+    judged_by_bill: costs.BillJudged = field(default_factory=lambda: costs.BillJudged())
+    #: The costliest violating ones, highest spend first (``stored_costs.LISTED`` at most).
+    bill_judged_resources: list[stored_costs.BillJudgedResource] = field(default_factory=list)
+
+    @property
+    def attribution_gap_with_bill(self) -> Decimal:
+        """The gap of the inventory's resources and of the bill-judged ones."""
+        return self.attribution_gap + self.judged_by_bill.gap
+
+    @property
+    def judged(self) -> costs.JudgedSplit:
+        """Total spend judged by a scan, from the bill, and not at all; adding up to it."""
+        return costs.judged_split(
+            self.attributable_spend,
+            self.attribution_gap,
+            self.unattributable_spend,
+            self.unmatched_resource_spend,
+            self.judged_by_bill.spend,
+        )
 
 
 def _as_period(period: date | datetime) -> datetime:
@@ -177,9 +198,31 @@ def cost_attribution(
 
     Answered from the attribution stored at the last import, fetch or finalisation while it
     holds (see :mod:`compliance.stored.costs`); computed here otherwise. Both give the same
-    figures.
+    figures. A bill's resources that the inventory does not hold are judged from their bill
+    tags (``judged_by_bill``), the same way on both paths.
     """
     where = where or ResourceFilter()
+    return _with_bill_judgement(viewer, where, _attribution(viewer, where, period))
+
+
+def _with_bill_judgement(
+    viewer: Viewer, where: ResourceFilter, figures: CostAttribution
+) -> CostAttribution:
+    bill = figures.cost_source in BillingImport.Format.values
+    judged, listed = stored_costs.bill_judgement(
+        cost_scope(viewer, where.account_ids),
+        figures.period_start if bill else None,
+        figures.cost_source if bill else None,
+        regions=where.regions,
+        resource_types=where.resource_types,
+        required_tags=required_tags(),
+    )
+    return replace(figures, judged_by_bill=judged, bill_judged_resources=listed)
+
+
+def _attribution(
+    viewer: Viewer, where: ResourceFilter, period: date | datetime | None
+) -> CostAttribution:
     stored = stored_costs.attribution(
         cost_scope(viewer, where.account_ids),
         _as_period(period) if period is not None else None,

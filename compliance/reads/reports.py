@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -180,6 +180,48 @@ def cost_figures(attribution: CostAttribution) -> dict[str, Any]:
         }
         if loaded
         else {},
+        **bill_judgement_fields(attribution, shown),
+    }
+
+
+def bill_judgement_fields(
+    attribution: CostAttribution, shown: Callable[[Decimal], str | None]
+) -> dict[str, Any]:
+    """What the bill says of the resources the inventory does not hold (``source: bill``),
+    with the spend judged by scan, by bill and not at all; ``shown`` formats an amount (or
+    gives ``None`` when no costs are loaded)."""
+    judged, split = attribution.judged_by_bill, attribution.judged
+    return {
+        "judged_by_bill": {
+            "spend": shown(judged.spend),
+            "gap": shown(judged.gap),
+            "resource_count": judged.resource_count,
+            "noncompliant_count": judged.noncompliant_count,
+            "untagged_spend": {key: money(value) for key, value in judged.untagged_spend.items()},
+            "noncompliant_spend": {
+                key: money(value) for key, value in judged.noncompliant_spend.items()
+            },
+            "keys_on_bill": judged.keys_on_bill,
+            "bill_has_tags": judged.bill_has_tags,
+            "note": judged.note,
+        },
+        "attribution_gap_with_bill": shown(attribution.attribution_gap_with_bill),
+        "judged": {
+            "by_scan": shown(split.by_scan),
+            "by_bill": shown(split.by_bill),
+            "not_judged": shown(split.not_judged),
+        },
+        "bill_judged_resources": [
+            {
+                "resource_id": resource.resource_id,
+                "account_id": resource.account_id,
+                "resource_type": resource.resource_type,
+                "spend": money(resource.spend),
+                "violations": resource.violations,
+                "source": "bill",
+            }
+            for resource in attribution.bill_judged_resources
+        ],
     }
 
 

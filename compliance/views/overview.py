@@ -88,9 +88,27 @@ def _money(attribution: reads.CostAttribution) -> dict[str, Any] | None:
                 format_money(attribution.unmatched_resource_spend),
             ),
         ],
+        "judged": _judged(attribution),
+        "bill_note": attribution.judged_by_bill.note
+        if attribution.judged_by_bill.bill_has_tags
+        else None,
         "untagged_bars": [(key, amount) for key, amount in untagged],
         "noncompliant_bars": [(row.key, row.noncompliant) for row in key_spend_rows(attribution)],
     }
+
+
+def _judged(attribution: reads.CostAttribution) -> list[tuple[str, str, str]]:
+    """Spend judged by scan, by bill and not at all: amount and share of the total."""
+    split, total = attribution.judged, attribution.total_spend
+    rows = [
+        ("By scan (resources in the inventory)", split.by_scan),
+        ("By bill (not in the inventory, judged from their bill tags)", split.by_bill),
+        ("Not at all (no resource, or neither scanned nor judged from the bill)", split.not_judged),
+    ]
+    return [
+        (label, format_money(amount), format_percent(amount / total) if total else "n/a")
+        for label, amount in rows
+    ]
 
 
 @dashboard

@@ -16,9 +16,10 @@ from django.utils import timezone
 from compliance import audit
 from compliance.audit.events import EventType
 from compliance.aws import billing_source, cost_explorer
-from compliance.core import billing
+from compliance.core import billing, costs
 from compliance.models import (
     AwsAccount,
+    BilledResource,
     BillingImport,
     CostExplorerFigure,
     CostLine,
@@ -98,6 +99,7 @@ def do_import_costs(
                 "rows": bill.row_count,
                 "provider_filter": provider_filter,
                 "rows_left_out": bill.left_out,
+                "carries_tags": bill.carries_tags,
                 "periods": [
                     {
                         "start": imported.billing_period_start.isoformat(),
@@ -120,8 +122,12 @@ def do_import_costs(
 def _store_billing_period(
     bill: billing.Bill, period: billing.BillPeriod, acting: Viewer
 ) -> tuple[BillingImport, int]:
-    """Replace the stored lines of this format, period and accounts with the bill's."""
+    """Replace the stored lines of this format, period and accounts with the bill's, and the
+    resources it bills with their tags (judged by the refresh that follows)."""
     accounts = period.account_ids
+    BilledResource.objects.filter(
+        source_format=bill.format, billing_period_start=period.start, account_id__in=accounts
+    ).delete()
     previous = CostLine.objects.filter(
         source_format=bill.format, billing_period_start=period.start, account_id__in=accounts
     )
@@ -162,6 +168,24 @@ def _store_billing_period(
                 row_count=line.row_count,
             )
             for line in period.lines
+        ),
+        batch_size=2000,
+    )
+    BilledResource.objects.bulk_create(
+        (
+            BilledResource(
+                billing_import=imported,
+                source_format=bill.format,
+                billing_period_start=period.start,
+                account_id=billed.account_id,
+                region=billed.region,
+                service=billed.service,
+                resource_id=billed.resource_id,
+                resource_type=costs.billed_resource_type(billed.resource_id),
+                tags=billed.tags,
+                effective_cost=billed.effective_cost,
+            )
+            for billed in period.billed_resources()
         ),
         batch_size=2000,
     )

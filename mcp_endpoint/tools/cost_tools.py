@@ -77,6 +77,7 @@ def get_cost_attribution_gap(call: ToolCall, params: AttributionInput) -> dict[s
         "by_service": {key: _split(split) for key, split in figures.by_service.items()},
         "by_resource_type": {key: _split(split) for key, split in figures.by_resource_type.items()},
         "scan": scan_of(call.viewer),
+        **reads.bill_judgement_fields(figures, amount),
     }
 
 
@@ -126,6 +127,12 @@ TOOLS: list[ToolSpec[Any]] = [
         "or only in another letter case or with hidden characters in its name); "
         "noncompliant_spend to the spend of resources violating it in any way (also a blank, "
         "refused or ill-formed value), never less. "
+        "Resources on the bill that the inventory does not hold are judged from their tags on "
+        "the bill (judged_by_bill; only keys activated as cost allocation tags appear there, see "
+        "its note and keys_on_bill; exemptions do not apply), their spend staying in "
+        "unmatched_resource_spend; attribution_gap_with_bill adds their gap to the "
+        "attribution_gap; judged splits total_spend into by_scan + by_bill + not_judged; "
+        "bill_judged_resources lists the 20 costliest violating ones (source: bill). "
         "cost_source says where the money comes from: focus or cur (a bill), estimate (Cost "
         "Explorer, estimate_method says how), null when no costs are loaded (amounts are then "
         "null). Amounts are decimal strings, exact to the cent.",
@@ -145,7 +152,21 @@ TOOLS: list[ToolSpec[Any]] = [
         "pages and these four add up to total_spend. Amounts are decimal strings, each rounded "
         "to the cent from its exact sum; cost_source is focus or cur (a bill), null when no "
         "bill is loaded (amounts are then null). Cost Explorer estimates carry no tag values, "
-        "so they are never used here.",
+        "so they are never used here. "
+        "Beside each figure as tagged, the same money as allocated: allocation rules (written "
+        "by an admin, first matching rule wins) give a value to charges lacking a valid one. "
+        "Each row's allocated_spend is its spend plus what the rules give it "
+        "(allocated_resource_count resources; allocated_by[] lists {rule, spend} per rule, "
+        "highest first), and shared_spend is its share of the shared costs (charges of no "
+        "resource, e.g. support or tax, split by shared-cost rules proportionally, evenly or by "
+        "fixed percentages): a column of its own, in neither spend nor allocated_spend. rows[] "
+        "also holds values only a rule or a shared cost gives (spend 0.00). as_allocated says "
+        "what the rules leave without a value (untagged_spend, invalid_spend, "
+        "unattributable_spend, unmatched_resource_spend), the total shared_spend, and the rules "
+        "read (rules_version, rule_count, shared_rule_count; rules_version null when no rule "
+        "was ever written); the allocated_spend and shared_spend of all pages and these four "
+        "add up to total_spend. Rules change no compliance: a resource given a value by a rule "
+        "still violates the policy and counts in untagged_spend or invalid_spend above.",
         SpendByTagInput,
         get_spend_by_tag,
     ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compliance.core.billing.columns import CUR, FOCUS, FORMATS, PROVIDER_FILTERS, BillError
-from compliance.core.billing.reader import Bill, BillLine, BillPeriod, read_bill
+from compliance.core.billing.reader import Bill, BilledResource, BillLine, BillPeriod, read_bill
 
 __all__ = [
     "CUR",
@@ -14,5 +14,6 @@ __all__ = [
     "BillError",
     "BillLine",
     "BillPeriod",
+    "BilledResource",
     "read_bill",
 ]

@@ -85,6 +85,12 @@ class RowReader(Protocol):
     currency_column: str
     #: Whether rows name their provider, so that :meth:`other_provider` is worth calling.
     reads_providers: bool
+    #: Positions of the resource tags cell and of the charge period start (``None``: the
+    #: header lacks it), and their column names; see :mod:`compliance.core.billing.tags`.
+    tags: int | None
+    charged_from: int | None
+    tags_column: str
+    charged_from_column: str
 
     def other_provider(self, row: Sequence[str]) -> str | None:
         """The provider of a row that is not AWS's, ``None`` for an AWS row."""
@@ -126,7 +132,14 @@ FOCUS_LAYOUT = Layout(
     ),
     # EffectiveCost is mandatory since FOCUS 1.0, optional here so 0.5 exports still import
     # (at their billed cost); RegionId replaced Region in 1.0.
-    optional=("EffectiveCost", "RegionId", "Region", *PROVIDER_COLUMNS),
+    optional=(
+        "EffectiveCost",
+        "RegionId",
+        "Region",
+        *PROVIDER_COLUMNS,
+        "Tags",
+        "ChargePeriodStart",
+    ),
 )
 
 CUR_LAYOUT = Layout(
@@ -151,6 +164,8 @@ CUR_LAYOUT = Layout(
         "reservation_unused_amortized_upfront_fee_for_billing_period",
         "reservation_unused_recurring_fee",
         "reservation_reservation_a_r_n",
+        "resource_tags",
+        "line_item_usage_start_date",
     ),
 )
 
@@ -251,8 +266,12 @@ class FocusRows:
     format = FOCUS
     period_columns = ("BillingPeriodStart", "BillingPeriodEnd")
     currency_column = "BillingCurrency"
+    tags_column = "Tags"
+    charged_from_column = "ChargePeriodStart"
 
     def __init__(self, index: Mapping[str, int]) -> None:
+        self.tags = index.get(self.tags_column)
+        self.charged_from = index.get(self.charged_from_column)
         self.billed = index["BilledCost"]
         self.effective = index.get("EffectiveCost")
         self.currency = index["BillingCurrency"]
@@ -334,8 +353,12 @@ class CurRows:
     reads_providers = False  # CUR is AWS's own export
     period_columns = ("bill_billing_period_start_date", "bill_billing_period_end_date")
     currency_column = "line_item_currency_code"
+    tags_column = "resource_tags"
+    charged_from_column = "line_item_usage_start_date"
 
     def __init__(self, index: Mapping[str, int]) -> None:
+        self.tags = index.get(self.tags_column)
+        self.charged_from = index.get(self.charged_from_column)
         self.index = index
         self.unblended = index["line_item_unblended_cost"]
         self.account = index["line_item_usage_account_id"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import sys
 import threading
 from collections import defaultdict
@@ -35,6 +36,7 @@ from compliance.core.billing.columns import (
     parse_timestamp,
     row_reader,
 )
+from compliance.core.billing.tags import BillTags, Tags
 
 #: Rows between two progress reports.
 PROGRESS_EVERY = 100_000
@@ -64,6 +66,23 @@ class BillLine:
     row_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class BilledResource:
+    """One resource the bill charges in one account and region, with its tags on the bill.
+
+    Keyed like the matching to the inventory (account, region, resource id), so every charge
+    of one billed resource goes to the same inventory resource, or to none.
+    """
+
+    account_id: str
+    region: str
+    #: The service of its costliest line (a resource is billed under one service as a rule).
+    service: str
+    resource_id: str
+    effective_cost: Decimal
+    tags: Tags
+
+
 @dataclass(slots=True)
 class BillPeriod:
     """Everything one billing period of the file says, summed."""
@@ -71,6 +90,9 @@ class BillPeriod:
     start: datetime
     end: datetime
     lines: list[BillLine] = field(default_factory=list)
+    #: (account, resource id) -> its tags on the bill; ``None`` when the file has no tags
+    #: column (a resource without an entry carries none).
+    resource_tags: dict[tuple[str, str], Tags] | None = None
 
     @property
     def row_count(self) -> int:
@@ -97,6 +119,34 @@ class BillPeriod:
             )
         return {c: totals[c] for c in CHARGE_CATEGORIES if c in totals}
 
+    def billed_resources(self) -> list[BilledResource]:
+        """Every resource the period charges, with its tags; empty without a tags column."""
+        if self.resource_tags is None:
+            return []
+        found: dict[tuple[str, str, str], list[Any]] = {}
+        for line in self.lines:
+            if not line.resource_id:
+                continue
+            key = (line.account_id, line.region, line.resource_id)
+            entry = found.get(key)
+            if entry is None:
+                found[key] = [line.effective_cost, line.service, line.effective_cost]
+                continue
+            entry[0] += line.effective_cost
+            if line.effective_cost > entry[2]:
+                entry[1], entry[2] = line.service, line.effective_cost
+        return [
+            BilledResource(
+                account_id=account,
+                region=region,
+                service=service,
+                resource_id=resource,
+                effective_cost=cost,
+                tags=self.resource_tags.get((account, resource), {}),
+            )
+            for (account, region, resource), (cost, service, _) in found.items()
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class Bill:
@@ -108,6 +158,8 @@ class Bill:
     periods: list[BillPeriod]
     #: Rows of other providers than AWS left out by the provider filter, by provider name.
     left_out: dict[str, int] = field(default_factory=dict)
+    #: Whether the file has a resource tags column (FOCUS ``Tags``, CUR 2.0 ``resource_tags``).
+    carries_tags: bool = False
 
 
 #: Fetches a remote bill (``s3://...``) to a local file for the span of the read.
@@ -260,6 +312,12 @@ def _text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, list):
+        # A map column (CUR 2.0 ``resource_tags``) comes as (key, value) pairs: read as the
+        # JSON object a CSV export writes.
+        return json.dumps(dict(value))
+    if isinstance(value, dict):
+        return json.dumps(value)
     return str(value)
 
 
@@ -277,6 +335,14 @@ def _aggregate(
     start_column, end_column = reader.period_columns
     currency: str | None = None
     other_provider = reader.other_provider if reader.reads_providers else None
+    tags_at, charged_from_at = reader.tags, reader.charged_from
+    bill_tags = (
+        None
+        if tags_at is None
+        else BillTags(
+            reader.tags_column, reader.charged_from_column if charged_from_at is not None else None
+        )
+    )
     n = 0
     with localcontext() as context:
         # Wide enough for any bill; a sum that would still need rounding stops the import.
@@ -296,6 +362,14 @@ def _aggregate(
                         others[other] += 1
                         continue
                 key, billed, effective, row_currency = reader.read(row, n)
+                if bill_tags is not None and key[5]:
+                    assert tags_at is not None
+                    bill_tags.add(
+                        (key[0], key[2], key[5]),
+                        row[charged_from_at] if charged_from_at is not None else "",
+                        row[tags_at],
+                        n,
+                    )
                 if row_currency != currency:
                     row_currency = cell(row_currency)
                 if row_currency != currency:
@@ -334,7 +408,7 @@ def _aggregate(
             if others:
                 raise BillError(f"file: no AWS rows, only {_providers(others)}")
             raise BillError("file: no rows after the header")
-        periods = _periods(sums, times)
+        periods = _periods(sums, times, bill_tags)
     return Bill(
         source=source,
         format=reader.format,
@@ -342,6 +416,7 @@ def _aggregate(
         row_count=n - sum(others.values()),
         periods=periods,
         left_out=dict(sorted(others.items(), key=lambda item: (-item[1], item[0]))),
+        carries_tags=bill_tags is not None,
     )
 
 
@@ -362,7 +437,9 @@ def _providers(rows: dict[str, int]) -> str:
 
 
 def _periods(
-    sums: dict[tuple[str, ...], list[Any]], times: dict[str, datetime]
+    sums: dict[tuple[str, ...], list[Any]],
+    times: dict[str, datetime],
+    bill_tags: BillTags | None = None,
 ) -> list[BillPeriod]:
     """Group the sums by billing period; two spellings of one instant are one period."""
     merged: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
@@ -398,4 +475,18 @@ def _periods(
                 row_count=sum_[2],
             )
         )
+    if bill_tags is not None:
+        for period in periods.values():
+            period.resource_tags = {}
+        # Two spellings of one resource (the text NULL, spaces) are one: its latest tags win.
+        latest: dict[tuple[datetime, str, str], str] = {}
+        for (start, account, resource), seen in bill_tags.by_resource.items():
+            at = times[start]
+            resource_key = (cell(account), cell(resource).strip())
+            period_tags = next(p.resource_tags for (s, _), p in periods.items() if s == at)
+            assert period_tags is not None
+            seen_at = (at, *resource_key)
+            if seen_at not in latest or seen.charged_from >= latest[seen_at]:
+                latest[seen_at] = seen.charged_from
+                period_tags[resource_key] = seen.tags
     return list(periods.values())

@@ -7,7 +7,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.core.billing import FORMATS, PROVIDER_FILTERS
 from compliance.core.costs import to_cents
+from compliance.core.untrusted import reveal
 from compliance.permissions.accounts import Operator
+from compliance.reads.money import cost_attribution
 from compliance.writes.costs import do_import_costs
 from compliance.writes.refusals import ActionError
 
@@ -75,3 +77,27 @@ class Command(BaseCommand):
             )
             for category, total in imported.totals_by_category.items():
                 self.stdout.write(f"    {category:<11} {to_cents(Decimal(total)):>16} {currency}")
+        self._judged()
+
+    def _judged(self) -> None:
+        """How much of the latest period's spend is judged by a scan, from the bill's tags, and
+        not at all (adding up to its total), and which tag keys the bill carries."""
+        figures = cost_attribution(Operator())
+        if figures.cost_source is None:
+            return
+        split, judged = figures.judged, figures.judged_by_bill
+        self.stdout.write(
+            f"  Spend judged ({figures.period_start:%Y-%m-%d}, every account): "
+            f"by scan {to_cents(split.by_scan)}, by bill {to_cents(split.by_bill)}, "
+            f"not at all {to_cents(split.not_judged)} {figures.currency}; "
+            f"attribution gap with the bill's {to_cents(figures.attribution_gap_with_bill)}"
+        )
+        if not judged.bill_has_tags:
+            self.stdout.write("  The bill carries no resource tags: nothing was judged from it.")
+            return
+        self.stdout.write(
+            f"  Judged from the bill: {judged.resource_count:,} resource(s) not in the inventory, "
+            f"{judged.noncompliant_count:,} non-compliant, gap {to_cents(judged.gap)}. "
+            f"Tag keys on the bill: {', '.join(map(reveal, judged.keys_on_bill)) or 'none'}. "
+            f"{judged.note}"
+        )

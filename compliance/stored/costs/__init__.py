@@ -27,6 +27,12 @@ resources and their violations in id order, merged in chunks, so memory stays fl
 estate's size. Amounts are summed in Python, exactly, from the values the ORM reads.
 """
 
+from compliance.stored.costs.billed import (
+    LISTED,
+    BillJudgedResource,
+    bill_judgement,
+    judge_billed_resources,
+)
 from compliance.stored.costs.latest_money import AccountMoney
 from compliance.stored.costs.matching import (
     ContestedLine,
@@ -48,17 +54,21 @@ from compliance.stored.costs.reading import (
 from compliance.stored.costs.refresh import refresh_costs
 
 __all__ = [
+    "LISTED",
     "AccountMoney",
+    "BillJudgedResource",
     "ContestedLine",
     "RuleCosts",
     "Scope",
     "Stored",
     "StoredAttribution",
     "attribution",
+    "bill_judgement",
     "contested_lines",
     "costliest",
     "costs_of",
     "id_key_expressions",
+    "judge_billed_resources",
     "listing_accounts",
     "refresh_costs",
     "rule_costs",

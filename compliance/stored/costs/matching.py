@@ -19,7 +19,7 @@ from django.db.models.functions import Collate, Length, Replace, Reverse, StrInd
 from django.db.models.lookups import GreaterThan
 
 from compliance.core import costs
-from compliance.models import AwsAccount, CostLine, Resource
+from compliance.models import AwsAccount, BilledResource, CostLine, Resource
 
 #: Rows per database round trip while streaming.
 CHUNK = 5000
@@ -244,3 +244,29 @@ def contested_lines(
 def binary(arn: Combinable) -> Combinable:
     """ARNs compared by code point, as Python sorts them."""
     return Collate(arn, "C") if connection.vendor == "postgresql" else arn
+
+
+def matched_billed(registered: Sequence[str], after: int, limit: int) -> list[tuple[int, bool]]:
+    """``limit`` billed resources with an id above ``after``, in id order, each with whether a
+    present resource takes its charges (the rules of :func:`matched_lines`, as a billed
+    resource is keyed like a line: account, region, resource id)."""
+    quote = connection.ops.quote_name
+    billed, resources = quote(BilledResource._meta.db_table), quote(Resource._meta.db_table)
+    query = _Query()
+    keyed = query.keyed(registered)
+    statement = f"""
+        {keyed}
+        SELECT l.id, {_MATCHED} AS matched
+        FROM {billed} l
+        LEFT JOIN {resources} by_arn ON by_arn.arn = l.resource_id AND by_arn.gone_since IS NULL
+        LEFT JOIN keyed k ON by_arn.id IS NULL
+            AND k.account_code = l.account_id AND k.id_key = l.resource_id
+        WHERE l.id > %s
+        GROUP BY l.id, by_arn.id
+        ORDER BY l.id
+        LIMIT %s
+    """  # noqa: S608 (table names quoted, every value a parameter)
+    query.params.extend([after, limit])
+    with connection.cursor() as cursor:
+        cursor.execute(statement, query.params)
+        return [(pk, matched is not None) for pk, matched in cursor.fetchall()]

@@ -23,6 +23,7 @@ from compliance.models import (
     Violation,
 )
 from compliance.models.inventory import AttributedCost, CostAttributionState
+from compliance.stored.costs.billed import judge_billed_resources
 from compliance.stored.costs.latest_money import ESTIMATE, AccountMoney, active_exemptions
 from compliance.stored.costs.matching import CHUNK, Line, binary, matched_lines
 
@@ -238,6 +239,7 @@ def refresh_costs(now: datetime | None = None) -> None:
         ).exists()
         totals = _Totals()
         _attribute_everything(money, registered, totals, now)
+        judge_billed_resources()
         _analyse(_ANALYSE_RESOURCES)  # their costs may all have changed, and the plans with them
         AttributedCost.objects.all().delete()
         AttributedCost.objects.bulk_create(_rows(totals), batch_size=1000)
