@@ -1,38 +1,53 @@
-"""Django admin: accounts, policies, access grants and exemptions (editable through actions, so
-audited); scans, resources and the audit log (read-only, even for superusers)."""
+"""Django admin: accounts, policies, access grants, exemptions and allocation rules (editable
+through actions, so audited); scans, resources, allocation versions and the audit log
+(read-only, even for superusers)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from compliance import reads
 from compliance.aws import RESOURCE_TYPES
+from compliance.core.costs import to_cents
 from compliance.models import (
     AccountAccess,
+    AllocationRule,
+    AllocationVersion,
     AuditEvent,
     AwsAccount,
     Exemption,
     Resource,
     Scan,
     ScanPartition,
+    SharedCostRule,
     TaggingPolicy,
     Violation,
 )
 from compliance.permissions import Action, may
 from compliance.permissions.roles import Role, role_of
+from compliance.reads.allocation import rule_of, rule_problems, shared_rule_problems
 from compliance.writes.accounts import ACCOUNT_ID_PATTERN, do_add_account
+from compliance.writes.allocation import (
+    AllocationRuleError,
+    do_delete_allocation_rule,
+    do_delete_shared_cost_rule,
+    do_save_allocation_rule,
+    do_save_shared_cost_rule,
+)
 from compliance.writes.exemptions import do_create_exemption, do_remove_exemption
 from compliance.writes.grants import do_grant_account_access, do_revoke_account_access
 from compliance.writes.policy import do_import_policy
@@ -59,9 +74,9 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
         return False
 
 
-class CreatedThroughActionAdmin(admin.ModelAdmin[Any]):
-    """For rows an action creates (audited) from the form itself: the form gets the request to
-    act as its user, and rows are never edited afterwards (a new one supersedes)."""
+class RequestFormAdmin(admin.ModelAdmin[Any]):
+    """For rows a write saves (audited) from the form itself: the form gets the request to act
+    as its user."""
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -73,6 +88,11 @@ class CreatedThroughActionAdmin(admin.ModelAdmin[Any]):
                 super().__init__(*args, request=request, **inner)
 
         return RequestForm
+
+
+class CreatedThroughActionAdmin(RequestFormAdmin):
+    """For rows an action creates (audited) from the form itself; rows are never edited
+    afterwards (a new one supersedes)."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -498,6 +518,255 @@ class ExemptionAdmin(CreatedThroughActionAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Exemption]) -> None:
         for exemption in queryset:
             self.delete_model(request, exemption)
+
+
+# --- allocation and shared-cost rules ---------------------------------------------------------
+
+
+class AllocationRuleFormBase(forms.ModelForm[Any]):
+    """Saves the rule through its write while validating, so the write's refusals (a problem
+    of the rule, no permission) show on the form's fields and are audited like any refusal.
+    With "Preview reach" (``_preview``) the rule is only checked, never saved."""
+
+    #: The JSON fields of the rule and what an empty input means for each.
+    EMPTY_JSON: dict[str, Any] = {}
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.previewing = PREVIEW in self.data
+        self.version: AllocationVersion | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, empty in self.EMPTY_JSON.items():
+            if data.get(name) is None and name in self.fields:
+                data[name] = type(empty)()
+        return data
+
+    def problems(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def write(self) -> AllocationVersion:
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        # The instance holds the form's values only once the model form's own cleaning ran
+        # (a hook django-stubs does not declare).
+        super()._post_clean()  # type: ignore[misc]
+        if self.errors:
+            return
+        try:
+            if self.previewing:
+                self._show(self.problems())
+            else:
+                self.version = self.write()
+        except AllocationRuleError as refused:
+            self._show(refused.problems)
+        except ActionError as refused:
+            self.add_error(None, f"Refused, nothing was saved: {refused}")
+
+    def _show(self, problems: dict[str, str]) -> None:
+        for name, message in problems.items():
+            self.add_error(name if name in self.fields else None, message)
+
+
+class AllocationRuleForm(AllocationRuleFormBase):
+    EMPTY_JSON = {"accounts": [], "regions": [], "services": [], "resource_types": []}
+
+    class Meta:
+        model = AllocationRule
+        fields = [
+            "tag_key",
+            "position",
+            "name",
+            "value",
+            "related",
+            "accounts",
+            "regions",
+            "services",
+            "resource_types",
+            "name_pattern",
+            "arn_pattern",
+            "enabled",
+        ]
+        help_texts = {
+            "accounts": 'A JSON list, e.g. ["123456789012"]; empty: any.',
+            "regions": 'A JSON list, e.g. ["eu-west-1"]; empty: any.',
+            "services": 'A JSON list of services as the bill names them, e.g. ["AmazonEC2"].',
+            "resource_types": 'A JSON list, e.g. ["ec2:volume"]; empty: any.',
+        }
+
+    def problems(self) -> dict[str, str]:
+        return rule_problems(self.instance)
+
+    def write(self) -> AllocationVersion:
+        return do_save_allocation_rule(self.instance, acting=self.request.user, interface="admin")
+
+
+class SharedCostRuleForm(AllocationRuleFormBase):
+    EMPTY_JSON = {"services": [], "charge_categories": [], "percentages": {}}
+
+    class Meta:
+        model = SharedCostRule
+        fields = [
+            "tag_key",
+            "position",
+            "name",
+            "mode",
+            "percentages",
+            "services",
+            "charge_categories",
+            "enabled",
+        ]
+        help_texts = {
+            "percentages": 'Fixed mode only: value -> percentage, e.g. {"red": "60", '
+            '"blue": "40"}, adding up to exactly 100.',
+        }
+
+    def problems(self) -> dict[str, str]:
+        return shared_rule_problems(self.instance)
+
+    def write(self) -> AllocationVersion:
+        return do_save_shared_cost_rule(self.instance, acting=self.request.user, interface="admin")
+
+
+#: The submit button that previews a rule's reach instead of saving it.
+PREVIEW = "_preview"
+
+
+class AllocationRuleAdminBase(RequestFormAdmin):
+    """The form's validation saved the rule through its write (a new allocation version, an
+    audit row); deletion goes through the write too, one rule at a time."""
+
+    list_filter = ["tag_key", "enabled"]
+    search_fields = ["name", "tag_key"]
+    ordering = ["tag_key", "position", "id"]
+    readonly_fields = ["updated_by", "updated_at"]
+
+    def delete_one(self, rule_id: int, request: HttpRequest) -> AllocationVersion:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved already, by the write the form's validation called."""
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        try:
+            version = self.delete_one(obj.pk, request)
+        except ActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Allocation version {version.version}: {version.change}")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for rule in queryset:
+            self.delete_model(request, rule)
+
+
+@admin.register(AllocationRule)
+class AllocationRuleAdmin(AllocationRuleAdminBase):
+    form = AllocationRuleForm
+    list_display = ["tag_key", "position", "name", "value", "related", "enabled", "updated_by"]
+    change_form_template = "admin/compliance/allocationrule/change_form.html"
+
+    def delete_one(self, rule_id: int, request: HttpRequest) -> AllocationVersion:
+        return do_delete_allocation_rule(rule_id, acting=request.user, interface="admin")
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST" and PREVIEW in request.POST:
+            return self.preview_view(request, object_id, form_url, extra_context)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def preview_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None,
+        form_url: str,
+        extra_context: dict[str, Any] | None,
+    ) -> HttpResponse:
+        """The change form as posted, not saved, with the rule's reach above it (the form's
+        errors instead when the rule has problems)."""
+        add = object_id is None
+        obj = None if add else self.get_object(request, unquote(object_id or ""))
+        if not add and obj is None:
+            raise Http404("No such allocation rule.")
+        allowed = (
+            self.has_add_permission(request) if add else self.has_change_permission(request, obj)
+        )
+        if not allowed:
+            raise PermissionDenied
+        fieldsets = self.get_fieldsets(request, obj)
+        form_class = self.get_form(
+            request, obj, change=not add, fields=flatten_fieldsets(fieldsets)
+        )
+        form = form_class(request.POST, request.FILES, instance=obj)
+        reach = self.reach(request, form.instance) if form.is_valid() else None
+        admin_form = helpers.AdminForm(
+            form,
+            cast(Any, list(fieldsets)),
+            self.get_prepopulated_fields(request, obj),
+            self.get_readonly_fields(request, obj),
+            model_admin=self,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{'Add' if add else 'Change'} {self.opts.verbose_name}",
+            "subtitle": str(obj) if obj else None,
+            "adminform": admin_form,
+            "object_id": object_id,
+            "original": obj,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            "reach": reach,
+            **(extra_context or {}),
+        }
+        return self.render_change_form(
+            request, context, add=add, change=not add, obj=obj, form_url=form_url
+        )
+
+    def reach(self, request: HttpRequest, rule: AllocationRule) -> dict[str, Any]:
+        """What the rule would give a value to, at its position, in the latest period."""
+        from compliance.reads.showback import rule_reach  # the showback reads load the bill
+
+        found = rule_reach(request.user, rule_of(rule), position=rule.position)
+        return {
+            "billing_period_start": found.billing_period_start,
+            "charges": found.charges,
+            "resources": found.resources,
+            "spend": to_cents(found.spend),
+            "taken_earlier_spend": to_cents(found.taken_earlier_spend),
+            "sample": found.sample,
+        }
+
+
+@admin.register(SharedCostRule)
+class SharedCostRuleAdmin(AllocationRuleAdminBase):
+    form = SharedCostRuleForm
+    list_display = ["tag_key", "position", "name", "mode", "enabled", "updated_by"]
+
+    def delete_one(self, rule_id: int, request: HttpRequest) -> AllocationVersion:
+        return do_delete_shared_cost_rule(rule_id, acting=request.user, interface="admin")
+
+
+@admin.register(AllocationVersion)
+class AllocationVersionAdmin(ReadOnlyAdmin):
+    """Every state the rules were in, written by the writes: never added, changed or deleted."""
+
+    list_display = ["version", "change", "created_by", "created_at"]
+    readonly_fields = ["version", "change", "created_by", "created_at", "rules"]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
 
 
 # The checklist pages live beside the checklist; importing the module registers them.

@@ -11,6 +11,7 @@ from compliance.reads.scans import latest_scan
 from compliance.scans import execute_scan
 from compliance.scans import watchdog as scan_watchdog
 from compliance.stored.costs import refresh_costs
+from compliance.stored.showback import refresh_showback
 from compliance.stored.summary import store_rule_figures
 from compliance.writes.checklist import do_evaluate_checklist_run
 
@@ -46,6 +47,16 @@ def refresh_stored_figures_task() -> str:
             store_rule_figures(scan, now)
         refresh_costs(now)
     return f"figures stored for scan #{scan.pk}" if scan is not None else "no finished scan"
+
+
+@task()
+def refresh_showback_task() -> str:
+    """Store showback's sums again after an allocation change (``compliance.stored.showback``).
+    Queued by every change of an allocation or shared-cost rule rather than run in the admin's
+    request: on a large estate it reads every bill line. Until it has run, showback is computed
+    from the bill lines (the stored sums are marked with the allocation version)."""
+    refresh_showback()
+    return "showback sums stored"
 
 
 @task()

@@ -51,6 +51,7 @@ from mcp import Client as McpClient
 from compliance.audit.events import EventType
 from compliance.models import (
     AccountAccess,
+    AllocationRule,
     Attestation,
     AuditEvent,
     AwsAccount,
@@ -499,6 +500,27 @@ def _admin_attest(client: Client, user: User) -> str:
     return _admin_verdict(response, 302, Attestation.objects.exists())
 
 
+def _admin_allocation_rule(client: Client, user: User) -> str:
+    response = client.post(
+        "/admin/compliance/allocationrule/add/",
+        {
+            "tag_key": "Team",
+            "position": "1",
+            "name": "prod account",
+            "value": "platform",
+            "accounts": '["111111111111"]',
+            "regions": "[]",
+            "services": "[]",
+            "resource_types": "[]",
+            "name_pattern": "",
+            "arn_pattern": "",
+            "related": "",
+            "enabled": "on",
+        },
+    )
+    return _admin_verdict(response, 302, AllocationRule.objects.filter(tag_key="Team").exists())
+
+
 ADMIN = [
     Face("account add", Action.MANAGE_ACCOUNTS, _admin_add_account),
     Face("account scan action", Action.START_SCAN, _admin_scan_selected),
@@ -512,6 +534,7 @@ ADMIN = [
     Face("lockdown", Action.LOCKDOWN, _admin_lockdown),
     Face("role change", Action.MANAGE_USERS, _admin_change_role),
     Face("attestation add", Action.ATTEST, _admin_attest),
+    Face("allocation rule add", Action.MANAGE_ALLOCATION, _admin_allocation_rule),
 ]
 
 #: The roles the admin site is for: ``assign_role`` makes admins staff; superusers are.

@@ -51,7 +51,7 @@ def _price(service: str, category: str, low: str, high: str, description: str) -
 
 
 _EC2 = "Amazon Elastic Compute Cloud"
-_SUPPORT = "AWS Support (Business)"
+SUPPORT = "AWS Support (Business)"
 #: Monthly cost range per resource type; types not listed are free and get no row.
 PRICES: dict[str, _Price] = {
     "ec2:instance": _price(_EC2, "Compute", "30", "280", "On Demand Linux instance hours"),
@@ -179,7 +179,7 @@ def demo_bill_rows(resources: Iterable[SeededResource]) -> list[BillRow]:
         return rows
     first = min(usage)  # the organisation-wide charges land on the first account
     rows.append(
-        _unattributed(first, _SUPPORT, "Purchase", "Recurring", "Business support", SUPPORT_FEE)
+        _unattributed(first, SUPPORT, "Purchase", "Recurring", "Business support", SUPPORT_FEE)
     )
     rows.append(_unattributed(first, _EC2, "Credit", "One-Time", "Promotional credit", CREDIT))
     for account_id, total in sorted(usage.items()):

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from compliance.models.allocation import AllocationRule, AllocationVersion, SharedCostRule
+from compliance.models.allocation import (
+    AllocationRule,
+    AllocationVersion,
+    SharedCostRule,
+    ShowbackFigure,
+    ShowbackState,
+)
 from compliance.models.audit import AuditEvent
 from compliance.models.billed import BilledResource
 from compliance.models.checklist import (
@@ -56,6 +62,8 @@ __all__ = [
     "ScanItem",
     "ScanPartition",
     "SharedCostRule",
+    "ShowbackFigure",
+    "ShowbackState",
     "TagChange",
     "TaggingPolicy",
     "Violation",

@@ -109,3 +109,71 @@ class AllocationVersion(models.Model):
 
     def __str__(self) -> str:
         return f"allocation v{self.version}: {self.change}"
+
+
+class ShowbackFigure(models.Model):
+    """One stored sum of showback (``compliance.stored.showback``): the spend of the charges
+    sharing every field below, or (``measure`` a count) how many resources share them.
+
+    Written whole at each refresh (bill import, scan finalisation, policy import, allocation
+    change) for the keys the policy governs and the keys with rules, so that showback over a
+    large estate reads sums instead of matching every bill line to the inventory.
+    """
+
+    class Measure(models.TextChoices):
+        #: ``amount``: the spend of the charges of this cell.
+        SPEND = "spend"
+        #: ``count``: resources of this account and type in the slot (``kind``, ``value``)
+        #: as tagged.
+        TAGGED = "tagged"
+        #: ``count``: resources of this account and type with spend in the slot (``kind``,
+        #: ``value``) as allocated.
+        ALLOCATED = "allocated"
+
+    period_start = models.DateTimeField()
+    source_format = models.CharField(max_length=8)
+    tag_key = models.CharField(max_length=TAG_KEY_LENGTH)
+    measure = models.CharField(max_length=9, choices=Measure.choices)
+    #: The charge's account for spend; the resource's for counts.
+    account_id = models.CharField(max_length=256, blank=True)
+    #: Kept only for spend left unattributable (the shared-cost rules choose by it).
+    service = models.CharField(max_length=256, blank=True)
+    resource_type = models.CharField(max_length=64, blank=True)
+    charge_category = models.CharField(max_length=16, blank=True)
+    #: The slot as tagged: value, invalid, untagged, unattributable or unmatched.
+    kind = models.CharField(max_length=16, blank=True)
+    value = models.CharField(max_length=1024, blank=True)
+    #: The slot as allocated, and the rule that gave it (empty: none did).
+    allocated_kind = models.CharField(max_length=16, blank=True)
+    allocated_value = models.CharField(max_length=1024, blank=True)
+    rule = models.CharField(max_length=200, blank=True)
+    amount = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["tag_key", "period_start", "source_format"])]
+
+    def __str__(self) -> str:
+        return f"{self.tag_key} {self.period_start:%Y-%m} {self.measure} {self.kind}"
+
+
+class ShowbackState(models.Model):
+    """What the stored showback figures were computed from; they answer only while it holds.
+    One row."""
+
+    computed_at = models.DateTimeField()
+    #: The inputs' marks (stored costs' change counter, latest scan, active policy, allocation
+    #: version, newest import) when computed.
+    fingerprint = models.JSONField(default=dict)
+    #: The tag keys stored.
+    tag_keys = models.JSONField(default=list)
+    #: (period, format) pairs with a charge matched by ARN to another account's resource:
+    #: a viewer who does not see every account is answered by the live computation there.
+    cross_account = models.JSONField(default=list)
+    #: [period, account, import id, imported at, format, currency] of every bill account's
+    #: imports, so the period and the format a viewer's figures use are chosen without
+    #: reading the bill lines.
+    imports = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"showback figures of {self.computed_at:%Y-%m-%d %H:%M}"

@@ -4,6 +4,12 @@ by module, never through this package."""
 
 from __future__ import annotations
 
+from compliance.reads.allocation import (
+    allocation_rules,
+    rule_problems,
+    shared_cost_rules,
+    shared_rule_problems,
+)
 from compliance.reads.drift import (
     DEFAULT_DRIFT_LIMIT,
     MAX_DRIFT_LIMIT,
@@ -80,7 +86,6 @@ from compliance.reads.violation_history import (
 )
 
 __all__ = [
-    "bill_judgement_fields",
     "DEFAULT_DRIFT_LIMIT",
     "GRANULARITIES",
     "MAX_DRIFT_LIMIT",
@@ -110,7 +115,9 @@ __all__ = [
     "UnsupportedFilter",
     "ViolationPeriod",
     "active_policy",
+    "allocation_rules",
     "attribution_trend",
+    "bill_judgement_fields",
     "compliance_summary",
     "compliance_trend",
     "cost_attribution",
@@ -128,8 +135,11 @@ __all__ = [
     "resource_for",
     "resource_violation_history",
     "resources_with_tag_value",
+    "rule_problems",
     "scan_block",
     "scoped_accounts",
+    "shared_cost_rules",
+    "shared_rule_problems",
     "showback_fields",
     "spend_by_tag",
     "spend_by_tag_breakdown",

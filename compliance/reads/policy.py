@@ -41,3 +41,15 @@ def read_policy(row: TaggingPolicy) -> policy.Policy:
 
 def active_policy() -> TaggingPolicy | None:
     return TaggingPolicy.objects.filter(is_active=True).first()
+
+
+def active_rule_for(tag_key: str) -> policy.TagRule | None:
+    """The active policy's rule for exactly this key (required or optional), if any."""
+    row = active_policy()
+    if row is None:
+        return None
+    current = read_policy(row)
+    for rule in (*current.required_tags, *current.optional_tags):
+        if rule.name == tag_key:
+            return rule
+    return None

@@ -120,6 +120,10 @@ def finalise(scan: Scan) -> None:
         scan.compliant_resources = totals.compliant_resources
         scan.violation_count = totals.violations
         scan.save()
+        # After the scan is the latest finished one, which the stored figures are marked with.
+        from compliance.stored.showback import refresh_showback  # it reads the scans
+
+        refresh_showback()
         record_scan_finished(scan, failed_jobs=len(failures))
 
 

@@ -5,6 +5,11 @@ The page, its drill-down into one value or bucket and its CSV download all read
 :mod:`compliance.reads.showback` with the same query string, so the file holds the numbers the
 page shows. The page needs what the costs page needs (``VIEW``); the download takes data out
 of the product, so it is an export (``EXPORT``), refused and audited as one.
+
+Every figure is shown as tagged and, beside it, as allocated: what the allocation rules give
+the values, the shared costs split over them (a column of its own, never added to a value's
+spend), and what the rules leave without a value. The rules change no violation, so the
+badges ("violates") stay those of the tags.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from compliance.writes.exports import do_export
 
 #: ``?download=`` value of the page.
 CSV_DOWNLOAD = "csv"
+#: ``?view=`` of a value's drill-down: its resources as the allocation rules give them.
+ALLOCATED_VIEW = "allocated"
 #: Values drawn as bars; the table lists them all.
 CHART_BARS = 25
 #: Values given a trend line of their own (the table of the trend holds the same months).
@@ -74,6 +81,16 @@ CSV_COLUMNS = (
     "resource_count",
     "spend",
     "share_percent",
+    "allocated_spend",
+    "shared_spend",
+    "allocated_resource_count",
+)
+#: The CSV ``kind`` of what the rules leave in each bucket, in the order of the table.
+ALLOCATED_KINDS = (
+    "allocated_untagged",
+    "allocated_invalid",
+    "allocated_unattributable",
+    "allocated_unmatched",
 )
 
 
@@ -91,6 +108,8 @@ class Question:
     value: str | None = None
     #: The bucket drilled into (``untagged`` or ``invalid``).
     bucket: str | None = None
+    #: ``ALLOCATED_VIEW``: the value's resources as allocated (``None``: as tagged).
+    view: str | None = None
     periods: list[date] = field(default_factory=list)
 
     @property
@@ -161,6 +180,11 @@ def parse_question(request: HttpRequest, required_keys: Sequence[str]) -> Questi
         raise BadFilter(f"value: a tag value has at most {MAX_VALUE_LENGTH} characters")
     if value is not None and bucket is not None:
         raise BadFilter("value and bucket: drill into one value or one bucket, not both")
+    view = params.get("view")
+    if view is not None and view != ALLOCATED_VIEW:
+        raise BadFilter(f"view: {view[:40]!r} is not a view; use {ALLOCATED_VIEW}")
+    if view is not None and value is None:
+        raise BadFilter(f"view: {ALLOCATED_VIEW} is a view of one value; choose the value")
     return Question(
         tag_key=_tag_key(params, required_keys[0] if required_keys else ""),
         period=period,
@@ -170,6 +194,7 @@ def parse_question(request: HttpRequest, required_keys: Sequence[str]) -> Questi
         resource_types=list(where.resource_types),
         value=value,
         bucket=bucket,
+        view=view,
         periods=periods,
     )
 
@@ -191,6 +216,11 @@ def _value_row(question: Question, row: ShowbackRow, total: Decimal) -> dict[str
         "spend": format_money(row.spend),
         "share": _share(row.spend, total),
         "url": _url(question, value=row.value),
+        # A value the policy refuses has no figure as allocated: rules give valid values only.
+        "allocated": format_money(row.allocated_spend) if row.valid else None,
+        "shared": format_money(row.shared_spend) if row.valid else None,
+        "allocated_url": _url(question, value=row.value, view=ALLOCATED_VIEW),
+        "rules": [(name, format_money(spend)) for name, spend in row.allocated_by],
     }
 
 
@@ -209,6 +239,7 @@ def _bucket_rows(question: Question, answer: Showback) -> list[dict[str, Any]]:
         "unattributable": (answer.unattributable_spend, None),
         "unmatched": (answer.unmatched_resource_spend, None),
     }
+    left = _left_after_rules(answer)
     rows = []
     for bucket, label, meaning in BUCKETS:
         amount, count = amounts[bucket]
@@ -222,9 +253,61 @@ def _bucket_rows(question: Question, answer: Showback) -> list[dict[str, Any]]:
                 "share": _share(amount, answer.total_spend),
                 "count": count,
                 "url": _url(question, bucket=bucket) if count is not None else costs_url,
+                "allocated": format_money(left[bucket]),
             }
         )
     return rows
+
+
+def _left_after_rules(answer: Showback) -> dict[str, Decimal]:
+    """Bucket -> what the allocation and shared-cost rules leave in it (the gap after rules)."""
+    allocated = answer.allocated
+    if allocated is None:
+        return {
+            "untagged": answer.untagged_spend,
+            "invalid": answer.invalid_spend,
+            "unattributable": answer.unattributable_spend,
+            "unmatched": answer.unmatched_resource_spend,
+        }
+    return {
+        "untagged": allocated.untagged_spend,
+        "invalid": allocated.invalid_spend,
+        "unattributable": allocated.unattributable_spend,
+        "unmatched": allocated.unmatched_resource_spend,
+    }
+
+
+def _rules_line(answer: Showback) -> str:
+    """ "rules v3, 4 rules, 1 shared-cost rule" ("": no rule was ever written)."""
+    allocated = answer.allocated
+    if allocated is None or allocated.rules_version is None:
+        return ""
+    rules = f"{allocated.rule_count} rule{'' if allocated.rule_count == 1 else 's'}"
+    shared = allocated.shared_rule_count
+    return f"rules v{allocated.rules_version}, {rules}, {shared} shared-cost rule" + (
+        "" if shared == 1 else "s"
+    )
+
+
+def _allocated_totals(answer: Showback) -> tuple[Decimal, Decimal, Decimal]:
+    """(what the values own as allocated, what the rules leave without a value, the shared
+    costs): together, the period's total."""
+    owned = sum((row.allocated_spend for row in answer.rows), Decimal(0))
+    left = sum(_left_after_rules(answer).values(), Decimal(0))
+    shared = answer.allocated.shared_spend if answer.allocated else Decimal(0)
+    return owned, left, shared
+
+
+def _after_rules(answer: Showback) -> dict[str, str]:
+    """The footer of the as-allocated columns: each column adds up to its own total, and the
+    two totals to the period's total."""
+    owned, left, shared = _allocated_totals(answer)
+    return {
+        "owned": format_money(owned),
+        "owned_with_shared": format_money(owned + shared),
+        "allocated_total": format_money(owned + left),
+        "shared": format_money(shared),
+    }
 
 
 def _chart(values: list[dict[str, Any]], buckets: list[dict[str, Any]]) -> list[Any]:
@@ -261,18 +344,32 @@ def _trend(viewer: Any, question: Question, answer: Showback) -> dict[str, Any]:
     return {"columns": [label for _key, label in columns], "rows": rows, "lines": lines}
 
 
-def _drill(request: HttpRequest, question: Question, names: dict[str, str]) -> dict[str, Any]:
-    viewer = request.user
-    selector: dict[str, Any] = {"bucket": question.bucket, "period": question.period}
-    selector.update(question.filters)
-    split = showback.spend_by_tag_breakdown(viewer, question.tag_key, question.value, **selector)
-    found = showback.resources_with_tag_value(viewer, question.tag_key, question.value, **selector)
+def _listed(viewer: Any, found: list[showback.ResourceSpend]) -> dict[str, Any]:
+    """The first ``DRILL_ROWS`` resources of a drill-down, each linked to its page when the
+    viewer may open it, with how many more there are and the spend of them all."""
     shown = found[:DRILL_ROWS]
     pks = dict(
         reads.visible_resources(viewer)
         .filter(arn__in=[item.arn for item in shown])
         .values_list("arn", "pk")
     )
+    return {
+        "resources": [
+            {"item": item, "pk": pks.get(item.arn), "spend": format_money(item.spend)}
+            for item in shown
+        ],
+        "more": len(found) - len(shown),
+        "total": format_money(sum((item.spend for item in found), Decimal(0))),
+        "count": len(found),
+    }
+
+
+def _drill(request: HttpRequest, question: Question, names: dict[str, str]) -> dict[str, Any]:
+    viewer = request.user
+    selector: dict[str, Any] = {"bucket": question.bucket, "period": question.period}
+    selector.update(question.filters)
+    split = showback.spend_by_tag_breakdown(viewer, question.tag_key, question.value, **selector)
+    found = showback.resources_with_tag_value(viewer, question.tag_key, question.value, **selector)
     return {
         "by_account": [
             (f"{names[key]} ({key})" if key in names else key, format_money(amount))
@@ -281,13 +378,28 @@ def _drill(request: HttpRequest, question: Question, names: dict[str, str]) -> d
         "by_service": [
             (key, format_money(amount)) for key, amount in split.get("by_service", {}).items()
         ],
-        "resources": [
-            {"item": item, "pk": pks.get(item.arn), "spend": format_money(item.spend)}
-            for item in shown
+        **_listed(viewer, found),
+    }
+
+
+def _allocated_drill(request: HttpRequest, question: Question, answer: Showback) -> dict[str, Any]:
+    """A value as allocated: its own tag's spend and each rule's, and its resources with the
+    rule that gave each one the value (charges of no resource a rule gives are in the rules'
+    amounts, not in the list)."""
+    viewer = request.user
+    selector: dict[str, Any] = {"period": question.period, "allocated": True}
+    selector.update(question.filters)
+    found = showback.resources_with_tag_value(viewer, question.tag_key, question.value, **selector)
+    row = next((row for row in answer.rows if row.value == question.value), None)
+    return {
+        "allocated": format_money(row.allocated_spend if row else Decimal(0)),
+        "tagged": format_money(row.spend if row else Decimal(0)),
+        "shared": format_money(row.shared_spend if row else Decimal(0)),
+        "by_rule": [
+            (name, format_money(spend)) for name, spend in (row.allocated_by if row else ())
         ],
-        "more": len(found) - len(shown),
-        "total": format_money(sum((item.spend for item in found), Decimal(0))),
-        "count": len(found),
+        **_listed(viewer, found),
+        "tagged_url": _url(question, value=question.value or ""),
     }
 
 
@@ -316,14 +428,25 @@ def _allocation_page(request: HttpRequest) -> HttpResponse:
         question = parse_question(request, choices.tag_keys)
         context["question"] = question
         answer = _answer(request, question)
-        drilled = question.value is not None or question.bucket is not None
-        drill = _drill(request, question, dict(choices.accounts)) if drilled else None
+        drill = allocated_drill = None
+        if question.view == ALLOCATED_VIEW:
+            allocated_drill = _allocated_drill(request, question, answer)
+        elif question.value is not None or question.bucket is not None:
+            drill = _drill(request, question, dict(choices.accounts))
     except (BadFilter, BadParameter, ShowbackError, AccountNotVisible) as exc:
         context["error"] = str(exc)
         return render(request, "compliance/allocation.html", context, status=400)
-    context.update(answer=answer, drill=drill, required=question.tag_key in choices.tag_keys)
+    context.update(
+        answer=answer,
+        drill=drill,
+        allocated_drill=allocated_drill,
+        required=question.tag_key in choices.tag_keys,
+        rules_line=_rules_line(answer),
+    )
     if answer.billing_period_start is None:
         return render(request, "compliance/allocation.html", context)
+    if question.value is not None and any(row.value == question.value for row in answer.rows):
+        context["allocated_url"] = _url(question, value=question.value, view=ALLOCATED_VIEW)
     values = [_value_row(question, row, answer.total_spend) for row in answer.rows]
     invalid = [_value_row(question, row, answer.total_spend) for row in answer.invalid_rows or []]
     buckets = _bucket_rows(question, answer)
@@ -334,6 +457,7 @@ def _allocation_page(request: HttpRequest) -> HttpResponse:
         chart=_chart(values, buckets),
         total=format_money(answer.total_spend),
         owned=format_money(sum((row.spend for row in answer.rows), Decimal(0))),
+        after_rules=_after_rules(answer),
         trend=_trend(request.user, question, answer),
         source_label=reports.COST_SOURCES.get(answer.cost_source or "", answer.cost_source),
         csv_url=_url(question, download=CSV_DOWNLOAD),
@@ -346,7 +470,10 @@ def _allocation_page(request: HttpRequest) -> HttpResponse:
 
 
 def csv_rows(answer: Showback) -> list[list[Any]]:
-    """The page's table, a line per value and per bucket and the total, amounts to the cent."""
+    """The page's table, a line per value and per bucket and the total, amounts to the cent;
+    then what the rules leave in each bucket (``allocated_untagged`` ...). Each money column
+    adds up to its total line: ``spend`` over the values and buckets, ``allocated_spend`` over
+    the valid values and the ``allocated_*`` lines, ``shared_spend`` over the valid values."""
     head = [
         answer.tag_key,
         answer.billing_period_start.isoformat() if answer.billing_period_start else "",
@@ -355,20 +482,54 @@ def csv_rows(answer: Showback) -> list[list[Any]]:
     ]
     total = answer.total_spend
 
-    def line(kind: str, value: str, valid: str, count: int | None, amount: Decimal) -> list[Any]:
-        share = _share(amount, total).removesuffix("%")
-        return [*head, kind, value, valid, "" if count is None else count, to_cents(amount), share]
+    def line(
+        kind: str,
+        value: str,
+        valid: str,
+        count: int | None,
+        amount: Decimal | None,
+        allocated: Sequence[Any] = ("", "", ""),
+    ) -> list[Any]:
+        spend = (
+            ("", "")
+            if amount is None
+            else (to_cents(amount), _share(amount, total).removesuffix("%"))
+        )
+        return [*head, kind, value, valid, "" if count is None else count, *spend, *allocated]
 
     rows = [
-        line("value", row.value, "true" if row.valid else "false", row.resource_count, row.spend)
-        for row in [*answer.rows, *(answer.invalid_rows or [])]
+        line(
+            "value",
+            row.value,
+            "true",
+            row.resource_count,
+            row.spend,
+            (
+                to_cents(row.allocated_spend),
+                to_cents(row.shared_spend),
+                row.allocated_resource_count,
+            ),
+        )
+        for row in answer.rows
+    ]
+    rows += [
+        line("value", row.value, "false", row.resource_count, row.spend)
+        for row in answer.invalid_rows or []
     ]
     rows += [
         line("untagged", "", "", answer.untagged_count, answer.untagged_spend),
         line("invalid", "", "", answer.invalid_count, answer.invalid_spend),
         line("unattributable", "", "", None, answer.unattributable_spend),
         line("unmatched", "", "", None, answer.unmatched_resource_spend),
-        line("total", "", "", None, total),
+    ]
+    owned, left_total, shared = _allocated_totals(answer)
+    rows.append(
+        line("total", "", "", None, total, (to_cents(owned + left_total), to_cents(shared), ""))
+    )
+    left = _left_after_rules(answer)
+    rows += [
+        line(kind, "", "", None, None, (to_cents(left[bucket]), "", ""))
+        for kind, (bucket, _label, _meaning) in zip(ALLOCATED_KINDS, BUCKETS, strict=True)
     ]
     return rows
 

@@ -31,6 +31,7 @@ from compliance.permissions.accounts import (
     viewer_label,
 )
 from compliance.stored import costs as stored_costs
+from compliance.stored.showback import refresh_showback
 from compliance.writes.refusals import refuse, require
 
 #: Cost Explorer months one fetch may ask for.
@@ -89,6 +90,7 @@ def do_import_costs(
         stored = [_store_billing_period(bill, period, acting) for period in bill.periods]
         # Each resource's cost and the attribution, stored for the pages that show them.
         stored_costs.refresh_costs()
+        refresh_showback()
         audit.record(
             EventType.COSTS_IMPORTED,
             acting=acting,
@@ -247,6 +249,7 @@ def do_fetch_costs(
             for f in fetched
         )
         stored_costs.refresh_costs()
+        refresh_showback()
         audit.record(
             EventType.COSTS_FETCHED,
             acting=acting,

@@ -16,6 +16,8 @@ from compliance.permissions.accounts import (
     Viewer,
     viewer_label,
 )
+from compliance.stored import costs as stored_costs
+from compliance.stored.showback import refresh_showback
 from compliance.writes.refusals import refuse, require
 
 
@@ -55,6 +57,8 @@ def do_import_policy(
                 "required_tags": [rule.name for rule in parsed.required_tags],
             },
         )
+        stored_costs.judge_billed_resources()  # the bill's resources, by the new policy
+        refresh_showback()  # which values are valid, and which keys are stored
     return imported
 
 

@@ -100,6 +100,11 @@ def estate(tmp_path: Path) -> None:
     build_showback_estate(tmp_path)
 
 
+def no_rules_row(value: str, spend: Decimal, count: int) -> ShowbackRow:
+    """A valid value's row where no allocation rule exists: as allocated is as tagged."""
+    return ShowbackRow(value, spend, count, True, spend, count)
+
+
 def adds_up(showback: reads.Showback) -> bool:
     return showback.total_spend == (
         sum((row.spend for row in showback.rows), Decimal(0))
@@ -114,8 +119,8 @@ def test_every_bucket_exact(estate: None) -> None:
     showback = reads.spend_by_tag(Operator(), KEY)
 
     assert showback.rows == [
-        ShowbackRow("cc-200", CC_200, 1, True),
-        ShowbackRow("cc-100", CC_100, 2, True),
+        no_rules_row("cc-200", CC_200, 1),
+        no_rules_row("cc-100", CC_100, 2),
     ]
     assert (showback.untagged_spend, showback.untagged_count) == (UNTAGGED, 1)
     assert (showback.invalid_spend, showback.invalid_count) == (INVALID, 1)
@@ -147,7 +152,7 @@ def test_the_total_is_the_attributions_total(estate: None) -> None:
 def test_a_key_the_policy_does_not_govern_has_every_value_valid(estate: None) -> None:
     showback = reads.spend_by_tag(Operator(), "Owner")
 
-    assert showback.rows == [ShowbackRow("ann", Decimal("9.5712345"), 1, True)]
+    assert showback.rows == [no_rules_row("ann", Decimal("9.5712345"), 1)]
     assert (showback.invalid_spend, showback.invalid_count) == (Decimal(0), 0)
     assert showback.untagged_spend == CC_100 - Decimal("9.5712345") + CC_200 + INVALID + UNTAGGED
     assert adds_up(showback)
@@ -158,7 +163,7 @@ def test_a_viewer_of_one_account_sees_only_its_spend(estate: None, alice: User) 
 
     showback = reads.spend_by_tag(alice, KEY)
 
-    assert showback.rows == [ShowbackRow("cc-100", CC_100, 2, True)]
+    assert showback.rows == [no_rules_row("cc-100", CC_100, 2)]
     assert showback.unattributable_spend == Decimal("14.19")
     assert showback.total_spend == TOTAL - CC_200 - Decimal("8.00")
     assert adds_up(showback)
@@ -202,7 +207,7 @@ def test_filters_narrow_the_charges(estate: None) -> None:
         INVALID,
     )
     assert (by_region.rows, by_region.total_spend) == (
-        [ShowbackRow("cc-200", CC_200, 1, True)],
+        [no_rules_row("cc-200", CC_200, 1)],
         CC_200,
     )
     assert (by_type.untagged_spend, by_type.total_spend) == (UNTAGGED, UNTAGGED)

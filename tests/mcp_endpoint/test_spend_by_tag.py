@@ -70,6 +70,10 @@ def test_the_tool_the_command_and_the_reader_agree(estate: None, superuser: User
             "spend": str(costs.to_cents(row.spend)),
             "resource_count": row.resource_count,
             "valid": row.valid,
+            "allocated_spend": str(costs.to_cents(row.allocated_spend)),
+            "allocated_resource_count": row.allocated_resource_count,
+            "allocated_by": [],
+            "shared_spend": "0.00",
         }
         for row in expected.rows
     ]

@@ -12,14 +12,17 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from compliance.core.costs import to_cents
+from compliance.demo.bill import SUPPORT as DEMO_SUPPORT_SERVICE
 from compliance.demo.bill import demo_bill_rows, focus_csv_gz, last_full_month
 from compliance.demo.billing_export import publish_demo_bill
 from compliance.demo.estate import DemoEstate, seed_demo_estate
 from compliance.demo.fake_aws import moto_server
+from compliance.models import AllocationRule, SharedCostRule
 from compliance.permissions.accounts import Operator
 from compliance.scans import execute_scan
 from compliance.web import network
 from compliance.writes.accounts import do_add_account
+from compliance.writes.allocation import do_save_allocation_rule, do_save_shared_cost_rule
 from compliance.writes.costs import do_import_costs
 from compliance.writes.demo import do_create_demo_admin
 from compliance.writes.keys import do_create_api_key
@@ -84,6 +87,7 @@ class Command(BaseCommand):
                 f"Scan #{scan.pk} {scan.status}: {scan.total_resources} resources, "
                 f"{scan.violation_count} violations."
             )
+            self._allocation_rules(operator)
             username, password = self._admin()
             _, api_key = do_create_api_key(
                 user=get_user_model().objects.get(username=username),
@@ -121,6 +125,45 @@ class Command(BaseCommand):
             f"Imported the demo bill {uri}: {month:%B %Y}, {imported.row_count} rows, "
             f"{to_cents(imported.effective_total)} {imported.currency}."
         )
+
+    def _allocation_rules(self, operator: Operator) -> None:
+        """A few allocation and shared-cost rules on CostCenter, so the Allocation page shows
+        spend as allocated beside spend as tagged (kept when the demo runs again)."""
+        if AllocationRule.objects.exists() or SharedCostRule.objects.exists():
+            return
+        rules = [
+            AllocationRule(
+                tag_key="CostCenter",
+                name="Volumes follow their instance",
+                resource_types=["ec2:volume"],
+                related=AllocationRule.Related.PARENT,
+            ),
+            AllocationRule(
+                tag_key="CostCenter",
+                name="The sandbox account is the data team's",
+                accounts=[SECOND_ACCOUNT],
+                value="CC-3001",
+            ),
+        ]
+        for position, rule in enumerate(rules, start=1):
+            rule.position = position
+            do_save_allocation_rule(rule, acting=operator, interface="cli")
+        for shared in (
+            SharedCostRule(
+                tag_key="CostCenter",
+                name="Tax in proportion to spend",
+                charge_categories=["Tax"],
+                mode=SharedCostRule.Mode.PROPORTIONAL,
+            ),
+            SharedCostRule(
+                tag_key="CostCenter",
+                name="Support evenly",
+                services=[DEMO_SUPPORT_SERVICE],
+                mode=SharedCostRule.Mode.EVEN,
+            ),
+        ):
+            do_save_shared_cost_rule(shared, acting=operator, interface="cli")
+        self.stdout.write("Added 2 allocation rules and 2 shared-cost rules on CostCenter.")
 
     def _admin(self) -> tuple[str, str]:
         """Create the demo admin, or give it a new password: it is never printed twice."""

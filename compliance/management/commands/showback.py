@@ -3,7 +3,13 @@
 The fields are those of the MCP tool ``get_spend_by_tag`` (every row at once, no paging), read
 by the same reader (:func:`compliance.reads.showback.spend_by_tag`), so both give the same
 numbers. Tag values are text from AWS: the Markdown escapes them, the CSV keeps a spreadsheet
-from reading them as formulas; the JSON carries them as stored.
+from reading them as formulas; the JSON carries them as stored. Rule names are admin text,
+escaped and defused the same way.
+
+Beside the spend as tagged, every format gives it as allocated: each value's
+``allocated_spend`` (its tags and what the allocation rules give it) and ``shared_spend``
+(its share of the shared costs, never in the other two), then what the rules leave without a
+value (``as_allocated``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,17 @@ CSV_COLUMNS = (
     "spend",
     "resource_count",
     "valid",
+    "allocated_spend",
+    "allocated_resource_count",
+    "shared_spend",
+)
+#: What the rules leave without a value, in the order every format lists them.
+AS_ALLOCATED_FIELDS = (
+    "untagged_spend",
+    "invalid_spend",
+    "unattributable_spend",
+    "unmatched_resource_spend",
+    "shared_spend",
 )
 
 
@@ -50,7 +67,8 @@ def render_json(fields: dict[str, Any]) -> str:
 
 
 def render_csv(fields: dict[str, Any]) -> str:
-    """One line per value (``field`` = ``rows``), then one per bucket (``field`` = its name)."""
+    """One line per value (``field`` = ``rows``), then one per bucket (``field`` = its name),
+    then one per bucket after the rules (``field`` = ``as_allocated.<name>``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -68,6 +86,9 @@ def render_csv(fields: dict[str, Any]) -> str:
                 "spend": row["spend"],
                 "resource_count": row["resource_count"],
                 "valid": "true" if row["valid"] else "false",
+                "allocated_spend": row["allocated_spend"] or "",
+                "allocated_resource_count": row["allocated_resource_count"],
+                "shared_spend": row["shared_spend"] or "",
             }
         )
     counts = {"untagged_spend": "untagged_count", "invalid_spend": "invalid_count"}
@@ -83,6 +104,11 @@ def render_csv(fields: dict[str, Any]) -> str:
                 "valid": "",
             }
         )
+    allocated = fields["as_allocated"] or {}
+    for name in AS_ALLOCATED_FIELDS:
+        writer.writerow(
+            {**common, "field": f"as_allocated.{name}", "spend": allocated.get(name) or ""}
+        )
     return out.getvalue()
 
 
@@ -97,14 +123,17 @@ def render_markdown(fields: dict[str, Any]) -> str:
         f"Billing period starting {fields['billing_period_start']}, "
         f"{currency} ({fields['cost_source']}).",
         "",
-        "| Value | Spend | Resources | Valid |",
-        "| --- | ---: | ---: | --- |",
+        "| Value | Spend | Resources | Valid | As allocated | Shared | Rules |",
+        "| --- | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for row in fields["rows"]:
         valid = "yes" if row["valid"] else "no"
+        rules = "; ".join(
+            f"{markdown_text(given['rule'])}: {given['spend']}" for given in row["allocated_by"]
+        )
         lines.append(
             f"| {markdown_text(row['value'])} | {row['spend']} | {row['resource_count']} "
-            f"| {valid} |"
+            f"| {valid} | {row['allocated_spend']} | {row['shared_spend']} | {rules} |"
         )
     labels = {
         "untagged_spend": ("Untagged (key absent)", "untagged_count"),
@@ -117,8 +146,34 @@ def render_markdown(fields: dict[str, Any]) -> str:
     for name in BUCKET_FIELDS:
         label, count = labels[name]
         lines.append(f"| {label} | {fields[name]} | {fields[count] if count else ''} |")
+    lines += _after_rules_markdown(fields["as_allocated"])
     lines.append("")
     return "\n".join(lines)
+
+
+def _after_rules_markdown(allocated: dict[str, Any] | None) -> list[str]:
+    """The second table: what the allocation and shared-cost rules leave without a value."""
+    if allocated is None:
+        return []
+    if allocated["rules_version"] is None:
+        version = "No allocation rule is written: as allocated is as tagged."
+    else:
+        version = (
+            f"Rules v{allocated['rules_version']}: {allocated['rule_count']} allocation "
+            f"rule(s), {allocated['shared_rule_count']} shared-cost rule(s) for this key."
+        )
+    labels = {
+        "untagged_spend": "Untagged (no rule gives a value)",
+        "invalid_spend": "Invalid value (no rule gives a value)",
+        "unattributable_spend": "Unattributable (no shared-cost rule splits it)",
+        "unmatched_resource_spend": "Unmatched resources (no rule gives a value)",
+        "shared_spend": "Shared costs (split over the values)",
+    }
+    lines = ["", "## After allocation rules", "", version, ""]
+    lines += ["| Bucket | Spend |", "| --- | ---: |"]
+    lines += [f"| {labels[name]} | {allocated[name]} |" for name in AS_ALLOCATED_FIELDS]
+    lines += ["", "A rule gives a value for showback only: compliance is never changed by it."]
+    return lines
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
