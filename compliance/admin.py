@@ -4,6 +4,7 @@ through actions, so audited); scans, resources, allocation versions and the audi
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 from django import forms
@@ -523,6 +524,50 @@ class ExemptionAdmin(CreatedThroughActionAdmin):
 # --- allocation and shared-cost rules ---------------------------------------------------------
 
 
+class ListText(forms.CharField):
+    """A list typed as text, items separated by commas or line breaks (``[]`` when empty)."""
+
+    widget = forms.Textarea(attrs={"rows": 2, "cols": 60})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(str(item) for item in value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value)
+        return [item.strip() for item in re.split(r"[,\n]", text) if item.strip()]
+
+
+class PercentagesText(forms.CharField):
+    """Fixed shares typed one per line as ``value = percent`` (``{}`` when empty); a value may
+    hold ``=``, the percent is after the last one."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, strip=False, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return "\n".join(f"{key} = {percent}" for key, percent in value.items())
+        return value
+
+    def to_python(self, value: Any) -> dict[str, str]:  # type: ignore[override]
+        shares: dict[str, str] = {}
+        for number, line in enumerate(str(value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, equals, percent = line.rpartition("=")
+            if not equals or not key.strip():
+                raise forms.ValidationError(f"line {number}: write value = percent")
+            if key.strip() in shares:
+                raise forms.ValidationError(f"line {number}: {key.strip()!r} is given twice")
+            shares[key.strip()] = percent.strip()
+        return shares
+
+
 class AllocationRuleFormBase(forms.ModelForm[Any]):
     """Saves the rule through its write while validating, so the write's refusals (a problem
     of the rule, no permission) show on the form's fields and are audited like any refusal.
@@ -573,6 +618,13 @@ class AllocationRuleFormBase(forms.ModelForm[Any]):
 
 class AllocationRuleForm(AllocationRuleFormBase):
     EMPTY_JSON = {"accounts": [], "regions": [], "services": [], "resource_types": []}
+    accounts = ListText(help_text="Account ids, e.g. 123456789012, 210987654321; empty: any.")
+    regions = ListText(help_text="e.g. eu-west-1, us-east-1; empty: any.")
+    services = ListText(
+        help_text="Services as the bill names them, e.g. Amazon EC2 (one per line, or "
+        "separated by commas); empty: any."
+    )
+    resource_types = ListText(help_text="e.g. ec2:volume, ec2:snapshot; empty: any.")
 
     class Meta:
         model = AllocationRule
@@ -590,12 +642,7 @@ class AllocationRuleForm(AllocationRuleFormBase):
             "arn_pattern",
             "enabled",
         ]
-        help_texts = {
-            "accounts": 'A JSON list, e.g. ["123456789012"]; empty: any.',
-            "regions": 'A JSON list, e.g. ["eu-west-1"]; empty: any.',
-            "services": 'A JSON list of services as the bill names them, e.g. ["AmazonEC2"].',
-            "resource_types": 'A JSON list, e.g. ["ec2:volume"]; empty: any.',
-        }
+        labels = {"arn_pattern": "ARN pattern"}
 
     def problems(self) -> dict[str, str]:
         return rule_problems(self.instance)
@@ -606,6 +653,16 @@ class AllocationRuleForm(AllocationRuleFormBase):
 
 class SharedCostRuleForm(AllocationRuleFormBase):
     EMPTY_JSON = {"services": [], "charge_categories": [], "percentages": {}}
+    percentages = PercentagesText(
+        help_text="Fixed mode only: one value = percent per line (e.g. team-red = 60), adding "
+        "up to exactly 100."
+    )
+    services = ListText(
+        help_text="Services as the bill names them, e.g. AWS Support (Business); empty: any."
+    )
+    charge_categories = ListText(
+        help_text="Tax, Usage, Purchase, Credit or Adjustment, separated by commas; empty: any."
+    )
 
     class Meta:
         model = SharedCostRule
@@ -619,10 +676,6 @@ class SharedCostRuleForm(AllocationRuleFormBase):
             "charge_categories",
             "enabled",
         ]
-        help_texts = {
-            "percentages": 'Fixed mode only: value -> percentage, e.g. {"red": "60", '
-            '"blue": "40"}, adding up to exactly 100.',
-        }
 
     def problems(self) -> dict[str, str]:
         return shared_rule_problems(self.instance)

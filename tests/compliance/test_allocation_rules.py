@@ -67,10 +67,10 @@ def rule_form(**fields: str) -> dict[str, str]:
         "name": "EBS of the web stack",
         "value": "production",
         "related": "",
-        "accounts": '["123456789012"]',
-        "regions": "[]",
-        "services": '["AmazonEC2"]',
-        "resource_types": '["ec2:volume"]',
+        "accounts": "123456789012",
+        "regions": "",
+        "services": "AmazonEC2",
+        "resource_types": "ec2:volume",
         "name_pattern": "web-*",
         "arn_pattern": "",
         "enabled": "on",
@@ -84,9 +84,9 @@ def shared_form(**fields: str) -> dict[str, str]:
         "position": "5",
         "name": "Support by fixed shares",
         "mode": "fixed",
-        "percentages": '{"red": "62.5", "blue": "37.5"}',
-        "services": '["AWSSupportBusiness"]',
-        "charge_categories": "[]",
+        "percentages": "red = 62.5\nblue = 37.5",
+        "services": "AWSSupportBusiness",
+        "charge_categories": "",
         "enabled": "on",
         **fields,
     }
@@ -170,7 +170,7 @@ def test_an_admin_adds_changes_and_deletes_a_shared_cost_rule(admin: Client) -> 
         ["AWSSupportBusiness"],
         [],
     )
-    even = shared_form(mode="even", percentages="{}", charge_categories='["Tax"]')
+    even = shared_form(mode="even", percentages="", charge_categories="Tax")
     assert admin.post(f"{SHARED}{rule.pk}/change/", even).status_code == 302
     assert admin.post(f"{SHARED}{rule.pk}/delete/", {"post": "yes"}).status_code == 302
     assert not SharedCostRule.objects.exists()
@@ -249,15 +249,46 @@ def test_a_value_the_policy_refuses_is_refused(admin: Client) -> None:
 
 
 def test_a_rule_without_a_matcher_is_refused(admin: Client) -> None:
-    empty = rule_form(accounts="[]", services="[]", resource_types="[]", name_pattern="")
+    empty = rule_form(accounts="", services="", resource_types="", name_pattern="")
     _refused_in_admin(admin, f"{RULES}add/", empty, "set at least one matcher, or arn_pattern")
 
 
 def test_percentages_not_adding_up_to_100_are_refused(admin: Client) -> None:
-    form = shared_form(percentages='{"red": "50", "blue": "40.5"}')
+    form = shared_form(percentages="red = 50\nblue = 40.5")
     _refused_in_admin(
         admin, f"{SHARED}add/", form, "the percentages add up to 90.5, not exactly 100"
     )
+
+
+def test_lists_are_typed_as_text_and_shown_back_as_text(admin: Client) -> None:
+    form = rule_form(
+        accounts="123456789012,\n210987654321", services="Amazon EC2\nAWS Support (Business)"
+    )
+    assert admin.post(f"{RULES}add/", form).status_code == 302
+    rule = AllocationRule.objects.get()
+    assert (rule.accounts, rule.services) == (
+        ["123456789012", "210987654321"],
+        ["Amazon EC2", "AWS Support (Business)"],
+    )
+    page = admin.get(f"{RULES}{rule.pk}/change/").content.decode()
+    assert "123456789012, 210987654321</textarea>" in page
+
+
+def test_fixed_shares_are_typed_one_per_line(admin: Client) -> None:
+    shares = "team=red = 62.5\n\n blue = 37.5 "
+    assert admin.post(f"{SHARED}add/", shared_form(percentages=shares)).status_code == 302
+    assert SharedCostRule.objects.get().percentages == {"team=red": "62.5", "blue": "37.5"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [("red 60\nblue = 40", "line 1: write value = percent"), ("red = 60\nred = 40", "given twice")],
+)
+def test_a_malformed_share_line_is_refused(admin: Client, typed: str, problem: str) -> None:
+    response = admin.post(f"{SHARED}add/", shared_form(percentages=typed))
+    assert response.status_code == 200
+    assert problem in response.content.decode()
+    assert not SharedCostRule.objects.exists()
 
 
 def test_a_refused_change_leaves_the_rule_and_the_versions_as_they_were(admin: Client) -> None:
