@@ -167,9 +167,13 @@ def _list_problem(items: object, field: str) -> str | None:
     return None
 
 
+#: The longest pattern: each is matched against every charge a rule may take, in time that
+#: grows with the pattern's length times the name's or ARN's.
+MAX_PATTERN = 256
+
+
 def _pattern_problem(pattern: str, field: str) -> str | None:
-    limit = getattr(AllocationRule._meta.get_field(field), "max_length", None) or 0
-    return _text_problem(pattern, max_length=limit, what="the pattern")
+    return _text_problem(pattern, max_length=MAX_PATTERN, what="the pattern")
 
 
 def _common_problems(

@@ -260,6 +260,29 @@ def value_is_valid(rule: TagRule | None, value: str) -> bool:
     return rule is None or not rule.value_violations(value)
 
 
+def _rules(tag_key: str) -> tuple[allocation.Rule, ...]:
+    """The key's enabled allocation rules, less those giving a value the active policy now
+    refuses (the policy changed since the rule was saved): a rule never gives an invalid
+    value. Related rules give the valid values of related resources only."""
+    policy_rule = active_rule_for(tag_key)
+    return tuple(
+        rule
+        for rule in allocation_rules(tag_key)
+        if rule.related or value_is_valid(policy_rule, rule.value)
+    )
+
+
+def _shared_rules(tag_key: str) -> tuple[allocation.SharedRule, ...]:
+    """The key's enabled shared-cost rules, less fixed ones naming a value the active policy
+    now refuses: their charges stay unattributable rather than go to an invalid value."""
+    policy_rule = active_rule_for(tag_key)
+    return tuple(
+        rule
+        for rule in shared_cost_rules(tag_key)
+        if all(value_is_valid(policy_rule, value) for value in rule.percentages)
+    )
+
+
 def _period_start(period: date) -> datetime:
     return datetime(period.year, period.month, 1, tzinfo=UTC)
 
@@ -535,8 +558,8 @@ class _Period:
 def _answer(viewer: Viewer, tag_key: str, period: date | None, filters: _Filters) -> _Period:
     tag_key = _check_key(tag_key)
     version = current_version()
-    rules = tuple(allocation_rules(tag_key))
-    shared_rules = tuple(shared_cost_rules(tag_key))
+    rules = _rules(tag_key)
+    shared_rules = _shared_rules(tag_key)
     number = version.version if version is not None else None
     start = _resolve_period(viewer, filters, period)
     if start is None:
@@ -1005,11 +1028,11 @@ def _rules_before(tag_key: str, rule_id: int, position: int | None) -> list[allo
     if position is None:
         position = placed.get(rule_id)
     if position is None:
-        return [r for r in allocation_rules(tag_key) if r.id != rule_id]
+        return [r for r in _rules(tag_key) if r.id != rule_id]
     own = (position, rule_id or sys.maxsize)
     return [
         r
-        for r in allocation_rules(tag_key)
+        for r in _rules(tag_key)
         if r.id != rule_id and r.id in placed and (placed[r.id], r.id) < own
     ]
 
@@ -1084,7 +1107,7 @@ def showback_cells(tag_keys: Sequence[str]) -> dict[str, StoredCells]:
     tag_keys = [
         key for key in tag_keys if len(set(inventories[key].values.values())) <= MAX_STORED_VALUES
     ]
-    rules = {key: tuple(allocation_rules(key)) for key in tag_keys}
+    rules = {key: _rules(key) for key in tag_keys}
     found: dict[str, StoredCells] = {key: StoredCells() for key in tag_keys}
     if not tag_keys:
         return found
@@ -1263,8 +1286,8 @@ def _stored_answer(
     if scope is None:
         return None
     version = current_version()
-    rules = tuple(allocation_rules(tag_key))
-    shared_rules = tuple(shared_cost_rules(tag_key))
+    rules = _rules(tag_key)
+    shared_rules = _shared_rules(tag_key)
     figures = ShowbackFigure.objects.filter(
         tag_key=tag_key, period_start=scope.start, source_format=scope.source_format
     )

@@ -55,24 +55,34 @@ def refresh_showback(keys: Iterable[str] | None = None) -> None:
     """Recompute and store showback's sums for ``keys`` (default: :func:`stored_keys`); a key
     with a value per resource is left to be computed when asked
     (:data:`compliance.reads.showback.MAX_STORED_VALUES`)."""
-    wanted = sorted(set(keys)) if keys is not None else stored_keys()
     with transaction.atomic():
+        # One refresh at a time: a second waits here, then computes from what the first left
+        # (two at once would each delete before the other inserted, and both sets would stay).
+        state = _locked_state()
+        wanted = sorted(set(keys)) if keys is not None else stored_keys()
+        # The marks are read before the inputs: a change committed while the sums are being
+        # computed moves the marks past these, so the sums are never taken for its figures.
+        fingerprint = showback_fingerprint()
         ShowbackFigure.objects.all().delete()
         cross_account: set[tuple[str, str]] = set()
         stored = showback_cells(wanted)
         for key, cells in stored.items():
             cross_account |= {(start.isoformat(), fmt) for start, fmt in cells.cross_account}
             ShowbackFigure.objects.bulk_create(_figures(key, cells), batch_size=BATCH)
-        ShowbackState.objects.update_or_create(
-            pk=1,
-            defaults={
-                "computed_at": timezone.now(),
-                "fingerprint": showback_fingerprint(),
-                "tag_keys": sorted(stored),
-                "cross_account": sorted([list(pair) for pair in cross_account]),
-                "imports": _imports(),
-            },
-        )
+        state.computed_at = timezone.now()
+        state.fingerprint = fingerprint
+        state.tag_keys = sorted(stored)
+        state.cross_account = sorted([list(pair) for pair in cross_account])
+        state.imports = _imports()
+        state.save()
+
+
+def _locked_state() -> ShowbackState:
+    """The state row, locked until the caller's transaction ends (created the first time)."""
+    ShowbackState.objects.get_or_create(
+        pk=1, defaults={"computed_at": timezone.now(), "fingerprint": {"never": True}}
+    )
+    return ShowbackState.objects.select_for_update().get(pk=1)
 
 
 def _figures(key: str, cells: StoredCells) -> Iterator[ShowbackFigure]:

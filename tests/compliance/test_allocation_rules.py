@@ -572,8 +572,8 @@ def test_an_unsaved_rule_converts_with_id_0() -> None:
             {"resource_types": "unknown resource type 'ec2:thing'; supported: "},
         ),
         (
-            {"arn_pattern": "a" * 2049},
-            {"arn_pattern": "the pattern is longer than 2048 characters (2049)"},
+            {"arn_pattern": "a" * 257},
+            {"arn_pattern": "the pattern is longer than 256 characters (257)"},
         ),
         (
             {"name_pattern": "x\x00*"},

@@ -4,6 +4,9 @@ changes without a refresh."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -11,16 +14,26 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection, connections
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from compliance.models import AllocationRule, AwsAccount, Resource, SharedCostRule, ShowbackState
+from compliance.models import (
+    AllocationRule,
+    AwsAccount,
+    Resource,
+    SharedCostRule,
+    ShowbackFigure,
+    ShowbackState,
+)
 from compliance.permissions.accounts import Operator
 from compliance.reads import showback
 from compliance.reads.showback import _answer, _Filters, _stored_answer
+from compliance.stored import showback as stored_showback
 from compliance.stored.showback import refresh_showback, stored_keys
 from compliance.tasks import refresh_showback_task
 from compliance.writes.allocation import do_save_allocation_rule, do_save_shared_cost_rule
+from compliance.writes.policy import do_import_policy
 from tests.compliance.billing.bills import I_BBB, A, B
 from tests.compliance.test_showback import KEY, build_showback_estate
 from tests.conftest import grant
@@ -141,3 +154,81 @@ def test_a_change_without_a_refresh_is_not_answered_from_the_store(estate: None)
     refresh_showback_task.call()
     assert _stored_answer(Operator(), KEY, None, _Filters()) is not None
     same(showback.spend_by_tag(Operator(), KEY), live(Operator()))
+
+
+def test_a_change_made_while_the_sums_are_computed_is_not_answered_from_them(
+    estate: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    computed = stored_showback.showback_cells
+
+    def cells_then_a_change(keys: list[str]) -> dict[str, showback.StoredCells]:
+        found = computed(keys)
+        # What another writer commits once the inputs are read: a resource re-tagged.
+        Resource.objects.filter(arn=I_BBB).update(tags={KEY: "cc-200"})
+        return found
+
+    monkeypatch.setattr(stored_showback, "showback_cells", cells_then_a_change)
+    refresh_showback()
+    assert _stored_answer(Operator(), KEY, None, _Filters()) is None
+    answer = showback.spend_by_tag(Operator(), KEY)
+    assert next(r for r in answer.rows if r.value == "cc-200").resource_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_at_once_store_one_set_of_sums(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time: the second refresh waits anyway")
+    build_showback_estate(tmp_path)
+    refresh_showback()
+    expected = showback.spend_by_tag(Operator(), KEY)
+    count = ShowbackFigure.objects.count()
+    computed = stored_showback.showback_cells
+    first_inside = threading.Event()
+
+    def slow_cells(keys: list[str]) -> dict[str, showback.StoredCells]:
+        found = computed(keys)
+        if threading.current_thread().name == "first":
+            first_inside.set()
+            time.sleep(1)  # a refresh of a large estate takes a while
+        return found
+
+    monkeypatch.setattr(stored_showback, "showback_cells", slow_cells)
+    failures: list[BaseException] = []
+
+    def refresh() -> None:
+        try:
+            refresh_showback()
+        except BaseException as exc:  # reported below, with the thread's failure
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=refresh, name="first")
+    second = threading.Thread(target=refresh, name="second")
+    first.start()
+    assert first_inside.wait(30)
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert failures == []
+    assert ShowbackFigure.objects.count() == count
+    assert _stored_answer(Operator(), KEY, None, _Filters()) is not None
+    same(showback.spend_by_tag(Operator(), KEY), expected)
+
+
+def test_a_rule_whose_value_a_new_policy_refuses_gives_nothing(estate: None) -> None:
+    policy = {
+        "required_tags": [{"name": KEY, "allowed_values": ["cc-200", "cc-300"]}],
+        "optional_tags": [],
+    }
+    do_import_policy(json.dumps(policy), acting=Operator())
+    answer = showback.spend_by_tag(Operator(), KEY)
+    assert _stored_answer(Operator(), KEY, None, _Filters()) is not None
+    # "queues" gives cc-100, which the policy now refuses: the queue stays untagged.
+    assert all(name != "queues" for r in answer.rows for name, _ in r.allocated_by)
+    assert "cc-100" not in {r.value for r in answer.rows}
+    assert answer.allocated is not None
+    assert (answer.allocated.rule_count, answer.allocated.untagged_spend) == (1, Decimal("1.234"))
+    same(answer, live(Operator()))

@@ -312,12 +312,14 @@ def _text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
-    if isinstance(value, list):
+    if isinstance(value, list | dict):
         # A map column (CUR 2.0 ``resource_tags``) comes as (key, value) pairs: read as the
-        # JSON object a CSV export writes.
-        return json.dumps(dict(value))
-    if isinstance(value, dict):
-        return json.dumps(value)
+        # JSON object a CSV export writes. Anything else is written as it is, for the tag
+        # reader to refuse with its row and column.
+        try:
+            return json.dumps(dict(value))
+        except (TypeError, ValueError):
+            return repr(value)
     return str(value)
 
 

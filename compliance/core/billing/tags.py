@@ -45,13 +45,24 @@ def tag_name(bill_key: str) -> str:
     return bill_key
 
 
+#: The most tags one cell may hold: AWS allows 50 user tags on a resource, and a bill adds the
+#: AWS-generated ones it was told to carry. More is no bill AWS writes.
+MAX_TAGS = 500
+#: The longest cell read: MAX_TAGS tags of the longest key and value, with JSON's punctuation.
+MAX_CELL = MAX_TAGS * (4 * (MAX_TAG_KEY + MAX_TAG_VALUE) + 8)
+
+
 def parse_tags(text: str, n: int, column: str) -> Tags:
-    """The tags of one cell; an empty, ``NULL`` or ``{}`` cell holds none."""
+    """The tags of one cell; an empty, ``NULL`` or ``{}`` cell holds none. Two bill keys that
+    name the same tag (``user:CostCenter`` and ``user_CostCenter``) are refused: which one the
+    resource carries cannot be told."""
     if text == "" or text.isspace() or is_null(text):
         return {}
+    if len(text) > MAX_CELL:
+        raise BillError.at(n, column, f"longer than {MAX_CELL} characters: no tags AWS writes")
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BillError.at(n, column, "not a JSON object of tag keys to values") from None
     if value is None:
         return {}
@@ -59,10 +70,15 @@ def parse_tags(text: str, n: int, column: str) -> Tags:
         isinstance(k, str) and isinstance(v, str | None) for k, v in value.items()
     ):
         raise BillError.at(n, column, "not a JSON object of tag keys to text values")
-    return {
-        fit(tag_name(key), MAX_TAG_KEY): fit(tag_value or "", MAX_TAG_VALUE)
-        for key, tag_value in value.items()
-    }
+    if len(value) > MAX_TAGS:
+        raise BillError.at(n, column, f"{len(value)} tags, more than the {MAX_TAGS} read")
+    tags: Tags = {}
+    for key, tag_value in value.items():
+        name = fit(tag_name(key), MAX_TAG_KEY)
+        if name in tags:
+            raise BillError.at(n, column, f"two keys name the tag {name!r}")
+        tags[name] = fit(tag_value or "", MAX_TAG_VALUE)
+    return tags
 
 
 @dataclass(slots=True)

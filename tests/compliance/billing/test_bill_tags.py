@@ -59,6 +59,11 @@ def test_an_empty_tags_cell_holds_no_tags(tmp_path: Path, cell: str) -> None:
         ('{"user:Owner": ', "not a JSON object of tag keys to values"),
         ('["Owner"]', "not a JSON object of tag keys to text values"),
         ('{"user:Owner": 3}', "not a JSON object of tag keys to text values"),
+        ("[" * 800_000, "longer than 772000 characters"),
+        ("[" * 50_000, "not a JSON object of tag keys to values"),
+        (json.dumps({f"user:k{i}": "v" for i in range(501)}), "501 tags, more than the 500"),
+        ('{"user:CostCenter": "a", "user_CostCenter": "b"}', "two keys name the tag 'CostCenter'"),
+        ('{"CostCenter": "a", "user:CostCenter": "b"}', "two keys name the tag 'CostCenter'"),
     ],
 )
 def test_a_malformed_tags_cell_is_refused_with_row_and_column(
