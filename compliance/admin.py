@@ -536,7 +536,7 @@ class ListText(forms.CharField):
         return ", ".join(str(item) for item in value) if isinstance(value, list) else value
 
     def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         return [item.strip() for item in re.split(r"[,\n]", text) if item.strip()]
 
 

@@ -159,7 +159,7 @@ def test_a_change_without_a_refresh_is_not_answered_from_the_store(estate: None)
 def test_a_change_made_while_the_sums_are_computed_is_not_answered_from_them(
     estate: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    computed = stored_showback.showback_cells
+    computed = showback.showback_cells
 
     def cells_then_a_change(keys: list[str]) -> dict[str, showback.StoredCells]:
         found = computed(keys)
@@ -184,7 +184,7 @@ def test_two_refreshes_at_once_store_one_set_of_sums(
     refresh_showback()
     expected = showback.spend_by_tag(Operator(), KEY)
     count = ShowbackFigure.objects.count()
-    computed = stored_showback.showback_cells
+    computed = showback.showback_cells
     first_inside = threading.Event()
 
     def slow_cells(keys: list[str]) -> dict[str, showback.StoredCells]:
