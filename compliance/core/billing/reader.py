@@ -364,8 +364,7 @@ def _aggregate(
                         others[other] += 1
                         continue
                 key, billed, effective, row_currency = reader.read(row, n)
-                if bill_tags is not None and key[5]:
-                    assert tags_at is not None
+                if bill_tags is not None and tags_at is not None and key[5]:
                     bill_tags.add(
                         (key[0], key[2], key[5]),
                         row[charged_from_at] if charged_from_at is not None else "",
@@ -478,15 +477,17 @@ def _periods(
             )
         )
     if bill_tags is not None:
-        for period in periods.values():
+        # A resource's tags go to the first period starting when its rows' period starts.
+        first_of: dict[datetime, dict[tuple[str, str], dict[str, str]]] = {}
+        for (starts, _), period in periods.items():
             period.resource_tags = {}
+            first_of.setdefault(starts, period.resource_tags)
         # Two spellings of one resource (the text NULL, spaces) are one: its latest tags win.
         latest: dict[tuple[datetime, str, str], str] = {}
         for (start, account, resource), seen in bill_tags.by_resource.items():
             at = times[start]
             resource_key = (cell(account), cell(resource).strip())
-            period_tags = next(p.resource_tags for (s, _), p in periods.items() if s == at)
-            assert period_tags is not None
+            period_tags = first_of[at]
             seen_at = (at, *resource_key)
             if seen_at not in latest or seen.charged_from >= latest[seen_at]:
                 latest[seen_at] = seen.charged_from

@@ -107,7 +107,9 @@ class BillTags:
                 seen.charged_from = charged_from
             return
         tags = parse_tags(cell, n, self.column)  # checked whichever row wins
-        if self.period_column is None or _later(charged_from, seen.charged_from, n, self):
+        if self.period_column is None or _later(
+            charged_from, seen.charged_from, n, self.period_column
+        ):
             self.by_resource[key] = _Latest(charged_from, cell, tags)
 
     def keys(self) -> list[str]:
@@ -118,16 +120,13 @@ class BillTags:
         return [(key, latest.tags) for key, latest in self.by_resource.items()]
 
 
-def _later(text: str, than: str, n: int, tags: BillTags) -> bool:
-    """Whether a charge period starting at ``text`` is later than one starting at ``than``;
-    read as timestamps only when the tags differ, which is seldom."""
-    assert tags.period_column is not None
+def _later(text: str, than: str, n: int, column: str) -> bool:
+    """Whether a charge period starting at ``text`` is later than one starting at ``than``
+    (both from ``column``); read as timestamps only when the tags differ, which is seldom."""
     if text == than:
         return True  # same start: the row read last wins
     if not than:
         return True
     if not text:
         return False
-    return parse_timestamp(text, n, tags.period_column) >= parse_timestamp(
-        than, n, tags.period_column
-    )
+    return parse_timestamp(text, n, column) >= parse_timestamp(than, n, column)
