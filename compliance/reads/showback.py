@@ -808,7 +808,11 @@ def spend_by_tag_trend(
     inventory: _Inventory | None = None
     trend: list[tuple[date, dict[str, Decimal]]] = []
     for start in sorted(starts):
-        answer = _stored_answer(viewer, tag_key, start.date(), filters)
+        answer = (
+            _stored_answer(viewer, tag_key, start.date(), filters, state)
+            if state is not None
+            else None
+        )
         if answer is not None:
             figures = answer.figures()
         else:
@@ -1027,14 +1031,11 @@ def _rules_before(tag_key: str, rule_id: int, position: int | None) -> list[allo
     )
     if position is None:
         position = placed.get(rule_id)
+    others = [r for r in _rules(tag_key) if r.id != rule_id]
     if position is None:
-        return [r for r in _rules(tag_key) if r.id != rule_id]
+        return others
     own = (position, rule_id or sys.maxsize)
-    return [
-        r
-        for r in _rules(tag_key)
-        if r.id != rule_id and r.id in placed and (placed[r.id], r.id) < own
-    ]
+    return [r for r in others if r.id in placed and (placed[r.id], r.id) < own]
 
 
 # --- stored figures: the same sums, computed once per change ------------------------------------
@@ -1214,7 +1215,6 @@ def _stored_imports(
 def _stored_scope(
     viewer: Viewer, filters: _Filters, period: date | None, state: ShowbackState
 ) -> _StoredScope | None:
-    everything = not filters.accounts and sees_all_accounts(viewer)
     accounts, imports = _stored_imports(viewer, filters, state)
     if not imports:
         return None
@@ -1230,7 +1230,7 @@ def _stored_scope(
     of_period = [entry for entry in imports if entry[0] == start_text]
     newest = max(of_period, key=lambda entry: (entry[3], entry[2]))
     source_format = newest[4]
-    if not everything and [start_text, source_format] in state.cross_account:
+    if accounts is not None and [start_text, source_format] in state.cross_account:
         return None
     currencies = sorted({entry[5] for entry in of_period if entry[4] == source_format})
     return _StoredScope(
@@ -1274,12 +1274,18 @@ def _summed(
 
 
 def _stored_answer(
-    viewer: Viewer, tag_key: str, period: date | None, filters: _Filters
+    viewer: Viewer,
+    tag_key: str,
+    period: date | None,
+    filters: _Filters,
+    state: ShowbackState | None = None,
 ) -> _Period | None:
     """The answer from the stored figures, or ``None`` when they cannot give it exactly (not
     stored for this key, out of date, a region or service filter, or a viewer who does not
-    see every account where a charge names another account's resource)."""
-    state = _stored_state(tag_key, filters)
+    see every account where a charge names another account's resource). ``state``: the
+    stored state already found to hold (:func:`_stored_state`), for a caller asking of
+    several periods."""
+    state = state or _stored_state(tag_key, filters)
     if state is None:
         return None
     scope = _stored_scope(viewer, filters, period, state)
