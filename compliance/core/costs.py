@@ -214,23 +214,6 @@ class Attribution:
     by_service: dict[str, CostSplit] = field(default_factory=dict)
     by_resource_type: dict[str, CostSplit] = field(default_factory=dict)
     by_charge_category: dict[str, CostSplit] = field(default_factory=dict)
-    #: Resources not in the inventory, judged from their tags on the bill (not a bucket: their
-    #: spend stays in ``unmatched_resource_spend``).
-    judged_by_bill: BillJudged = field(default_factory=lambda: BillJudged())
-
-    @property
-    def attribution_gap_with_bill(self) -> Decimal:
-        return self.attribution_gap + self.judged_by_bill.gap
-
-    @property
-    def judged(self) -> JudgedSplit:
-        return judged_split(
-            self.attributable_spend,
-            self.attribution_gap,
-            self.unattributable_spend,
-            self.unmatched_resource_spend,
-            self.judged_by_bill.spend,
-        )
 
     @property
     def total_spend(self) -> Decimal:
