@@ -63,6 +63,9 @@ class JobOutcome:
     error_code: str = ""
     error_message: str = ""
     duration_ms: int = 0
+    #: HTTP requests sent to AWS for this job (retries included), and how many AWS throttled.
+    requests: int = 0
+    throttled: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,9 @@ class ScanPlan:
     account_id: str
     regions: tuple[str, ...]
     jobs: int
+    #: Requests sent to reach the account (role, identity, regions), and how many were throttled.
+    requests: int = 0
+    throttled: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ the jobs of that account: boto3 sessions are not thread-safe, the clients they m
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -24,11 +25,12 @@ import threading
 import time
 from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from compliance.aws import calls
 from compliance.aws import session as aws_session
 from compliance.aws.base import (
     GLOBAL_REGION,
@@ -50,6 +52,9 @@ THREAD_NAME_PREFIX = "finops-inventory"
 MAX_ERROR_MESSAGE = 300
 #: How often a worker blocked on a full queue checks whether the consumer has gone away.
 _PUT_POLL_SECONDS = 0.1
+#: Jobs of one account running at once, whatever the pool's size: AWS throttles per account
+#: (and per region and API), so a scan of many accounts spreads its calls over them.
+PER_ACCOUNT_JOBS = 4
 
 
 def required_iam_actions() -> list[str]:
@@ -67,6 +72,7 @@ def collect_inventory(
     types: Sequence[str] | None = None,
     max_workers: int = 8,
     batch_size: int = 500,
+    per_account: int = PER_ACCOUNT_JOBS,
 ) -> Generator[InventoryEvent, None, None]:
     """Stream the inventory of ``targets``.
 
@@ -77,13 +83,13 @@ def collect_inventory(
 
     A failed job may already have streamed some resources: its outcome says the list of that
     account, region and type is incomplete. Closing the iterator early stops the workers and
-    waits for them.
+    waits for them. At most ``per_account`` jobs of one account run at once.
     """
     selected = _select_collectors(types)
-    if max_workers < 1 or batch_size < 1:
-        raise ValueError("max_workers and batch_size must be at least 1")
+    if max_workers < 1 or batch_size < 1 or per_account < 1:
+        raise ValueError("max_workers, batch_size and per_account must be at least 1")
     explicit = tuple(sorted(set(regions))) if regions else ()
-    return _Run(selected, explicit, batch_size, max_workers).events(targets)
+    return _Run(selected, explicit, batch_size, max_workers, per_account).events(targets)
 
 
 def _select_collectors(types: Sequence[str] | None) -> tuple[Collector, ...]:
@@ -170,6 +176,21 @@ class _Cancelled(Exception):
 class _Job:
     collector: Collector
     scope: Scope
+    account: _AccountJobs
+
+
+class _AccountJobs:
+    """The jobs of one account not yet started: at most ``limit`` of them run at once, each
+    finished job starting the next."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting: collections.deque[_Job] = collections.deque()
+        self.lock = threading.Lock()
+
+    def take(self) -> _Job | None:
+        with self.lock:
+            return self.waiting.popleft() if self.waiting else None
 
 
 class _Run:
@@ -181,11 +202,13 @@ class _Run:
         regions: tuple[str, ...],
         batch_size: int,
         max_workers: int,
+        per_account: int,
     ) -> None:
         self.regional = tuple(c for c in collectors if not c.is_global)
         self.global_ = tuple(c for c in collectors if c.is_global)
         self.regions = regions
         self.batch_size = batch_size
+        self.per_account = per_account
         self.stop = threading.Event()
         # A few items per worker keeps the pool busy while the consumer writes a batch.
         self.queue: queue.Queue[InventoryEvent] = queue.Queue(maxsize=max_workers * 2)
@@ -221,30 +244,58 @@ class _Run:
         raise _Cancelled
 
     def _plan_account(self, target: AccountTarget) -> None:
-        reached = reach_account(target, self.regions, regional=bool(self.regional))
+        with calls.counting() as count:
+            reached = reach_account(target, self.regions, regional=bool(self.regional))
         if isinstance(reached, JobOutcome):
-            self._put_quietly(reached)
+            failed = replace(reached, requests=count.requests, throttled=count.throttled)
+            self._put_quietly(failed)
             return
         clients = aws_session.ClientFactory(reached.session)
         only = frozenset(self.regions) if self.regions else None
-        jobs = [
-            _Job(c, Scope(clients, target.account_id, region, reached.home))
-            for region in reached.regions
-            for c in self.regional
-        ] + [
-            _Job(c, Scope(clients, target.account_id, GLOBAL_REGION, reached.home, only))
-            for c in self.global_
-        ]
+        account = _AccountJobs(self.per_account)
+        account.waiting.extend(
+            [
+                _Job(c, Scope(clients, target.account_id, region, reached.home), account)
+                for region in reached.regions
+                for c in self.regional
+            ]
+            + [
+                _Job(
+                    c, Scope(clients, target.account_id, GLOBAL_REGION, reached.home, only), account
+                )
+                for c in self.global_
+            ]
+        )
+        plan = ScanPlan(
+            target.account_id,
+            reached.regions,
+            len(account.waiting),
+            requests=count.requests,
+            throttled=count.throttled,
+        )
         try:
             # The plan goes first, so the consumer knows how many outcomes to wait for.
-            self._put(ScanPlan(target.account_id, reached.regions, len(jobs)))
-            for job in jobs:
-                self.executor.submit(self._run_job, job)
+            self._put(plan)
+            for _ in range(account.limit):
+                if (job := account.take()) is not None:
+                    self.executor.submit(self._run_job, job)
         except (_Cancelled, RuntimeError):
             # RuntimeError: the pool was shut down because the consumer went away.
             return
 
     def _run_job(self, job: _Job) -> None:
+        with calls.counting() as count:
+            outcome = self._collect(job)
+        if outcome is not None:
+            self._put_quietly(replace(outcome, requests=count.requests, throttled=count.throttled))
+        if self.stop.is_set():
+            return
+        if (following := job.account.take()) is not None:
+            with contextlib.suppress(RuntimeError):  # the pool was shut down meanwhile
+                self.executor.submit(self._run_job, following)
+
+    def _collect(self, job: _Job) -> JobOutcome | None:
+        """Run one job; its outcome, or ``None`` when the consumer went away."""
         scope, resource_type = job.scope, job.collector.resource_type
         started = time.monotonic()
         seen: set[str] = set()
@@ -252,7 +303,7 @@ class _Run:
         try:
             for resource in job.collector.collect(scope):
                 if self.stop.is_set():
-                    return
+                    return None
                 # A resource listed twice (e.g. a page repeated on retry) is counted once.
                 if resource.arn in seen:
                     continue
@@ -263,7 +314,7 @@ class _Run:
                     batch = []
             if batch:
                 self._put(ResourceBatch(batch))
-            outcome = JobOutcome(
+            return JobOutcome(
                 scope.account_id,
                 scope.region,
                 resource_type,
@@ -272,10 +323,10 @@ class _Run:
                 duration_ms=_elapsed_ms(started),
             )
         except _Cancelled:
-            return
+            return None
         except Exception as error:
             code, message = _failure(error, f"{scope.account_id} {scope.region} {resource_type}")
-            outcome = JobOutcome(
+            return JobOutcome(
                 scope.account_id,
                 scope.region,
                 resource_type,
@@ -284,7 +335,6 @@ class _Run:
                 error_message=message,
                 duration_ms=_elapsed_ms(started),
             )
-        self._put_quietly(outcome)
 
     def _put_quietly(self, event: InventoryEvent) -> None:
         with contextlib.suppress(_Cancelled):

@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from compliance.aws import calls
 from compliance.aws.base import AccountTarget
 
 #: Shown in CloudTrail as the session name of every assumed-role call we make.
@@ -169,6 +170,7 @@ _PARSED_MODELS: dict[Any, Any] = {}
 
 def _botocore_session() -> Any:
     core = botocore.session.Session()
+    calls.instrument(core)
     # Each session keeps its own loader (boto3 appends to its search paths), but they share one
     # cache: botocore's Loader takes a ``cache`` argument and ignores it, hence the attribute.
     core.get_component("data_loader")._cache = _PARSED_MODELS

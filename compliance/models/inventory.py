@@ -124,6 +124,9 @@ class Scan(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     resources_seen = models.PositiveIntegerField(default=0)
+    #: HTTP requests the scan sent to AWS (retries included), and how many AWS throttled.
+    aws_requests = models.PositiveBigIntegerField(default=0)
+    throttled_requests = models.PositiveBigIntegerField(default=0)
 
     #: One entry per account x region x resource type: status, count, error code and message.
     outcomes = models.JSONField(default=list, blank=True)

@@ -126,7 +126,17 @@ def _collect(scan: Scan, on_progress: ProgressCallback | None) -> None:
         elif isinstance(event, JobOutcome):
             scan.progress_done += 1
             scan.outcomes.append(outcome_record(event))
-        scan.save(update_fields=["progress_total", "progress_done", "outcomes"])
+        scan.aws_requests += event.requests
+        scan.throttled_requests += event.throttled
+        scan.save(
+            update_fields=[
+                "progress_total",
+                "progress_done",
+                "outcomes",
+                "aws_requests",
+                "throttled_requests",
+            ]
+        )
         if on_progress:
             on_progress(scan)
 
@@ -152,6 +162,8 @@ def outcome_record(outcome: JobOutcome) -> dict[str, Any]:
         "error_code": outcome.error_code,
         "error_message": outcome.error_message,
         "duration_ms": outcome.duration_ms,
+        "requests": outcome.requests,
+        "throttled": outcome.throttled,
     }
 
 

@@ -217,7 +217,12 @@ class _Attempt:
             record["region"] = self.partition.region
         self.records.append(record)
         with transaction.atomic():
-            if not self.running_scan().update(progress_done=F("progress_done") + 1):
+            counted = self.running_scan().update(
+                progress_done=F("progress_done") + 1,
+                aws_requests=F("aws_requests") + outcome.requests,
+                throttled_requests=F("throttled_requests") + outcome.throttled,
+            )
+            if not counted:
                 raise _Stopped
             if not self.mine().update(jobs_done=F("jobs_done") + 1, outcomes=self.records):
                 raise _Stopped
@@ -314,6 +319,11 @@ def _collect_partition(attempt: _Attempt) -> None:
                 attempt.stage(event.resources)
             elif isinstance(event, JobOutcome):
                 attempt.record(event)
+            elif event.requests:  # the plan: reaching the account took these requests
+                attempt.running_scan().update(
+                    aws_requests=F("aws_requests") + event.requests,
+                    throttled_requests=F("throttled_requests") + event.throttled,
+                )
 
 
 def _complete(attempt: _Attempt) -> str:

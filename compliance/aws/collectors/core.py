@@ -4,12 +4,18 @@ A collector lists one resource type in one account and region, and turns each re
 :class:`DiscoveredResource`. Discovery always goes through the service's own list/describe calls:
 the Resource Groups Tagging API is not an inventory, because GetResources never returns
 resources that were never tagged, which are exactly the ones a tag-compliance scan must find.
+
+Tags come from one of three places (:class:`TagSource`): the list call itself (EC2, RDS...),
+the Resource Groups Tagging API, asked for up to 100 discovered resources at a time by ARN
+(most services), or one call of the service's own per resource, only for the types the tagging
+API does not cover (IAM). A resource the tagging API does not return has no tags.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -92,19 +98,108 @@ class Scope:
         )
 
 
+class TagSource(StrEnum):
+    """Where a collector's tags come from."""
+
+    #: The list/describe call returns each resource's tags: no further call.
+    LISTED = "listed"
+    #: The Resource Groups Tagging API's GetResources, 100 discovered ARNs a call.
+    TAGGING_API = "tagging-api"
+    #: A call of the service's own per resource (or per small batch): types the tagging API
+    #: does not cover.
+    OWN_CALL = "own-call"
+
+
+#: The IAM action of the bulk tag read.
+TAGGING_API_ACTION = "tag:GetResources"
+#: The most ARNs GetResources accepts in one ResourceARNList.
+TAGGING_API_BATCH = 100
+
+#: Where each partition answers for its global resources (CloudFront...).
+_GLOBAL_API_REGIONS = {
+    "aws": "us-east-1",
+    "aws-cn": "cn-northwest-1",
+    "aws-us-gov": "us-gov-west-1",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Collector:
-    """One resource type: how to list it, and exactly which IAM actions that takes.
+    """One resource type: one row of the type table.
+
+    How to list it (``discover``, starting with the ``list_call``), where its tags come from,
+    exactly which IAM actions that takes, how people and other tools name it (``label``, the
+    Cloud Custodian resource ``custodian``), and where the AWS console shows one (``console``, a
+    pattern of :mod:`compliance.aws.console`).
 
     ``iam_actions`` feeds the least-privilege read-only policy, so it names every call the
-    collector makes, tag reads included, and nothing else.
+    collector makes, tag reads included (``tag:GetResources`` for ``TagSource.TAGGING_API``),
+    and nothing else.
     """
 
     resource_type: str
     service: str
     iam_actions: tuple[str, ...]
-    collect: Callable[[Scope], Iterator[DiscoveredResource]]
+    discover: Callable[[Scope], Iterator[DiscoveredResource]]
     is_global: bool = False
+    tags: TagSource = TagSource.LISTED
+    label: str = ""
+    list_call: str = ""
+    console: str = ""
+    custodian: str = ""
+
+    def collect(self, scope: Scope) -> Iterator[DiscoveredResource]:
+        """Every resource of this type in ``scope``, with its tags."""
+        found = self.discover(scope)
+        if self.tags is TagSource.TAGGING_API:
+            return with_tagging_api_tags(scope, found)
+        return found
+
+
+def tagging_region(scope: Scope, resource: DiscoveredResource) -> str:
+    """The region whose tagging API knows ``resource``: its own, or for a global resource the
+    partition's global region."""
+    if resource.region == GLOBAL_REGION:
+        return _GLOBAL_API_REGIONS.get(scope.partition, scope.api_region)
+    return resource.region
+
+
+def with_tagging_api_tags(
+    scope: Scope, resources: Iterable[DiscoveredResource]
+) -> Iterator[DiscoveredResource]:
+    """``resources`` with their tags from the Resource Groups Tagging API.
+
+    Discovered resources are held until 100 of one region are waiting, then one GetResources
+    call names them by ARN; a resource it does not return has no tags. Memory stays bounded by
+    one batch per region whatever the number of resources.
+    """
+    waiting: dict[str, list[DiscoveredResource]] = {}
+    for resource in resources:
+        region = tagging_region(scope, resource)
+        batch = waiting.setdefault(region, [])
+        batch.append(resource)
+        if len(batch) >= TAGGING_API_BATCH:
+            yield from _tagged(scope, region, batch)
+            waiting[region] = []
+    for region, batch in waiting.items():
+        if batch:
+            yield from _tagged(scope, region, batch)
+
+
+def _tagged(
+    scope: Scope, region: str, batch: list[DiscoveredResource]
+) -> Iterator[DiscoveredResource]:
+    tagging = scope.client("resourcegroupstaggingapi", region)
+    asked = {resource.arn for resource in batch}
+    answer = tagging.get_resources(ResourceARNList=sorted(asked))
+    found: dict[str, dict[str, str]] = {}
+    for mapping in answer.get("ResourceTagMappingList", []):
+        arn = mapping.get("ResourceARN", "")
+        # Only what was asked for: an answer naming another resource changes nothing.
+        if arn in asked:
+            found[arn] = tag_dict(mapping.get("Tags"))
+    for resource in batch:
+        yield replace(resource, tags=found.get(resource.arn, {}))
 
 
 def partition_for(region: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from compliance.aws.base import GLOBAL_REGION, AccountTarget, DiscoveredResource
@@ -67,18 +68,49 @@ class Collected:
 Collect = Callable[..., Collected]
 
 
+def stub_tagging_api(
+    clients: ClientFactory, regions: Iterable[str], tagging: dict[str, dict[str, str]]
+) -> None:
+    """Answer GetResources in ``regions`` with ``tagging`` (ARN -> tags), as AWS would: for
+    types whose moto backend does not take part in moto's tagging API. One answer per region
+    (tests create far fewer than 100 resources of such a type)."""
+    answer = {
+        "ResourceTagMappingList": [
+            {"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            for arn, tags in tagging.items()
+        ]
+    }
+    for region in regions:
+        client = clients("resourcegroupstaggingapi", region)
+        stubber = Stubber(client)
+        stubber.add_response("get_resources", answer)
+        stubber.activate()
+
+
 @pytest.fixture
 def collect(aws: None) -> Collect:
-    """Run one collector the way a scan job does, and return what it found, by ARN."""
+    """Run one collector the way a scan job does, and return what it found, by ARN.
+
+    ``tagging``: the tags the test created resources with, by ARN; GetResources answers with
+    them (through botocore's Stubber) for the types moto's own tagging API does not know.
+    """
 
     def run(
-        resource_type: str, region: str = "us-east-1", only_regions: frozenset[str] | None = None
+        resource_type: str,
+        region: str = "us-east-1",
+        only_regions: frozenset[str] | None = None,
+        tagging: dict[str, dict[str, str]] | None = None,
     ) -> Collected:
+        from tests.compliance.aws.types import TAGS_FROM_STUB
+
         session = new_session(AccountTarget(ACCOUNT))
         calls = count_calls(session)
         collector = COLLECTORS[resource_type]
         scanned = GLOBAL_REGION if collector.is_global else region
-        scope = Scope(ClientFactory(session), ACCOUNT, scanned, region, only_regions)
+        clients = ClientFactory(session)
+        if resource_type in TAGS_FROM_STUB:
+            stub_tagging_api(clients, {region, "us-east-1"}, tagging or {})
+        scope = Scope(clients, ACCOUNT, scanned, region, only_regions)
         found = list(collector.collect(scope))
         resources = {resource.arn: resource for resource in found}
         assert len(resources) == len(found), "a resource was listed twice"

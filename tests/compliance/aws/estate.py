@@ -353,3 +353,49 @@ FACTORIES: dict[str, Factory] = {
     "eks:cluster": make_eks_cluster,
     "es:domain": make_domain,
 }
+
+#: Per type: the list call that pages, the page size to force (None: AWS decides, or the call
+#: has no pagination at all) and whether moto honours that page size. Where it does not, the
+#: collector still goes through botocore's paginator with the forced size, and the test proves
+#: that every item comes back.
+PAGING: dict[str, tuple[str, int | None, bool]] = {
+    "ec2:instance": ("ec2:DescribeInstances", 2, True),
+    "ec2:volume": ("ec2:DescribeVolumes", 2, False),
+    "ec2:snapshot": ("ec2:DescribeSnapshots", 2, False),
+    # DescribeAddresses has no pagination in AWS: one call returns every address.
+    "ec2:elastic-ip": ("ec2:DescribeAddresses", None, False),
+    # These four accept no page size under 5 (botocore validates it); moto ignores it anyway.
+    "ec2:natgateway": ("ec2:DescribeNatGateways", 5, False),
+    "ec2:vpc": ("ec2:DescribeVpcs", 5, False),
+    "ec2:subnet": ("ec2:DescribeSubnets", 5, False),
+    "ec2:security-group": ("ec2:DescribeSecurityGroups", 5, False),
+    # moto cuts ListBuckets at MaxBuckets without a ContinuationToken, which would lose buckets:
+    # the collector's own page size (10,000) is used instead.
+    "s3:bucket": ("s3:ListBuckets", None, False),
+    "rds:db": ("rds:DescribeDBInstances", 2, True),
+    "rds:cluster": ("rds:DescribeDBClusters", 2, False),
+    "lambda:function": ("lambda:ListFunctions", 2, False),
+    "dynamodb:table": ("dynamodb:ListTables", 2, True),
+    "ecs:cluster": ("ecs:ListClusters", 2, False),
+    "ecs:service": ("ecs:ListServices", 2, False),
+    "elasticloadbalancing:loadbalancer": ("elasticloadbalancing:DescribeLoadBalancers", 2, True),
+    "sqs:queue": ("sqs:ListQueues", 2, True),
+    # SNS pages ListTopics by 100 and takes no page size: 101 topics make two pages.
+    "sns:topic": ("sns:ListTopics", None, True),
+    "ecr:repository": ("ecr:DescribeRepositories", 2, False),
+    "logs:log-group": ("logs:DescribeLogGroups", 2, True),
+    "kinesis:stream": ("kinesis:ListStreams", 2, False),
+    "elasticfilesystem:file-system": ("elasticfilesystem:DescribeFileSystems", 2, True),
+    "elasticache:cluster": ("elasticache:DescribeCacheClusters", 2, True),
+    "eks:cluster": ("eks:ListClusters", 2, True),
+    # ListDomainNames has no pagination in AWS: one call returns every domain.
+    "es:domain": ("es:ListDomainNames", None, False),
+}
+
+#: Types whose tags come from the tagging API but whose moto backend does not answer
+#: GetResources: their GetResources answer is given with botocore's Stubber (the tags the test
+#: created them with), while discovery still runs against moto.
+TAGS_FROM_STUB: frozenset[str] = frozenset()
+
+#: Types moto cannot create: tested against botocore's Stubber in their own test module.
+STUBBED: frozenset[str] = frozenset()
