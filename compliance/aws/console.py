@@ -41,3 +41,9 @@ def console_url(resource_type: str, arn: str, region: str, name: str = "") -> st
         "name": name or arn_id(arn),
     }
     return collector.console.format(**{k: quote(v, safe="") for k, v in values.items()})
+
+
+def type_label(resource_type: str) -> str:
+    """What people call a type ("EC2 instance"), or the type itself when it is not known."""
+    collector = COLLECTORS.get(resource_type)
+    return collector.label if collector is not None and collector.label else resource_type

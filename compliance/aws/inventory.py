@@ -43,6 +43,7 @@ from compliance.aws.base import (
 )
 from compliance.aws.collectors import COLLECTORS, RESOURCE_TYPES
 from compliance.aws.collectors.core import Collector, Scope
+from compliance.core import names
 
 logger = logging.getLogger(__name__)
 
@@ -95,12 +96,8 @@ def collect_inventory(
 def _select_collectors(types: Sequence[str] | None) -> tuple[Collector, ...]:
     if not types:
         return tuple(COLLECTORS[name] for name in RESOURCE_TYPES)
-    unknown = sorted(set(types) - set(COLLECTORS))
-    if unknown:
-        raise ValueError(
-            f"unknown resource types: {', '.join(unknown)}; "
-            f"valid types are: {', '.join(RESOURCE_TYPES)}"
-        )
+    if (unknown := names.first_unknown(types, COLLECTORS)) is not None:
+        raise ValueError(names.unknown_name("resource type", unknown, RESOURCE_TYPES))
     return tuple(COLLECTORS[name] for name in sorted(set(types)))
 
 

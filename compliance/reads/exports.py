@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from django.utils import timezone
 
+from compliance.aws import COLLECTORS
 from compliance.core import policy
 from compliance.core.costs import to_cents
 from compliance.core.policy.model import WILDCARD
@@ -35,33 +36,12 @@ from compliance.reads.resources import ResourceFilter, current_violations
 COST_COLUMN = "cost_impact_monthly"
 CSV_COLUMNS: tuple[str, ...] = (*reports.VIOLATION_COLUMNS, COST_COLUMN)
 
-#: Our resource types (as AWS tag policies name them) -> Cloud Custodian resource names.
+#: Our resource types (as AWS tag policies name them) -> Cloud Custodian resource names, from
+#: the type table.
 CUSTODIAN_RESOURCES: dict[str, str] = {
-    "ec2:instance": "aws.ec2",
-    "ec2:volume": "aws.ebs",
-    "ec2:snapshot": "aws.ebs-snapshot",
-    "ec2:vpc": "aws.vpc",
-    "ec2:subnet": "aws.subnet",
-    "ec2:security-group": "aws.security-group",
-    "ec2:elastic-ip": "aws.elastic-ip",
-    "ec2:natgateway": "aws.nat-gateway",
-    "s3:bucket": "aws.s3",
-    "rds:db": "aws.rds",
-    "rds:cluster": "aws.rds-cluster",
-    "lambda:function": "aws.lambda",
-    "dynamodb:table": "aws.dynamodb-table",
-    "sqs:queue": "aws.sqs",
-    "sns:topic": "aws.sns",
-    "logs:log-group": "aws.log-group",
-    "ecr:repository": "aws.ecr",
-    "elasticloadbalancing:loadbalancer": "aws.app-elb",
-    "kinesis:stream": "aws.kinesis",
-    "elasticfilesystem:file-system": "aws.efs",
-    "elasticache:cluster": "aws.cache-cluster",
-    "eks:cluster": "aws.eks",
-    "es:domain": "aws.elasticsearch",
-    "ecs:cluster": "aws.ecs",
-    "ecs:service": "aws.ecs-service",
+    resource_type: collector.custodian
+    for resource_type, collector in COLLECTORS.items()
+    if collector.custodian
 }
 
 _REPORT_ONLY_HEADER = """\

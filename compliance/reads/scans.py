@@ -231,6 +231,9 @@ class ScanDetail:
     resources_read: int
     requested_by: str
     regions: list[str]
+    #: Requests the jobs in the viewer's accounts sent to AWS, and how many AWS throttled.
+    aws_requests: int
+    throttled_requests: int
 
 
 def _outcome(raw: dict[str, Any]) -> Outcome:
@@ -266,6 +269,10 @@ def scan_detail(scan: Scan, viewer: Viewer, *, now: datetime | None = None) -> S
         resources_read=sum(o.resource_count for o in outcomes),
         requested_by=requested_by(scan, viewer),
         regions=regions_read(scan, viewer),
+        aws_requests=sum(int(raw.get("requests") or 0) for raw in _visible_outcomes(scan, visible)),
+        throttled_requests=sum(
+            int(raw.get("throttled") or 0) for raw in _visible_outcomes(scan, visible)
+        ),
     )
 
 

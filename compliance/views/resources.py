@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from compliance import reads
 from compliance.audit.events import EventType
+from compliance.aws.console import console_url, type_label
 from compliance.core.costs import to_cents
 from compliance.models import Resource
 from compliance.permissions import Action, may
@@ -204,6 +205,10 @@ def resource_detail(request: HttpRequest, pk: int) -> HttpResponse:
     timeline = reads.resource_violation_history(viewer, resource.arn)
     context = {
         "resource": resource,
+        "type_label": type_label(resource.resource_type),
+        "console_url": console_url(
+            resource.resource_type, resource.arn, resource.region, resource.name
+        ),
         "tags": sorted(resource.tags.items(), key=lambda item: item[0].casefold()),
         "cost_text": money_text(cost),
         "bill": bill,

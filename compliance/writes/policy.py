@@ -18,7 +18,7 @@ from compliance.permissions.accounts import (
 )
 from compliance.stored import costs as stored_costs
 from compliance.stored.showback import refresh_showback
-from compliance.writes.refusals import refuse, require
+from compliance.writes.refusals import policy_type_problem, refuse, require
 
 
 def do_import_policy(
@@ -32,6 +32,10 @@ def do_import_policy(
         raise refuse(
             EventType.POLICY_REJECTED, str(exc), acting=acting, target=source, interface=interface
         ) from None
+    if (problem := policy_type_problem(parsed)) is not None:
+        raise refuse(
+            EventType.POLICY_REJECTED, problem, acting=acting, target=source, interface=interface
+        )
     with transaction.atomic():
         # Lock the active row so two imports cannot both take the same next version.
         list(TaggingPolicy.objects.select_for_update().filter(is_active=True))

@@ -16,7 +16,8 @@ from django.db import transaction
 
 from compliance import audit
 from compliance.audit.events import EventType
-from compliance.aws import RESOURCE_TYPES
+from compliance.aws import RESOURCE_TYPES, known_regions
+from compliance.core import names, policy
 from compliance.models import AuditEvent
 from compliance.permissions import Action, Viewer, may, refusal_message
 
@@ -94,19 +95,31 @@ def refuse(
 
 
 def validate_regions(regions: Sequence[str]) -> list[str]:
-    cleaned = []
+    """``regions`` sorted and de-duplicated, each an AWS region that exists."""
     for region in regions:
         if not REGION_PATTERN.fullmatch(region):
             raise ActionError(f"regions: {region!r} is not an AWS region name (e.g. eu-west-1)")
-        cleaned.append(region)
-    return sorted(set(cleaned))
+    if (unknown := names.first_unknown(regions, known_regions())) is not None:
+        raise ActionError(f"regions: {names.unknown_name('region', unknown, known_regions())}")
+    return sorted(set(regions))
 
 
 def validate_resource_types(types: Sequence[str]) -> list[str]:
-    unknown = sorted(set(types) - set(RESOURCE_TYPES))
-    if unknown:
-        raise ActionError(
-            f"types: unknown resource type(s) {', '.join(unknown)}; "
-            f"supported: {', '.join(RESOURCE_TYPES)}"
-        )
+    """``types`` sorted and de-duplicated, each a supported resource type."""
+    if (unknown := names.first_unknown(types, RESOURCE_TYPES)) is not None:
+        raise ActionError(f"types: {names.unknown_name('resource type', unknown, RESOURCE_TYPES)}")
     return sorted(set(types))
+
+
+def policy_type_problem(parsed: policy.Policy) -> str | None:
+    """Why a parsed policy's ``applies_to`` cannot be used: a type no scan lists (a typo, most
+    likely, answered with the closest names) or a ``service:*`` of no supported service."""
+    for index, rule in enumerate(parsed.required_tags):
+        for resource_type in rule.applies_to or ():
+            if resource_type in RESOURCE_TYPES or names.wildcard_known(
+                resource_type, RESOURCE_TYPES
+            ):
+                continue
+            problem = names.unknown_name("resource type", resource_type, RESOURCE_TYPES)
+            return f"required tag {rule.name!r} (rule {index + 1}), applies_to: {problem}"
+    return None

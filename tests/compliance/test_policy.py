@@ -681,3 +681,33 @@ def test_a_nul_character_anywhere_in_a_document_is_refused(
     with pytest.raises(PolicyError) as caught:
         parse_policy(json.dumps(with_tag(0, **fields)))
     assert (caught.value.field, caught.value.reason) == (where, "contains a NUL character")
+
+
+def test_an_aws_rds_cluster_covers_documentdb_and_neptune_clusters_both_ways() -> None:
+    document = {
+        "tags": {
+            "owner": {
+                "tag_key": {"@@assign": "Owner"},
+                "enforced_for": {"@@assign": ["rds:cluster"]},
+            }
+        }
+    }
+    read = parse_policy(json.dumps(document))
+    assert read.required_tags[0].applies_to == ("rds:cluster", "docdb:cluster", "neptune:cluster")
+    written = policy_to_aws_org(read)
+    assert written == {
+        "tags": {
+            "owner": {
+                "tag_key": {"@@assign": "Owner"},
+                "enforced_for": {"@@assign": ["rds:cluster"]},
+            }
+        }
+    }
+
+
+def test_every_type_aws_names_otherwise_is_a_type_we_scan() -> None:
+    from compliance.aws import RESOURCE_TYPES
+    from compliance.core.policy.aws_org import AWS_TYPE_COVERS
+
+    for aws_type, covered in AWS_TYPE_COVERS.items():
+        assert {aws_type, *covered} <= set(RESOURCE_TYPES)

@@ -315,6 +315,21 @@ def test_scan_command_json_gives_exact_totals(estate: Estate) -> None:
     assert "jobs" in err.getvalue()
 
 
+def test_a_scan_counts_its_requests_to_aws(estate: Estate) -> None:
+    out = io.StringIO()
+    call_command("scan", "--json", "--types", ",".join(TYPES), stdout=out, stderr=io.StringIO())
+    result = json.loads(out.getvalue())
+    scan = Scan.objects.get()
+    by_job = [outcome["requests"] for outcome in scan.outcomes]
+    assert all(requests >= 1 for requests in by_job)
+    # Reaching the account (no role, its regions configured) is one GetCallerIdentity.
+    assert result["aws_requests"] == scan.aws_requests == sum(by_job) + 1
+    assert result["throttled_requests"] == scan.throttled_requests == 0
+    # Five resources of four types in two regions: far fewer requests than one per resource
+    # and per job would take with a tag call per resource.
+    assert scan.aws_requests < 2 * len(by_job) + 5
+
+
 def test_scan_command_fails_with_status_1_when_nothing_could_be_read(
     estate: Estate, deny_region: set[str]
 ) -> None:

@@ -1,6 +1,9 @@
 """Lambda functions (``lambda`` itself is a Python keyword, hence the module name).
 
-ListFunctions does not return tags, so each function costs one ListTags call.
+ListFunctions lists every function, never-tagged ones included, with its ARN, runtime and
+state; tags come from the Resource Groups Tagging API, 100 functions a call (no ListTags per
+function). Only unqualified functions are listed, not each version. Functions have no deleting
+state: a deleted function leaves the list.
 """
 
 from __future__ import annotations
@@ -8,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from compliance.aws.base import DiscoveredResource
-from compliance.aws.collectors.core import Collector, Scope, attributes, items, unless_vanished
+from compliance.aws.collectors.core import (
+    TAGGING_API_ACTION,
+    Collector,
+    Scope,
+    TagSource,
+    attributes,
+    items,
+)
 
 
 def _functions(scope: Scope) -> Iterator[DiscoveredResource]:
@@ -16,15 +26,11 @@ def _functions(scope: Scope) -> Iterator[DiscoveredResource]:
     # Without FunctionVersion=ALL only the unqualified function is listed, not each version:
     # versions share the function's tags and cost.
     for function in items(lambda_, "list_functions", "Functions"):
-        arn = function["FunctionArn"]
-        listed = unless_vanished(lambda_.list_tags, Resource=arn)
-        if listed is None:
-            continue
         yield scope.resource(
             "lambda:function",
-            arn,
+            function["FunctionArn"],
             function["FunctionName"],
-            dict(listed.get("Tags", {})),
+            {},
             attributes(
                 # Container-image functions have no runtime; ListFunctions omits State.
                 runtime=function.get("Runtime"),
@@ -38,7 +44,14 @@ COLLECTORS = (
     Collector(
         "lambda:function",
         "lambda",
-        ("lambda:ListFunctions", "lambda:ListTags"),
+        ("lambda:ListFunctions", TAGGING_API_ACTION),
         _functions,
+        tags=TagSource.TAGGING_API,
+        label="Lambda function",
+        list_call="lambda:ListFunctions",
+        console=(
+            "https://{region}.console.aws.amazon.com/lambda/home?region={region}#/functions/{name}"
+        ),
+        custodian="aws.lambda",
     ),
 )

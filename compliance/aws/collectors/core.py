@@ -37,7 +37,9 @@ VANISHED_CODES = frozenset(
         "CacheClusterNotFound",
         "ClusterNotFoundException",
         "NoSuchBucket",
+        "NoSuchEntity",
         "NotFound",
+        "NotFoundException",
         "QueueDoesNotExist",
         "RepositoryNotFoundException",
         "ResourceNotFoundException",
@@ -191,15 +193,32 @@ def _tagged(
 ) -> Iterator[DiscoveredResource]:
     tagging = scope.client("resourcegroupstaggingapi", region)
     asked = {resource.arn for resource in batch}
-    answer = tagging.get_resources(ResourceARNList=sorted(asked))
     found: dict[str, dict[str, str]] = {}
-    for mapping in answer.get("ResourceTagMappingList", []):
+    for mapping in _tag_mappings(tagging, sorted(asked)):
         arn = mapping.get("ResourceARN", "")
         # Only what was asked for: an answer naming another resource changes nothing.
         if arn in asked:
             found[arn] = tag_dict(mapping.get("Tags"))
     for resource in batch:
         yield replace(resource, tags=found.get(resource.arn, {}))
+
+
+def _tag_mappings(tagging: Any, arns: list[str]) -> Iterator[dict[str, Any]]:
+    """Every ResourceTagMapping GetResources gives for ``arns``.
+
+    An ARN list takes no paging parameters, and AWS answers it at once; an endpoint that pages
+    the answer anyway (moto: 50 resources or 100 tags a page) is followed by its token alone,
+    at most once per ARN asked for, and never twice with the same token.
+    """
+    answer = tagging.get_resources(ResourceARNList=arns)
+    followed: set[str] = set()
+    while True:
+        yield from answer.get("ResourceTagMappingList", [])
+        token = answer.get("PaginationToken")
+        if not token or token in followed or len(followed) >= len(arns):
+            return
+        followed.add(token)
+        answer = tagging.get_resources(PaginationToken=token)
 
 
 def partition_for(region: str) -> str:

@@ -1,4 +1,8 @@
-"""EC2 and VPC resources. Every EC2 describe call returns tags inline, so one call per page.
+"""EC2 and VPC resources: instances, EBS volumes and snapshots, Elastic IPs, NAT gateways,
+VPCs, subnets and security groups. Every EC2 describe call lists never-tagged resources too and
+returns each one's tags inline, so tags cost no call of their own: one call per page. Left out:
+instances shutting down or terminated, volumes and NAT gateways being deleted or deleted, and
+snapshots other accounts own (public or shared ones).
 
 EC2 ARNs are built here because the describe calls do not return them. They all carry the
 account id, snapshots included: IAM's reference omits the account from snapshot ARNs, but the
@@ -183,13 +187,89 @@ def _security_groups(scope: Scope) -> Iterator[DiscoveredResource]:
         )
 
 
+#: The EC2 console's page for one resource; VPC resources live in the VPC console.
+_EC2_CONSOLE = "https://{region}.console.aws.amazon.com/ec2/home?region={region}#"
+_VPC_CONSOLE = "https://{region}.console.aws.amazon.com/vpcconsole/home?region={region}#"
+
 COLLECTORS = (
-    Collector("ec2:instance", "ec2", ("ec2:DescribeInstances",), _instances),
-    Collector("ec2:volume", "ec2", ("ec2:DescribeVolumes",), _volumes),
-    Collector("ec2:snapshot", "ec2", ("ec2:DescribeSnapshots",), _snapshots),
-    Collector("ec2:elastic-ip", "ec2", ("ec2:DescribeAddresses",), _elastic_ips),
-    Collector("ec2:natgateway", "ec2", ("ec2:DescribeNatGateways",), _nat_gateways),
-    Collector("ec2:vpc", "ec2", ("ec2:DescribeVpcs",), _vpcs),
-    Collector("ec2:subnet", "ec2", ("ec2:DescribeSubnets",), _subnets),
-    Collector("ec2:security-group", "ec2", ("ec2:DescribeSecurityGroups",), _security_groups),
+    Collector(
+        "ec2:instance",
+        "ec2",
+        ("ec2:DescribeInstances",),
+        _instances,
+        label="EC2 instance",
+        list_call="ec2:DescribeInstances",
+        console=_EC2_CONSOLE + "InstanceDetails:instanceId={id}",
+        custodian="aws.ec2",
+    ),
+    Collector(
+        "ec2:volume",
+        "ec2",
+        ("ec2:DescribeVolumes",),
+        _volumes,
+        label="EBS volume",
+        list_call="ec2:DescribeVolumes",
+        console=_EC2_CONSOLE + "VolumeDetails:volumeId={id}",
+        custodian="aws.ebs",
+    ),
+    Collector(
+        "ec2:snapshot",
+        "ec2",
+        ("ec2:DescribeSnapshots",),
+        _snapshots,
+        label="EBS snapshot",
+        list_call="ec2:DescribeSnapshots",
+        console=_EC2_CONSOLE + "SnapshotDetails:snapshotId={id}",
+        custodian="aws.ebs-snapshot",
+    ),
+    Collector(
+        "ec2:elastic-ip",
+        "ec2",
+        ("ec2:DescribeAddresses",),
+        _elastic_ips,
+        label="Elastic IP address",
+        list_call="ec2:DescribeAddresses",
+        console=_EC2_CONSOLE + "ElasticIpDetails:AllocationId={id}",
+        custodian="aws.elastic-ip",
+    ),
+    Collector(
+        "ec2:natgateway",
+        "ec2",
+        ("ec2:DescribeNatGateways",),
+        _nat_gateways,
+        label="NAT gateway",
+        list_call="ec2:DescribeNatGateways",
+        console=_VPC_CONSOLE + "NatGatewayDetails:natGatewayId={id}",
+        custodian="aws.nat-gateway",
+    ),
+    Collector(
+        "ec2:vpc",
+        "ec2",
+        ("ec2:DescribeVpcs",),
+        _vpcs,
+        label="VPC",
+        list_call="ec2:DescribeVpcs",
+        console=_VPC_CONSOLE + "VpcDetails:VpcId={id}",
+        custodian="aws.vpc",
+    ),
+    Collector(
+        "ec2:subnet",
+        "ec2",
+        ("ec2:DescribeSubnets",),
+        _subnets,
+        label="Subnet",
+        list_call="ec2:DescribeSubnets",
+        console=_VPC_CONSOLE + "SubnetDetails:subnetId={id}",
+        custodian="aws.subnet",
+    ),
+    Collector(
+        "ec2:security-group",
+        "ec2",
+        ("ec2:DescribeSecurityGroups",),
+        _security_groups,
+        label="Security group",
+        list_call="ec2:DescribeSecurityGroups",
+        console=_EC2_CONSOLE + "SecurityGroup:groupId={id}",
+        custodian="aws.security-group",
+    ),
 )

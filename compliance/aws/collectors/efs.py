@@ -1,4 +1,7 @@
-"""EFS file systems. DescribeFileSystems returns tags inline, and the ``Name`` tag as ``Name``."""
+"""EFS file systems. DescribeFileSystems lists every file system, never-tagged ones included,
+with its tags inline (and the ``Name`` tag again as ``Name``), so tags cost no call of their
+own: the tagging API would only add calls. File systems being deleted are left out.
+"""
 
 from __future__ import annotations
 
@@ -35,5 +38,11 @@ COLLECTORS = (
         "efs",
         ("elasticfilesystem:DescribeFileSystems",),
         _file_systems,
+        label="EFS file system",
+        list_call="elasticfilesystem:DescribeFileSystems",
+        console=(
+            "https://{region}.console.aws.amazon.com/efs/home?region={region}#/file-systems/{id}"
+        ),
+        custodian="aws.efs",
     ),
 )

@@ -1,41 +1,24 @@
-"""Kinesis data streams. ListStreams gives ARN and status; tags come from ListTagsForStream,
-which has its own pagination (no paginator in botocore) and is followed by hand."""
+"""Kinesis data streams. ListStreams lists every stream, never-tagged ones included, with its
+ARN, status and capacity mode; tags come from the Resource Groups Tagging API, 100 streams a
+call (no ListTagsForStream per stream, nor its own tag paging). Streams being deleted are left
+out.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from compliance.aws.base import DiscoveredResource
 from compliance.aws.collectors.core import (
+    TAGGING_API_ACTION,
     Collector,
     Scope,
+    TagSource,
     attributes,
     items,
-    page_size,
-    tag_dict,
-    unless_vanished,
 )
 
 _GONE_STATES = frozenset({"DELETING"})
-
-
-def _stream_tags(kinesis: Any, arn: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    params: dict[str, Any] = {"StreamARN": arn}
-    if limit := page_size():
-        params["Limit"] = limit
-    while True:
-        page = kinesis.list_tags_for_stream(**params)
-        page_tags = page.get("Tags", [])
-        tags.update(tag_dict(page_tags))
-        if not page.get("HasMoreTags") or not page_tags:
-            return tags
-        start = page_tags[-1]["Key"]
-        # Guard against an endpoint that repeats the start key and never moves on.
-        if start == params.get("ExclusiveStartTagKey"):
-            return tags
-        params["ExclusiveStartTagKey"] = start
 
 
 def _streams(scope: Scope) -> Iterator[DiscoveredResource]:
@@ -43,15 +26,11 @@ def _streams(scope: Scope) -> Iterator[DiscoveredResource]:
     for stream in items(kinesis, "list_streams", "StreamSummaries"):
         if stream["StreamStatus"] in _GONE_STATES:
             continue
-        arn = stream["StreamARN"]
-        tags = unless_vanished(_stream_tags, kinesis, arn)
-        if tags is None:
-            continue
         yield scope.resource(
             "kinesis:stream",
-            arn,
+            stream["StreamARN"],
             stream["StreamName"],
-            tags,
+            {},
             attributes(
                 state=stream["StreamStatus"],
                 stream_mode=(stream.get("StreamModeDetails") or {}).get("StreamMode"),
@@ -63,7 +42,15 @@ COLLECTORS = (
     Collector(
         "kinesis:stream",
         "kinesis",
-        ("kinesis:ListStreams", "kinesis:ListTagsForStream"),
+        ("kinesis:ListStreams", TAGGING_API_ACTION),
         _streams,
+        tags=TagSource.TAGGING_API,
+        label="Kinesis data stream",
+        list_call="kinesis:ListStreams",
+        console=(
+            "https://{region}.console.aws.amazon.com/kinesis/home?region={region}"
+            "#/streams/details/{name}/details"
+        ),
+        custodian="aws.kinesis",
     ),
 )

@@ -1,4 +1,8 @@
-"""CloudWatch Logs log groups. DescribeLogGroups has no tags; ListTagsForResource, one each."""
+"""CloudWatch Logs log groups. DescribeLogGroups lists every group, never-tagged ones included,
+with what is shown of it (retention, class); tags come from the Resource Groups Tagging API, 100
+groups a call (no ListTagsForResource per group). Log groups have no deleting state: a deleted
+group leaves the list.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from compliance.aws.base import DiscoveredResource
-from compliance.aws.collectors.core import Collector, Scope, attributes, items, unless_vanished
+from compliance.aws.collectors.core import (
+    TAGGING_API_ACTION,
+    Collector,
+    Scope,
+    TagSource,
+    attributes,
+    items,
+)
 
 
 def _arn(scope: Scope, group: dict[str, Any]) -> str:
-    # ``arn`` ends in ":*" (it covers the group's streams); the tagging APIs and the cost data
-    # want the group itself, which newer responses give as ``logGroupArn``.
+    # ``arn`` ends in ":*" (it covers the group's streams); the tagging API and the cost data
+    # name the group itself, which newer responses give as ``logGroupArn``.
     if group.get("logGroupArn"):
         return str(group["logGroupArn"])
     return scope.arn("logs", f"log-group:{group['logGroupName']}")
@@ -20,15 +31,11 @@ def _arn(scope: Scope, group: dict[str, Any]) -> str:
 def _log_groups(scope: Scope) -> Iterator[DiscoveredResource]:
     logs = scope.client("logs")
     for group in items(logs, "describe_log_groups", "logGroups"):
-        arn = _arn(scope, group)
-        listed = unless_vanished(logs.list_tags_for_resource, resourceArn=arn)
-        if listed is None:
-            continue
         yield scope.resource(
             "logs:log-group",
-            arn,
+            _arn(scope, group),
             group["logGroupName"],
-            dict(listed.get("tags", {})),
+            {},
             attributes(
                 retention_days=group.get("retentionInDays"),
                 log_group_class=group.get("logGroupClass"),
@@ -40,7 +47,15 @@ COLLECTORS = (
     Collector(
         "logs:log-group",
         "logs",
-        ("logs:DescribeLogGroups", "logs:ListTagsForResource"),
+        ("logs:DescribeLogGroups", TAGGING_API_ACTION),
         _log_groups,
+        tags=TagSource.TAGGING_API,
+        label="CloudWatch Logs log group",
+        list_call="logs:DescribeLogGroups",
+        console=(
+            "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            "#logsV2:log-groups/log-group/{name}"
+        ),
+        custodian="aws.log-group",
     ),
 )

@@ -1,7 +1,9 @@
 """RDS instances and clusters. Both describe calls return tags inline (``TagList``).
 
-The RDS API also serves Neptune and DocumentDB, so their instances and clusters are listed too:
-their ARNs are RDS ARNs, and tag policies treat them as ``rds:db`` / ``rds:cluster``.
+The RDS API also serves DocumentDB and Neptune: their clusters are types of their own
+(``docdb:cluster``, ``neptune:cluster``, see :mod:`compliance.aws.collectors.docdb`), so
+clusters and instances of those engines are left out here, as are instances and clusters being
+deleted.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from compliance.aws.base import DiscoveredResource
 from compliance.aws.collectors.core import Collector, Scope, attributes, items, tag_dict
 
 _GONE_STATES = frozenset({"deleting"})
+#: Engines listed by types of their own: the RDS calls return them too.
+_OTHER_TYPES_ENGINES = frozenset({"docdb", "neptune"})
 
 
 def _instances(scope: Scope) -> Iterator[DiscoveredResource]:
     rds = scope.client("rds")
     for db in items(rds, "describe_db_instances", "DBInstances"):
-        if db["DBInstanceStatus"] in _GONE_STATES:
+        if db["DBInstanceStatus"] in _GONE_STATES or db.get("Engine") in _OTHER_TYPES_ENGINES:
             continue
         yield scope.resource(
             "rds:db",
@@ -40,8 +44,9 @@ def _cluster_arn(scope: Scope, cluster_id: str | None) -> str | None:
 
 def _clusters(scope: Scope) -> Iterator[DiscoveredResource]:
     rds = scope.client("rds")
+    # The engine filter only selects, it cannot exclude: the other engines are skipped here.
     for cluster in items(rds, "describe_db_clusters", "DBClusters"):
-        if cluster["Status"] in _GONE_STATES:
+        if cluster["Status"] in _GONE_STATES or cluster.get("Engine") in _OTHER_TYPES_ENGINES:
             continue
         yield scope.resource(
             "rds:cluster",
@@ -57,6 +62,30 @@ def _clusters(scope: Scope) -> Iterator[DiscoveredResource]:
 
 
 COLLECTORS = (
-    Collector("rds:db", "rds", ("rds:DescribeDBInstances",), _instances),
-    Collector("rds:cluster", "rds", ("rds:DescribeDBClusters",), _clusters),
+    Collector(
+        "rds:db",
+        "rds",
+        ("rds:DescribeDBInstances",),
+        _instances,
+        label="RDS DB instance",
+        list_call="rds:DescribeDBInstances",
+        console=(
+            "https://{region}.console.aws.amazon.com/rds/home?region={region}"
+            "#database:id={id};is-cluster=false"
+        ),
+        custodian="aws.rds",
+    ),
+    Collector(
+        "rds:cluster",
+        "rds",
+        ("rds:DescribeDBClusters",),
+        _clusters,
+        label="RDS DB cluster",
+        list_call="rds:DescribeDBClusters",
+        console=(
+            "https://{region}.console.aws.amazon.com/rds/home?region={region}"
+            "#database:id={id};is-cluster=true"
+        ),
+        custodian="aws.rds-cluster",
+    ),
 )

@@ -4,8 +4,8 @@ An AWS tag policy standardises tags: the letter case of a key, the values it may
 ``enforced_for`` AWS refuses non-compliant tagging operations on the listed types (the newer
 ``report_required_tag_for`` marks the key required on its types). Our policy is about which tags
 a resource must carry, so every statement of the tag policy becomes a required tag, applying to
-the types named by ``enforced_for`` and ``report_required_tag_for`` together, or to every type
-when neither names any.
+the types named by ``enforced_for`` and ``report_required_tag_for`` together (with the types
+AWS's name covers, :data:`AWS_TYPE_COVERS`), or to every type when neither names any.
 
 A single document is read as if it were the effective policy: ``@@assign`` and ``@@append``
 both contribute values, ``@@remove`` takes values out, and
@@ -38,6 +38,11 @@ _STATEMENT_KEYS = ("tag_key", "tag_value", "enforced_for", "report_required_tag_
 _TYPE_FIELDS = ("enforced_for", "report_required_tag_for")
 #: AWS's older spelling of ``service:*``.
 _ALL_SUPPORTED = ":ALL_SUPPORTED"
+#: Types a tag policy names by another type's name: AWS's ``rds:cluster`` covers DocumentDB and
+#: Neptune clusters (one API, one ARN form), which our scans list as types of their own.
+AWS_TYPE_COVERS: Mapping[str, tuple[str, ...]] = {
+    "rds:cluster": ("docdb:cluster", "neptune:cluster"),
+}
 
 
 def read_aws_org(data: Mapping[object, object]) -> Policy:
@@ -90,7 +95,8 @@ def _read_statement(policy_key: str, statement: object, path: str) -> TagRule:
     types: list[str] = []
     for field_name in _TYPE_FIELDS:
         listed = _read_operators(statement.get(field_name), f"{path}.{field_name}", _check_type)
-        types.extend(listed or ())
+        for resource_type in listed or ():
+            types += (resource_type, *AWS_TYPE_COVERS.get(resource_type, ()))
     # TagRule keeps the first of repeated types, so the two fields read as their union.
     return TagRule(name=name, allowed_values=values, applies_to=tuple(types) or None)
 
@@ -170,15 +176,20 @@ def policy_to_aws_org(policy: Policy) -> dict[str, object]:
     Lossy by nature: descriptions, validation regexes, optional tags, version and name have no
     place in a tag policy. ``applies_to`` becomes ``enforced_for``, with which AWS refuses
     non-compliant tagging operations on those types: review it before attaching (rename it
-    ``report_required_tag_for`` to have AWS report rather than refuse).
+    ``report_required_tag_for`` to have AWS report rather than refuse). Types AWS names
+    otherwise take AWS's name (``docdb:cluster`` is ``rds:cluster`` there).
     """
+    aws_names = {
+        covered: aws_type for aws_type, types in AWS_TYPE_COVERS.items() for covered in types
+    }
     statements: dict[str, object] = {}
     for rule in policy.required_tags:
         statement: dict[str, object] = {"tag_key": {ASSIGN: rule.name}}
         if rule.allowed_values is not None:
             statement["tag_value"] = {ASSIGN: list(rule.allowed_values)}
         if rule.applies_to is not None:
-            statement["enforced_for"] = {ASSIGN: list(rule.applies_to)}
+            named = (aws_names.get(t, t) for t in rule.applies_to)
+            statement["enforced_for"] = {ASSIGN: list(dict.fromkeys(named))}
         # AWS policy keys are the key in lower case; names are unique ignoring case, so these are.
         statements[rule.name.lower()] = statement
     return {"tags": statements}

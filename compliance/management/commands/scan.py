@@ -68,6 +68,9 @@ class Command(BaseCommand):
                 f"score {'n/a' if score is None else f'{score:.1%}'}."
             )
         )
+        self.stdout.write(
+            f"  AWS requests: {scan.aws_requests}, throttled: {scan.throttled_requests}."
+        )
         for error in scan.errors:
             self.stdout.write(self.style.WARNING(f"  not read: {error}"))
 
@@ -98,6 +101,8 @@ def scan_result(scan: Scan) -> dict[str, Any]:
         "by_type": breakdowns(summary.by_type) if summary else {},
         "by_region": breakdowns(summary.by_region) if summary else {},
         "errors": scan.errors,
+        "aws_requests": scan.aws_requests,
+        "throttled_requests": scan.throttled_requests,
     }
 
 

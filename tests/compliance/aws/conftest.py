@@ -55,7 +55,9 @@ def count_calls(session: boto3.session.Session) -> Counter[str]:
     def record(model: Any, **_: Any) -> None:
         calls[f"{model.service_model.signing_name}:{model.name}"] += 1
 
-    session.events.register("before-call", record)
+    # Emitted for every call, also those botocore's Stubber answers (it answers "before-call"
+    # ahead of the handlers registered there, which then never see the call).
+    session.events.register("before-parameter-build", record)
     return calls
 
 

@@ -1,31 +1,25 @@
-"""Tags read in as few calls as each service allows, and tag lists read to the last page."""
+"""Batch describe calls take as many resources as AWS allows, and tags are read in bulk: one
+tagging API call for many resources, never a tag call per resource."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
-from compliance.aws.collectors import ecs, elbv2, opensearch
+from compliance.aws.collectors import ecs, opensearch
 from tests.compliance.aws.conftest import Collect
-from tests.compliance.aws.estate import FACTORIES, aws, make_ecs_service, make_stream, make_table
+from tests.compliance.aws.estate import FACTORIES, aws, make_ecs_service, make_table
+from tests.compliance.aws.types import TAGS_FROM_STUB
 
 REGION = "us-east-1"
 
 
 #: (module, its batch-size constant, type, the batched call). The constants hold AWS's limits
-#: (20 ARNs, 100 clusters, 10 services, 5 domains per call); 2 here, so three resources take
-#: exactly two calls.
+#: (100 clusters, 5 domains per call); 2 here, so three resources take exactly two
+#: calls.
 BATCHED = [
-    (
-        elbv2,
-        "TAGS_PER_CALL",
-        "elasticloadbalancing:loadbalancer",
-        "elasticloadbalancing:DescribeTags",
-    ),
     (ecs, "CLUSTERS_PER_CALL", "ecs:cluster", "ecs:DescribeClusters"),
-    (ecs, "SERVICES_PER_CALL", "ecs:service", "ecs:DescribeServices"),
     (opensearch, "DOMAINS_PER_CALL", "es:domain", "es:DescribeDomains"),
 ]
 
@@ -41,7 +35,8 @@ def test_batch_calls_take_as_many_resources_as_allowed(
 ) -> None:
     monkeypatch.setattr(module, constant, 2)
     made = {FACTORIES[resource_type](REGION, i, {"Team": f"t{i}"}).arn: i for i in range(3)}
-    collected = collect(resource_type, REGION)
+    tagging = {arn: {"Team": f"t{i}"} for arn, i in made.items()}
+    collected = collect(resource_type, REGION, tagging=tagging)
     assert collected.calls[call] == 2
     assert {arn: r.tags for arn, r in collected.resources.items()} == {
         arn: {"Team": f"t{i}"} for arn, i in made.items()
@@ -57,23 +52,53 @@ def test_an_ecs_service_points_to_its_cluster(collect: Collect) -> None:
     assert found.attributes["parent_arn"] == cluster_arn
 
 
-def test_dynamodb_tags_are_read_to_the_last_page(collect: Collect) -> None:
-    # ListTagsOfResource pages by its own size (10 in moto) and takes none from the caller.
+#: The types that read their tags one call per resource before, and now in bulk.
+BULK_TAGGED = [
+    "dynamodb:table",
+    "ecr:repository",
+    "es:domain",
+    "kinesis:stream",
+    "lambda:function",
+    "logs:log-group",
+    "s3:bucket",
+    "sns:topic",
+    "sqs:queue",
+]
+
+#: The per-resource tag calls these types made before they read tags in bulk.
+PER_RESOURCE_TAG_CALLS = {
+    "dynamodb:ListTagsOfResource",
+    "ecr:ListTagsForResource",
+    "es:ListTags",
+    "kinesis:ListTagsForStream",
+    "lambda:ListTags",
+    "logs:ListTagsForResource",
+    "s3:GetBucketTagging",
+    "sns:ListTagsForResource",
+    "sqs:ListQueueTags",
+}
+
+
+@pytest.mark.parametrize("resource_type", BULK_TAGGED)
+def test_tags_of_many_resources_take_one_tagging_call(resource_type: str, collect: Collect) -> None:
+    tags = {FACTORIES[resource_type](REGION, i, _team(i)).arn: _team(i) for i in range(3)}
+    collected = collect(resource_type, REGION, tagging={a: t for a, t in tags.items() if t})
+    assert {arn: r.tags for arn, r in collected.resources.items()} == tags
+    if resource_type not in TAGS_FROM_STUB:
+        assert collected.calls["tagging:GetResources"] == 1
+    # Where the Stubber answers GetResources, the call is not counted (the stub answers before
+    # the counter hears of it); its one answer for the region, which a second call would find
+    # used up, is what joined the tags above.
+    assert not set(collected.calls) & PER_RESOURCE_TAG_CALLS
+
+
+def _team(i: int) -> dict[str, str]:
+    """Resource 0 is never tagged: the tagging API does not name it, and it has no tags."""
+    return {"Team": f"t{i}"} if i else {}
+
+
+def test_many_tags_of_one_resource_are_all_read(collect: Collect) -> None:
+    # DynamoDB's own ListTagsOfResource paged by 10 tags; the tagging API answers them all.
     tags = {f"key-{i:02}": f"value-{i}" for i in range(12)}
     made = make_table(REGION, 0, tags)
-    collected = collect("dynamodb:table", REGION)
-    assert collected.calls["dynamodb:ListTagsOfResource"] == 2
-    assert collected.resources[made.arn].tags == tags
-
-
-def test_kinesis_tags_are_read_to_the_last_page(
-    collect: Collect, page_size: Callable[[int | None], None]
-) -> None:
-    tags = {f"key-{i}": f"value-{i}" for i in range(5)}
-    made = make_stream(REGION, 0, tags)
-    page_size(2)
-    collected = collect("kinesis:stream", REGION)
-    # Three pages in AWS; moto repeats the start key at the top of each page (it treats
-    # ExclusiveStartTagKey as inclusive), so it takes four.
-    assert collected.calls["kinesis:ListTagsForStream"] >= 3
-    assert collected.resources[made.arn].tags == tags
+    assert collect("dynamodb:table", REGION).resources[made.arn].tags == tags

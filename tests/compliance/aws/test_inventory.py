@@ -282,7 +282,9 @@ def test_unknown_types_are_refused_before_any_aws_call(monkeypatch: pytest.Monke
         raise AssertionError("AWS was called")
 
     monkeypatch.setattr(aws_session, "new_session", no_aws)
-    with pytest.raises(ValueError, match=r"ec2:unicorn.*valid types are: dynamodb:table, "):
+    with pytest.raises(
+        ValueError, match=r"unknown resource type 'ec2:unicorn'; .*dynamodb:table, "
+    ):
         collect_inventory([AccountTarget(ACCOUNT)], types=["ec2:instance", "ec2:unicorn"])
 
 
