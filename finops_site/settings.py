@@ -297,6 +297,9 @@ CHECKLIST_LOAD_BALANCER_ARNS = env_list("CHECKLIST_LOAD_BALANCER_ARNS")
 # --- Scans -----------------------------------------------------------------------------------
 SCAN_MAX_WORKERS = env_int("SCAN_MAX_WORKERS", 8, minimum=1, maximum=64)
 SCAN_BATCH_SIZE = env_int("SCAN_BATCH_SIZE", 1000, minimum=1, maximum=10000)
+#: The resource types a scan lists when it names none (comma-separated; empty: every supported
+#: type). For estates that use few services, or an AWS-compatible endpoint serving only some.
+SCAN_DEFAULT_TYPES = env_list("SCAN_DEFAULT_TYPES")
 
 LOGGING = {
     "version": 1,

@@ -87,6 +87,18 @@ PRICES: dict[str, _Price] = {
     "elasticloadbalancing:loadbalancer": _price(
         "Elastic Load Balancing", "Networking", "16.2", "45", "Load balancer hours and LCUs"
     ),
+    "secretsmanager:secret": _price(
+        "AWS Secrets Manager", "Security, Identity, and Compliance", "0.4", "0.45", "Secrets"
+    ),
+    "cloudwatch:alarm": _price(
+        "AmazonCloudWatch", "Management and Governance", "0.1", "0.3", "Alarm metrics"
+    ),
+    "states:stateMachine": _price(
+        "AWS Step Functions", "Integration", "0.5", "25", "State transitions"
+    ),
+    "kms:key": _price(
+        "AWS Key Management Service", "Security, Identity, and Compliance", "1", "1.3", "Keys"
+    ),
 }
 
 COLUMNS = (

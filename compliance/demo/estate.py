@@ -29,34 +29,41 @@ from typing import Any, Literal
 import boto3
 from botocore.exceptions import ClientError
 
+from compliance.demo import services
+
 DEFAULT_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 SECOND_ACCOUNT_ROLE = "arn:aws:iam::210987654321:role/TagComplianceReader"
 SECOND_ACCOUNT_EXTERNAL_ID = "demo-external-id"
 ROLE_SESSION_NAME = "demo-estate-seeder"
 
 #: What the estate contains and the manifest describes, named as AWS tag policies name them.
-RESOURCE_TYPES: tuple[str, ...] = (
-    "dynamodb:table",
-    "ec2:elastic-ip",
-    "ec2:instance",
-    "ec2:natgateway",
-    "ec2:security-group",
-    "ec2:snapshot",
-    "ec2:subnet",
-    "ec2:volume",
-    "ec2:vpc",
-    "ecr:repository",
-    "ecs:cluster",
-    "ecs:service",
-    "elasticfilesystem:file-system",
-    "elasticloadbalancing:loadbalancer",
-    "kinesis:stream",
-    "lambda:function",
-    "logs:log-group",
-    "rds:db",
-    "s3:bucket",
-    "sns:topic",
-    "sqs:queue",
+RESOURCE_TYPES: tuple[str, ...] = tuple(
+    sorted(
+        (
+            "dynamodb:table",
+            "ec2:elastic-ip",
+            "ec2:instance",
+            "ec2:natgateway",
+            "ec2:security-group",
+            "ec2:snapshot",
+            "ec2:subnet",
+            "ec2:volume",
+            "ec2:vpc",
+            "ecr:repository",
+            "ecs:cluster",
+            "ecs:service",
+            "elasticfilesystem:file-system",
+            "elasticloadbalancing:loadbalancer",
+            "kinesis:stream",
+            "lambda:function",
+            "logs:log-group",
+            "rds:db",
+            "s3:bucket",
+            "sns:topic",
+            "sqs:queue",
+            *services.RESOURCE_TYPES,
+        )
+    )
 )
 
 #: Set by CloudFormation on everything it creates; users cannot set ``aws:`` keys in real AWS,
@@ -140,6 +147,10 @@ class _Recipe:
     file_systems: int
     clusters: int  # ECS, two services each
     load_balancers: int
+    secrets: int
+    alarms: int
+    state_machines: int
+    keys: int
 
     def scaled(self, scale: int) -> _Recipe:
         return replace(self, **{f.name: getattr(self, f.name) * scale for f in fields(self)})
@@ -165,6 +176,10 @@ _MAIN_RECIPE = _Recipe(
     file_systems=1,
     clusters=1,
     load_balancers=1,
+    secrets=2,
+    alarms=2,
+    state_machines=1,
+    keys=1,
 )
 # A small sandbox account: in the default VPC, and only in the first two regions.
 _SECOND_RECIPE = _Recipe(
@@ -187,6 +202,10 @@ _SECOND_RECIPE = _Recipe(
     file_systems=0,
     clusters=0,
     load_balancers=0,
+    secrets=1,
+    alarms=1,
+    state_machines=0,
+    keys=0,
 )
 _SECOND_ACCOUNT_REGIONS = 2
 
@@ -420,7 +439,9 @@ def _tag_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> l
 
 
 def _tag_argument(
-    keyword: str, tags: dict[str, str] | None, shape: Literal["list", "map", "ecs"] = "list"
+    keyword: str,
+    tags: dict[str, str] | None,
+    shape: Literal["list", "map", "ecs", "kms"] = "list",
 ) -> dict[str, Any]:
     """A create call's tag keyword argument, in the shape the service wants; none at all for a
     resource left untagged (an empty list is still a tag call to some services)."""
@@ -430,6 +451,8 @@ def _tag_argument(
         return {keyword: tags}
     if shape == "ecs":
         return {keyword: _tag_list(tags, "key", "value")}
+    if shape == "kms":
+        return {keyword: _tag_list(tags, "TagKey", "TagValue")}
     return {keyword: _tag_list(tags)}
 
 
@@ -466,19 +489,20 @@ class _RegionSeeder:
         self._addresses(subnet_pairs, instances)
         self._storage_and_messaging()
         self._applications(lambda_role_arn, subnet_pairs, groups)
+        services.seed_region(self, lambda_role_arn)
 
     def _ec2(self) -> Any:
         return self.account.client("ec2", self.region)
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
         self.report(f"{self.account.account_id} {self.region}: {message}")
 
-    def _next_name(self, stem: str) -> str:
+    def next_name(self, stem: str) -> str:
         """``web-prod-01``, ``web-prod-02``...: the naming pattern tag suggestions learn from."""
         self._counters[stem] += 1
         return f"{stem}-{self._counters[stem]:02d}"
 
-    def _pick(self) -> _Workload:
+    def pick(self) -> _Workload:
         return self.rng.choice(self.workloads)
 
     def _network(self) -> tuple[list[tuple[str, str]], list[str]]:
@@ -491,7 +515,7 @@ class _RegionSeeder:
         vpc_ids: list[str] = []
         for index in range(self.recipe.vpcs):
             workload = self.workloads[index % len(self.workloads)]
-            name = self._next_name(f"{workload.prefix}-vpc")
+            name = self.next_name(f"{workload.prefix}-vpc")
             cidr = f"10.{index % 250}.0.0/16"
             tags = self.tagger.tags("ec2:vpc", workload, name)
             vpc_id = ec2.create_vpc(CidrBlock=cidr, **_tag_spec("vpc", tags))["Vpc"]["VpcId"]
@@ -515,8 +539,8 @@ class _RegionSeeder:
             pairs = [(subnet_ids[0], subnet_ids[1])]
         groups = []
         for _ in range(self.recipe.security_groups):
-            workload = self._pick()
-            name = self._next_name(f"{workload.prefix}-sg")
+            workload = self.pick()
+            name = self.next_name(f"{workload.prefix}-sg")
             group = ec2.create_security_group(
                 GroupName=name,
                 Description=f"{workload.prefix} application traffic",
@@ -525,7 +549,7 @@ class _RegionSeeder:
             )
             groups.append(group["GroupId"])
         where = f"{len(pairs)} VPCs with 2 subnets each" if self.recipe.vpcs else "default VPC"
-        self._say(f"{where}, {len(groups)} security groups (and moto's default network)")
+        self.say(f"{where}, {len(groups)} security groups (and moto's default network)")
         return pairs, groups
 
     def _compute(
@@ -536,8 +560,8 @@ class _RegionSeeder:
         image_id = self._image_id()
         instances = []
         for _ in range(self.recipe.instances):
-            workload = self._pick()
-            name = self._next_name(workload.prefix)
+            workload = self.pick()
+            name = self.next_name(workload.prefix)
             instance_tags = self.tagger.tags("ec2:instance", workload, name)
             volume_tags = self.tagger.tags("ec2:volume", workload, f"{name}-root")
             specs = _tag_spec("instance", instance_tags).get("TagSpecifications", [])
@@ -563,8 +587,8 @@ class _RegionSeeder:
             ec2.terminate_instances(InstanceIds=[retired])
         volumes = []
         for _ in range(self.recipe.detached_volumes):
-            workload = self._pick()
-            name = self._next_name(f"{workload.prefix}-data")
+            workload = self.pick()
+            name = self.next_name(f"{workload.prefix}-data")
             volume = ec2.create_volume(
                 AvailabilityZone=f"{self.region}a",
                 Size=self.rng.choice([50, 100, 500]),
@@ -574,14 +598,14 @@ class _RegionSeeder:
             volumes.append((workload, volume["VolumeId"]))
         for index in range(self.recipe.snapshots):
             workload, volume_id = volumes[index % len(volumes)]
-            name = self._next_name(f"{workload.prefix}-backup")
+            name = self.next_name(f"{workload.prefix}-backup")
             ec2.create_snapshot(
                 VolumeId=volume_id,
                 Description=f"nightly backup {name}",
                 **_tag_spec("snapshot", self.tagger.tags("ec2:snapshot", workload, name)),
             )
         terminated = " and 1 terminated" if with_terminated_instance else ""
-        self._say(
+        self.say(
             f"{len(instances)} instances{terminated} with root volumes,"
             f" {len(volumes)} detached volumes, {self.recipe.snapshots} snapshots"
         )
@@ -598,8 +622,8 @@ class _RegionSeeder:
         """Elastic IPs, one associated and the rest idle (billed anyway), and NAT gateways."""
         ec2 = self._ec2()
         for index in range(self.recipe.elastic_ips):
-            workload = self._pick()
-            name = self._next_name(f"{workload.prefix}-eip")
+            workload = self.pick()
+            name = self.next_name(f"{workload.prefix}-eip")
             address = ec2.allocate_address(
                 Domain="vpc",
                 **_tag_spec("elastic-ip", self.tagger.tags("ec2:elastic-ip", workload, name)),
@@ -608,7 +632,7 @@ class _RegionSeeder:
                 ec2.associate_address(AllocationId=address["AllocationId"], InstanceId=instances[0])
         for index in range(self.recipe.nat_gateways):
             workload = self.workloads[index % len(self.workloads)]
-            name = self._next_name(f"{workload.prefix}-nat")
+            name = self.next_name(f"{workload.prefix}-nat")
             address = ec2.allocate_address(
                 Domain="vpc",
                 **_tag_spec("elastic-ip", self.tagger.tags("ec2:elastic-ip", workload, name)),
@@ -618,7 +642,7 @@ class _RegionSeeder:
                 AllocationId=address["AllocationId"],
                 **_tag_spec("natgateway", self.tagger.tags("ec2:natgateway", workload, name)),
             )
-        self._say(
+        self.say(
             f"{self.recipe.elastic_ips + self.recipe.nat_gateways} elastic IPs,"
             f" {self.recipe.nat_gateways} NAT gateways"
         )
@@ -628,9 +652,9 @@ class _RegionSeeder:
         account_id, region = self.account.account_id, self.region
         s3 = self.account.client("s3", region)
         for _ in range(self.recipe.buckets):
-            workload = self._pick()
+            workload = self.pick()
             stem = f"{workload.prefix}-{self.rng.choice(['assets', 'logs', 'exports', 'backups'])}"
-            bucket = f"{self._next_name(stem)}-{account_id}-{region}"
+            bucket = f"{self.next_name(stem)}-{account_id}-{region}"
             # us-east-1 is the one region that refuses a LocationConstraint naming itself.
             location = {} if region == "us-east-1" else {"LocationConstraint": region}
             s3.create_bucket(
@@ -640,11 +664,11 @@ class _RegionSeeder:
                 s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tag_list(tags)})
         dynamodb = self.account.client("dynamodb", region)
         for _ in range(self.recipe.tables):
-            workload = self._pick()
+            workload = self.pick()
             tags = self.tagger.tags("dynamodb:table", workload)
             noun = self.rng.choice(["sessions", "orders", "events"])
             dynamodb.create_table(
-                TableName=self._next_name(f"{workload.prefix}-{noun}"),
+                TableName=self.next_name(f"{workload.prefix}-{noun}"),
                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                 BillingMode="PAY_PER_REQUEST",
@@ -652,33 +676,33 @@ class _RegionSeeder:
             )
         sqs = self.account.client("sqs", region)
         for _ in range(self.recipe.queues):
-            workload = self._pick()
+            workload = self.pick()
             tags = self.tagger.tags("sqs:queue", workload)
             noun = self.rng.choice(["jobs", "events", "dlq"])
             sqs.create_queue(
-                QueueName=self._next_name(f"{workload.prefix}-{noun}"),
+                QueueName=self.next_name(f"{workload.prefix}-{noun}"),
                 **_tag_argument("tags", tags, "map"),
             )
         sns = self.account.client("sns", region)
         for _ in range(self.recipe.topics):
-            workload = self._pick()
+            workload = self.pick()
             tags = self.tagger.tags("sns:topic", workload)
             sns.create_topic(
-                Name=self._next_name(f"{workload.prefix}-alerts"),
+                Name=self.next_name(f"{workload.prefix}-alerts"),
                 **_tag_argument("Tags", tags),
             )
         kinesis = self.account.client("kinesis", region)
         for _ in range(self.recipe.streams):
-            workload = self._pick()
-            stream = self._next_name(f"{workload.prefix}-clickstream")
+            workload = self.pick()
+            stream = self.next_name(f"{workload.prefix}-clickstream")
             kinesis.create_stream(StreamName=stream, ShardCount=1)
             # moto ignores CreateStream's Tags, so they are added afterwards.
             if tags := self.tagger.tags("kinesis:stream", workload):
                 kinesis.add_tags_to_stream(StreamName=stream, Tags=tags)
         efs = self.account.client("efs", region)
         for _ in range(self.recipe.file_systems):
-            workload = self._pick()
-            name = self._next_name(f"{workload.prefix}-shared")
+            workload = self.pick()
+            name = self.next_name(f"{workload.prefix}-shared")
             tags = self.tagger.tags("elasticfilesystem:file-system", workload, name)
             efs.create_file_system(
                 CreationToken=f"{account_id}-{name}",
@@ -686,14 +710,14 @@ class _RegionSeeder:
             )
         ecr = self.account.client("ecr", region)
         for _ in range(self.recipe.repositories):
-            workload = self._pick()
+            workload = self.pick()
             tags = self.tagger.tags("ecr:repository", workload)
             ecr.create_repository(
-                repositoryName=self._next_name(f"{workload.team.app}/{workload.prefix}"),
+                repositoryName=self.next_name(f"{workload.team.app}/{workload.prefix}"),
                 **_tag_argument("tags", tags),
             )
         recipe = self.recipe
-        self._say(
+        self.say(
             f"{recipe.buckets} buckets, {recipe.tables} tables, {recipe.queues} queues,"
             f" {recipe.topics} topics, {recipe.streams} streams,"
             f" {recipe.file_systems} file systems, {recipe.repositories} repositories"
@@ -706,10 +730,10 @@ class _RegionSeeder:
         region = self.region
         rds = self.account.client("rds", region)
         for _ in range(self.recipe.databases):
-            workload = self._pick()
+            workload = self.pick()
             tags = self.tagger.tags("rds:db", workload)
             rds.create_db_instance(
-                DBInstanceIdentifier=self._next_name(f"{workload.prefix}-db"),
+                DBInstanceIdentifier=self.next_name(f"{workload.prefix}-db"),
                 DBInstanceClass=self.rng.choice(["db.t3.medium", "db.r5.large"]),
                 Engine=self.rng.choice(["postgres", "mysql"]),
                 MasterUsername="demo",
@@ -721,9 +745,9 @@ class _RegionSeeder:
         logs = self.account.client("logs", region)
         package = _lambda_package()
         for index in range(max(self.recipe.functions, self.recipe.log_groups)):
-            workload = self._pick()
+            workload = self.pick()
             verb = self.rng.choice(["resize", "notify", "sync", "cleanup"])
-            function = self._next_name(f"{workload.prefix}-{verb}")
+            function = self.next_name(f"{workload.prefix}-{verb}")
             if index < self.recipe.functions:
                 tags = self.tagger.tags("lambda:function", workload)
                 lambda_.create_function(
@@ -743,9 +767,9 @@ class _RegionSeeder:
                 )
         ecs = self.account.client("ecs", region)
         for _ in range(self.recipe.clusters):
-            workload = self._pick()
+            workload = self.pick()
             tags = self.tagger.tags("ecs:cluster", workload)
-            cluster = self._next_name(f"{workload.prefix}-cluster")
+            cluster = self.next_name(f"{workload.prefix}-cluster")
             ecs.create_cluster(
                 clusterName=cluster,
                 **_tag_argument("tags", tags, "ecs"),
@@ -758,24 +782,24 @@ class _RegionSeeder:
                 tags = self.tagger.tags("ecs:service", workload)
                 ecs.create_service(
                     cluster=cluster,
-                    serviceName=self._next_name(f"{workload.prefix}-svc"),
+                    serviceName=self.next_name(f"{workload.prefix}-svc"),
                     taskDefinition=workload.prefix,
                     desiredCount=2,
                     **_tag_argument("tags", tags, "ecs"),
                 )
         elbv2 = self.account.client("elbv2", region)
         for index in range(self.recipe.load_balancers):
-            workload = self._pick()
+            workload = self.pick()
             tags = self.tagger.tags("elasticloadbalancing:loadbalancer", workload)
             elbv2.create_load_balancer(
-                Name=self._next_name(f"{workload.prefix}-alb"),
+                Name=self.next_name(f"{workload.prefix}-alb"),
                 Subnets=list(pairs[index % len(pairs)]),
                 **({"SecurityGroups": [groups[index % len(groups)]]} if groups else {}),
                 Type="application",
                 **_tag_argument("Tags", tags),
             )
         recipe = self.recipe
-        self._say(
+        self.say(
             f"{recipe.databases} databases, {recipe.functions} functions,"
             f" {recipe.log_groups} log groups, {recipe.clusters} ECS clusters"
             f" ({2 * recipe.clusters} services), {recipe.load_balancers} load balancers"
@@ -791,8 +815,9 @@ _Describer = Callable[[_Account, str], Iterator[SeededResource]]
 
 def _describe_account(account: _Account, regions: tuple[str, ...]) -> list[SeededResource]:
     found = list(_buckets(account, regions))
+    found.extend(services.describe_roles(account, regions[0]))
     for region in regions:
-        for describe in _REGIONAL_DESCRIBERS:
+        for describe in (*_REGIONAL_DESCRIBERS, *services.REGIONAL_DESCRIBERS):
             found.extend(describe(account, region))
     return found
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
+from moto.ecr.models import ECRBackend
+from moto.kinesis.models import KinesisBackend
 from moto.server import ThreadedMotoServer
 
 FAKE_ENVIRONMENT = {
@@ -18,6 +22,40 @@ FAKE_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "demo-secret-key",  # nosec B105
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+#: Resource types this fake AWS cannot list (moto has no such API, or answers the installed
+#: botocore in a form it does not read): the demo's scans leave them out.
+UNSERVED_TYPES = frozenset(
+    {"athena:workgroup", "elasticache:serverlesscache", "redshift-serverless:workgroup"}
+)
+
+
+def _ecr_tagged(backend: ECRBackend) -> Iterator[TaggedResource]:
+    for repository in backend.repositories.values():
+        tags = backend.tagger.get_tag_dict_for_resource(repository.arn)
+        yield TaggedResource(arn=repository.arn, tags=tags, resource_type="ecr:repository")
+
+
+def _kinesis_tagged(backend: KinesisBackend) -> Iterator[TaggedResource]:
+    for stream in backend.streams.values():
+        yield TaggedResource(arn=stream.arn, tags=dict(stream.tags), resource_type="kinesis:stream")
+
+
+def teach_tagging_api() -> None:
+    """Have moto's Resource Groups Tagging API answer for ECR repositories and Kinesis streams,
+    as AWS's does: moto's does not know them yet, so a scan of the demo would read their tags
+    as none. Each backend takes part the way moto's own do (the tagging mix-in, with the
+    resources it holds); a moto that knows them already is left alone."""
+    taught: tuple[tuple[type, str, Callable[[Any], Iterator[TaggedResource]]], ...] = (
+        (ECRBackend, "ecr", _ecr_tagged),
+        (KinesisBackend, "kinesis", _kinesis_tagged),
+    )
+    for backend, namespace, tagged in taught:
+        if issubclass(backend, TaggableResourcesMixin):
+            continue
+        setattr(backend, "SERVICE_NAMESPACE", namespace)  # noqa: B010
+        setattr(backend, "iter_tagged_resources", tagged)  # noqa: B010
+        backend.__bases__ = (*backend.__bases__, TaggableResourcesMixin)
 
 
 @contextmanager
@@ -34,6 +72,7 @@ def moto_server(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.update(FAKE_ENVIRONMENT)
+    teach_tagging_api()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     endpoint = ""
     try:

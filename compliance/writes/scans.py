@@ -53,7 +53,7 @@ def do_request_scan(
     require(acting, Action.START_SCAN, interface=interface)
     try:
         region_list = validate_regions(regions)
-        type_list = validate_resource_types(resource_types)
+        type_list = validate_resource_types(resource_types or settings.SCAN_DEFAULT_TYPES)
         account_list = sorted(set(account_ids))
         visible = visible_accounts(acting)  # every registered account, for an operator
         if account_list:

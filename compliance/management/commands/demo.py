@@ -11,12 +11,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from compliance.aws import RESOURCE_TYPES
 from compliance.core.costs import to_cents
 from compliance.demo.bill import SUPPORT as DEMO_SUPPORT_SERVICE
 from compliance.demo.bill import demo_bill_rows, focus_csv_gz, last_full_month
 from compliance.demo.billing_export import publish_demo_bill
 from compliance.demo.estate import DemoEstate, seed_demo_estate
-from compliance.demo.fake_aws import moto_server
+from compliance.demo.fake_aws import UNSERVED_TYPES, moto_server
 from compliance.models import AllocationRule, SharedCostRule
 from compliance.permissions.accounts import Operator
 from compliance.scans import execute_scan
@@ -81,6 +82,14 @@ class Command(BaseCommand):
                 acting=operator,
             )
             self._import_bill(estate, operator)
+            if not settings.SCAN_DEFAULT_TYPES:
+                # Every scan of the demo (this one, and those started on its pages) lists what
+                # its fake AWS serves.
+                settings.SCAN_DEFAULT_TYPES = [t for t in RESOURCE_TYPES if t not in UNSERVED_TYPES]
+                self.stdout.write(
+                    "Scans list every type but "
+                    f"{', '.join(sorted(UNSERVED_TYPES))}, which the fake AWS does not serve."
+                )
             scan = do_request_scan(acting=operator, trigger="demo")
             scan = execute_scan(scan.pk)
             self.stdout.write(
