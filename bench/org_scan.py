@@ -3,9 +3,9 @@
 An organisation of ACCOUNTS accounts x 3 regions lives in moto's threaded server, run in this
 process, with every AWS call delayed by ``--latency-ms`` (50 ms by default) before moto answers
 it, as a real endpoint far away would be. Queues, topics and log groups are seeded straight into
-moto's backends (no HTTP; seeding is not what is measured); listing them takes one tag call per
-resource, as in real AWS. Each account is reached by assuming a role in it, as in an
-organisation.
+moto's backends (no HTTP; seeding is not what is measured). Listing them takes one list call per
+page and one tagging API call per 100 resources; the table gives AWS calls per resource. Each
+account is reached by assuming a role in it, as in an organisation.
 
 For each worker count: the resource tables are emptied (every run is a first scan), N
 ``manage.py db_worker`` processes start, a scan is started as the dashboard starts one
@@ -199,6 +199,12 @@ def run(workers: int, latency: Latency) -> dict[str, Any]:
         "partitions": partitions.count(),
         "partitions_per_worker": sorted(by_worker.values()),
         "aws_calls": latency.calls - calls_before,
+        # What the scan itself counted (the start task's region discovery aside).
+        "scan_requests": scan.aws_requests,
+        "throttled": scan.throttled_requests,
+        "calls_per_resource": round(
+            (latency.calls - calls_before) / max(scan.total_resources or 0, 1), 4
+        ),
         "errors": scan.errors[:5],
     }
 
@@ -254,12 +260,13 @@ def main() -> None:
         results.append(result)
         print(json.dumps(result), flush=True)
     base = results[0]["seconds"]
-    print("\n| db_worker processes | scan | collect | rest | speed-up | calls |")
-    print("|---|---|---|---|---|---|")
+    print("\n| db_worker processes | scan | collect | rest | speed-up | calls | calls/resource |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['workers']} | {r['seconds']} s | {r['collect_seconds']} s | "
-            f"{r['rest_seconds']} s | {base / r['seconds']:.2f}x | {r['aws_calls']} |"
+            f"{r['rest_seconds']} s | {base / r['seconds']:.2f}x | {r['aws_calls']} | "
+            f"{r['calls_per_resource']} |"
         )
 
 

@@ -53,8 +53,9 @@ THREAD_NAME_PREFIX = "finops-inventory"
 MAX_ERROR_MESSAGE = 300
 #: How often a worker blocked on a full queue checks whether the consumer has gone away.
 _PUT_POLL_SECONDS = 0.1
-#: Jobs of one account running at once, whatever the pool's size: AWS throttles per account
-#: (and per region and API), so a scan of many accounts spreads its calls over them.
+#: Jobs of one account in one region running at once, whatever the pool's size: AWS throttles
+#: per account, region and API, so a scan spreads its calls over accounts and regions instead of
+#: sending all of them to one.
 PER_ACCOUNT_JOBS = 4
 
 
@@ -84,7 +85,7 @@ def collect_inventory(
 
     A failed job may already have streamed some resources: its outcome says the list of that
     account, region and type is incomplete. Closing the iterator early stops the workers and
-    waits for them. At most ``per_account`` jobs of one account run at once.
+    waits for them. At most ``per_account`` jobs of one account in one region run at once.
     """
     selected = _select_collectors(types)
     if max_workers < 1 or batch_size < 1 or per_account < 1:
@@ -177,8 +178,8 @@ class _Job:
 
 
 class _AccountJobs:
-    """The jobs of one account not yet started: at most ``limit`` of them run at once, each
-    finished job starting the next."""
+    """The jobs of one account in one region (or its global jobs) not yet started: at most
+    ``limit`` of them run at once, each finished job starting the next."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -249,33 +250,36 @@ class _Run:
             return
         clients = aws_session.ClientFactory(reached.session)
         only = frozenset(self.regions) if self.regions else None
-        account = _AccountJobs(self.per_account)
-        account.waiting.extend(
-            [
-                _Job(c, Scope(clients, target.account_id, region, reached.home), account)
-                for region in reached.regions
+        queues: list[_AccountJobs] = []
+        for region in reached.regions:
+            queue_ = _AccountJobs(self.per_account)
+            queue_.waiting.extend(
+                _Job(c, Scope(clients, target.account_id, region, reached.home), queue_)
                 for c in self.regional
-            ]
-            + [
-                _Job(
-                    c, Scope(clients, target.account_id, GLOBAL_REGION, reached.home, only), account
-                )
-                for c in self.global_
-            ]
+            )
+            queues.append(queue_)
+        global_jobs = _AccountJobs(self.per_account)
+        global_jobs.waiting.extend(
+            _Job(
+                c, Scope(clients, target.account_id, GLOBAL_REGION, reached.home, only), global_jobs
+            )
+            for c in self.global_
         )
+        queues.append(global_jobs)
         plan = ScanPlan(
             target.account_id,
             reached.regions,
-            len(account.waiting),
+            sum(len(q.waiting) for q in queues),
             requests=count.requests,
             throttled=count.throttled,
         )
         try:
             # The plan goes first, so the consumer knows how many outcomes to wait for.
             self._put(plan)
-            for _ in range(account.limit):
-                if (job := account.take()) is not None:
-                    self.executor.submit(self._run_job, job)
+            for queue_ in queues:
+                for _ in range(queue_.limit):
+                    if (job := queue_.take()) is not None:
+                        self.executor.submit(self._run_job, job)
         except (_Cancelled, RuntimeError):
             # RuntimeError: the pool was shut down because the consumer went away.
             return

@@ -92,6 +92,7 @@ def finalise(scan: Scan) -> None:
     # The same steps either way; PostgreSQL does the heavy ones as set-based SQL.
     if connection.vendor == "postgresql":
         merge_items, rejudge_unseen = merge_postgres.merge_items, merge_postgres.rejudge_unseen
+        merge_postgres.analyse_staging()
     else:
         merge_items, rejudge_unseen = merge.merge_items, merge.rejudge_unseen
     with transaction.atomic():

@@ -54,6 +54,8 @@ def list_scans(call: ToolCall, params: ScansInput) -> dict[str, Any]:
                 "compliant_resources": scan.compliant_resources,
                 "violation_count": scan.violation_count,
                 "compliance_score": scan.compliance_score,
+                "aws_requests": scan.aws_requests,
+                "throttled_requests": scan.throttled_requests,
             }
         items.append(item)
     return {

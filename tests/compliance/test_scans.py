@@ -330,6 +330,20 @@ def test_a_scan_counts_its_requests_to_aws(estate: Estate) -> None:
     assert scan.aws_requests < 2 * len(by_job) + 5
 
 
+def test_list_scans_gives_the_request_counts_to_who_sees_every_account(estate: Estate) -> None:
+    from mcp_endpoint.tools.base import ToolCall
+    from mcp_endpoint.tools.scan_tools import ScansInput, list_scans
+
+    scan = scan_now()
+    listed = list_scans(ToolCall(viewer=Operator(), interface="test"), ScansInput())["scans"][0]
+    assert (listed["id"], listed["aws_requests"], listed["throttled_requests"]) == (
+        scan.pk,
+        scan.aws_requests,
+        0,
+    )
+    assert scan.aws_requests > 0
+
+
 def test_scan_command_fails_with_status_1_when_nothing_could_be_read(
     estate: Estate, deny_region: set[str]
 ) -> None:

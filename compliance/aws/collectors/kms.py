@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from compliance.aws.base import DiscoveredResource
 from compliance.aws.collectors.core import (
     TAGGING_API_ACTION,
@@ -23,6 +21,7 @@ from compliance.aws.collectors.core import (
     TagSource,
     attributes,
     items,
+    unless_vanished,
 )
 
 #: ListKeys pages by 1,000 at most, ListAliases by 100 (both by 100 when not asked).
@@ -32,8 +31,6 @@ ALIASES_PAGE_SIZE = 100
 _GONE_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
 #: Aliases under this prefix are reserved to AWS: they name AWS-managed keys.
 _AWS_ALIAS_PREFIX = "alias/aws/"
-#: What DescribeKey answers for a key deleted after it was listed (absent from VANISHED_CODES).
-_KEY_VANISHED_CODES = frozenset({"NotFoundException"})
 
 
 def _aliases(kms: Any) -> tuple[set[str], dict[str, list[str]]]:
@@ -52,16 +49,6 @@ def _aliases(kms: Any) -> tuple[set[str], dict[str, list[str]]]:
     return aws_managed, named
 
 
-def _describe(kms: Any, key_id: str) -> dict[str, Any] | None:
-    """The key's metadata, or ``None`` if it was deleted after it was listed."""
-    try:
-        return dict(kms.describe_key(KeyId=key_id)["KeyMetadata"])
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _KEY_VANISHED_CODES:
-            return None
-        raise
-
-
 def _keys(scope: Scope) -> Iterator[DiscoveredResource]:
     kms = scope.client("kms")
     aws_managed, named = _aliases(kms)
@@ -70,7 +57,9 @@ def _keys(scope: Scope) -> Iterator[DiscoveredResource]:
         if key_id in aws_managed:
             continue
         # One call per customer-managed key: see the module docstring.
-        metadata = _describe(kms, key_id)
+        # A key deleted since it was listed answers NotFoundException: it is gone.
+        described = unless_vanished(kms.describe_key, KeyId=key_id)
+        metadata = None if described is None else described["KeyMetadata"]
         if (
             metadata is None
             or metadata.get("KeyManager") != "CUSTOMER"

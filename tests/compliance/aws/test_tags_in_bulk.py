@@ -199,7 +199,7 @@ def test_throttled_answers_are_counted_and_retried(throttling_sts: str) -> None:
     assert (count.requests, count.throttled) == (3, 2)
 
 
-def test_at_most_the_per_account_limit_of_jobs_run_at_once(
+def test_at_most_the_per_account_limit_of_jobs_run_at_once_in_a_region(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running: dict[str, int] = {}
@@ -208,29 +208,32 @@ def test_at_most_the_per_account_limit_of_jobs_run_at_once(
 
     def slow(scope: Scope) -> Iterator[DiscoveredResource]:
         with lock:
-            running[scope.account_id] = running.get(scope.account_id, 0) + 1
-            most[scope.account_id] = max(most.get(scope.account_id, 0), running[scope.account_id])
-        time.sleep(0.05)
+            running[scope.region] = running.get(scope.region, 0) + 1
+            running["all"] = running.get("all", 0) + 1
+            for key in (scope.region, "all"):
+                most[key] = max(most.get(key, 0), running[key])
+        time.sleep(0.2)
         with lock:
-            running[scope.account_id] -= 1
+            running[scope.region] -= 1
+            running["all"] -= 1
         return iter(())
 
-    monkeypatch.setitem(
-        COLLECTORS, "sqs:queue", Collector("sqs:queue", "sqs", (), slow, tags=TagSource.LISTED)
-    )
-    regions = ("ap-southeast-2", "eu-west-1", "us-east-1", "us-east-2", "us-west-2", "eu-central-1")
+    types = ["sqs:queue", "sns:topic", "logs:log-group", "lambda:function"]
+    for name in types:
+        monkeypatch.setitem(
+            COLLECTORS, name, Collector(name, name.split(":")[0], (), slow, tags=TagSource.LISTED)
+        )
+    regions = ("eu-west-1", "us-east-1")
     events = list(
         collect_inventory(
-            [AccountTarget(ACCOUNT, regions=regions)],
-            types=["sqs:queue"],
-            max_workers=8,
-            per_account=2,
+            [AccountTarget(ACCOUNT, regions=regions)], types=types, max_workers=8, per_account=2
         )
     )
     finished = [e for e in events if isinstance(e, JobOutcome)]
-    assert sorted(e.region for e in finished) == sorted(regions)
+    assert len(finished) == len(types) * len(regions)
     assert all(e.status == "ok" for e in finished)
-    assert most == {ACCOUNT: 2}
+    # Two at a time in each region, so four at a time in the account.
+    assert most == {"eu-west-1": 2, "us-east-1": 2, "all": 4}
 
 
 def test_an_answer_paged_by_the_endpoint_is_read_to_its_end(aws: None) -> None:

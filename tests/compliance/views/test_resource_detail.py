@@ -79,6 +79,16 @@ def test_tags_violations_and_cost(viewer: Client) -> None:
     assert "No current violation" not in page
 
 
+def test_the_type_by_name_and_a_link_to_the_aws_console(viewer: Client) -> None:
+    html = viewer.get(url(I_BBB)).content.decode()
+    instance_id = I_BBB.rsplit("/", 1)[1]
+    link = re.search(r'<a href="([^"]+)" rel="noopener noreferrer" target="_blank">Open in', html)
+    assert link is not None
+    assert link.group(1).startswith("https://us-east-1.console.aws.amazon.com/ec2/")
+    assert instance_id in link.group(1)
+    assert "<dd>EC2 instance <code>ec2:instance</code></dd>" in html
+
+
 def test_cost_lines_behind_the_monthly_cost(viewer: Client) -> None:
     page = text(viewer.get(url(I_BBB)))
     assert "Billing period 2024-05-01 to 2024-06-01, FOCUS bill" in page

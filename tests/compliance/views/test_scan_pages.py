@@ -203,6 +203,26 @@ def test_scan_page_lists_outcomes_and_failures_of_the_viewers_accounts(
     assert "scan_progress.js" not in html
 
 
+def test_scan_page_counts_the_aws_requests_of_the_viewers_accounts(
+    alice_on_a: User, accounts: dict[str, AwsAccount]
+) -> None:
+    scan = Scan.objects.create(
+        status=Scan.Status.COMPLETE,
+        account_ids=[A, B],
+        aws_requests=40,
+        throttled_requests=4,
+        outcomes=[
+            outcome(A, "ec2:instance", 3) | {"requests": 5, "throttled": 1},
+            outcome(A, "sqs:queue", 3) | {"requests": 2, "throttled": 0},
+            outcome(B, "ec2:instance", 7) | {"requests": 30, "throttled": 3},
+        ],
+    )
+    response = signed_in(alice_on_a, Role.VIEWER).get(f"/scans/{scan.pk}/")
+    detail = response.context["detail"]
+    assert (detail.aws_requests, detail.throttled_requests) == (7, 1)
+    assert "<dd>7, 1 throttled and retried</dd>" in response.content.decode()
+
+
 def test_a_running_scan_page_polls_its_progress(alice_on_a: User) -> None:
     scan = Scan.objects.create(
         status=Scan.Status.RUNNING, started_at=timezone.now(), progress_done=1, progress_total=3
