@@ -10,6 +10,7 @@ class ComplianceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from compliance import checks  # noqa: F401  (checks registers the system checks)
         from compliance.permissions import roles
         from compliance.web import signals  # noqa: F401  (signals registers its receivers)
 

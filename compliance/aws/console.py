@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from compliance.aws.base import GLOBAL_REGION
 from compliance.aws.collectors import COLLECTORS
+from compliance.aws.regions import known_regions
 
 #: Where the console shows global resources (IAM, CloudFront, Route 53).
 CONSOLE_GLOBAL_REGION = "us-east-1"
@@ -33,6 +34,8 @@ def console_url(resource_type: str, arn: str, region: str, name: str = "") -> st
         return None
     if region in ("", GLOBAL_REGION):
         region = CONSOLE_GLOBAL_REGION
+    elif region not in known_regions():  # it names the console's host: only a real region
+        return None
     values = {
         "region": region,
         "account": parts[4],

@@ -97,8 +97,8 @@ def collect_inventory(
 def _select_collectors(types: Sequence[str] | None) -> tuple[Collector, ...]:
     if not types:
         return tuple(COLLECTORS[name] for name in RESOURCE_TYPES)
-    if (unknown := names.first_unknown(types, COLLECTORS)) is not None:
-        raise ValueError(names.unknown_name("resource type", unknown, RESOURCE_TYPES))
+    if (problem := names.unknown_names("resource type", types, COLLECTORS)) is not None:
+        raise ValueError(problem)
     return tuple(COLLECTORS[name] for name in sorted(set(types)))
 
 

@@ -45,6 +45,9 @@ def resource_types_markdown() -> str:
     for name in RESOURCE_TYPES:
         collector = COLLECTORS[name]
         actions = "<br>".join(f"`{a}`" for a in sorted(collector.iam_actions))
+        if collector.iam_resources:
+            commercial = [r for r in collector.iam_resources if r.startswith("arn:aws:")]
+            actions += " on " + ", ".join(f"`{r}`" for r in commercial) + " only"
         lines.append(
             f"| `{name}` | {collector.label} | `{collector.list_call}` | "
             f"{_TAG_SOURCES[collector.tags]} | {actions} | "

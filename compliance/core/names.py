@@ -27,9 +27,16 @@ def unknown_name(kind: str, value: str, known: Collection[str]) -> str:
     return f"unknown {kind} {value!r}; known: {', '.join(sorted(known))}"
 
 
-def first_unknown(values: Iterable[str], known: Collection[str]) -> str | None:
-    """The first of ``values`` (in sorted order) not in ``known``."""
-    return next((value for value in sorted(set(values)) if value not in known), None)
+def unknown_names(kind: str, values: Iterable[str], known: Collection[str]) -> str | None:
+    """Why ``values`` are refused, or ``None`` when all are known: the first unknown one with
+    the closest names, then every other unknown one."""
+    unknown = sorted(set(values) - set(known))
+    if not unknown:
+        return None
+    message = unknown_name(kind, unknown[0], known)
+    if len(unknown) > 1:
+        message += f"; also unknown: {', '.join(map(repr, unknown[1:]))}"
+    return message
 
 
 def wildcard_known(value: str, known_types: Collection[str]) -> bool:

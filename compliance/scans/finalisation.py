@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance.aws import GLOBAL_TYPES
+from compliance.aws.base import GLOBAL_REGION
 from compliance.models import AwsAccount, Resource, Scan
 from compliance.reads import compliance_counts as figures
 from compliance.scans import merge, merge_postgres
@@ -56,7 +57,7 @@ class _Scope:
         for account_id, resource_type in sorted(self.global_):
             q = Q(account__account_id=account_id, resource_type=resource_type)
             if self.scan.regions:
-                q &= Q(region__in=self.scan.regions)
+                q &= Q(region__in=scanned_regions(self.scan))
             yield q
 
 
@@ -143,7 +144,13 @@ def scan_scope_filter(scan: Scan) -> Q:
     else:
         q &= Q(account__enabled=True)
     if scan.regions:
-        q &= Q(region__in=scan.regions)
+        q &= Q(region__in=scanned_regions(scan))
     if scan.resource_types:
         q &= Q(resource_type__in=scan.resource_types)
     return q
+
+
+def scanned_regions(scan: Scan) -> list[str]:
+    """The regions a scan naming regions covers: those, and ``global`` (IAM, CloudFront and
+    Route 53 resources, which the scan lists whatever regions it names)."""
+    return [*scan.regions, GLOBAL_REGION]

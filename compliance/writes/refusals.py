@@ -18,6 +18,7 @@ from compliance import audit
 from compliance.audit.events import EventType
 from compliance.aws import RESOURCE_TYPES, known_regions
 from compliance.core import names, policy
+from compliance.core.policy.model import AWS_ORG
 from compliance.models import AuditEvent
 from compliance.permissions import Action, Viewer, may, refusal_message
 
@@ -99,21 +100,27 @@ def validate_regions(regions: Sequence[str]) -> list[str]:
     for region in regions:
         if not REGION_PATTERN.fullmatch(region):
             raise ActionError(f"regions: {region!r} is not an AWS region name (e.g. eu-west-1)")
-    if (unknown := names.first_unknown(regions, known_regions())) is not None:
-        raise ActionError(f"regions: {names.unknown_name('region', unknown, known_regions())}")
+    if (problem := names.unknown_names("region", regions, known_regions())) is not None:
+        raise ActionError(f"regions: {problem}")
     return sorted(set(regions))
 
 
 def validate_resource_types(types: Sequence[str]) -> list[str]:
     """``types`` sorted and de-duplicated, each a supported resource type."""
-    if (unknown := names.first_unknown(types, RESOURCE_TYPES)) is not None:
-        raise ActionError(f"types: {names.unknown_name('resource type', unknown, RESOURCE_TYPES)}")
+    if (problem := names.unknown_names("resource type", types, RESOURCE_TYPES)) is not None:
+        raise ActionError(f"types: {problem}")
     return sorted(set(types))
 
 
 def policy_type_problem(parsed: policy.Policy) -> str | None:
     """Why a parsed policy's ``applies_to`` cannot be used: a type no scan lists (a typo, most
-    likely, answered with the closest names) or a ``service:*`` of no supported service."""
+    likely, answered with the closest names) or a ``service:*`` of no supported service.
+
+    An AWS Organizations tag policy is taken as AWS accepted it: it may name types AWS knows
+    and scans do not list (``ec2:dhcp-options``), which then simply match nothing.
+    """
+    if parsed.source_format == AWS_ORG:
+        return None
     for index, rule in enumerate(parsed.required_tags):
         for resource_type in rule.applies_to or ():
             if resource_type in RESOURCE_TYPES or names.wildcard_known(

@@ -307,3 +307,31 @@ def test_a_viewer_may_read_violations_but_not_export_them(exported: Estate, alic
     assert not AuditEvent.objects.filter(event_type="export.violations").exists()
     refusal = AuditEvent.objects.get(event_type="auth.permission_denied")
     assert refusal.detail["action"] == "export"
+
+
+def test_custodian_policies_sharing_a_resource_keep_to_their_own_engine(estate: Estate) -> None:  # noqa: F811
+    rds = boto3.client("rds", region_name="us-east-1")
+    for name, engine in (("orders", "aurora-postgresql"), ("graph", "neptune")):
+        rds.create_db_cluster(
+            DBClusterIdentifier=name,
+            Engine=engine,
+            MasterUsername="admin",
+            MasterUserPassword="not-a-secret-1",
+        )
+    scan_now(resource_types=["rds:cluster", "neptune:cluster"])
+    policies = {
+        p["name"]: p for p in yaml.safe_load(exports.custodian_policy(Operator()))["policies"]
+    }
+    rds_cluster, neptune = (
+        policies["tag-compliance-rds-cluster"],
+        policies["tag-compliance-neptune-cluster"],
+    )
+    assert rds_cluster["resource"] == neptune["resource"] == "aws.rds-cluster"
+    assert rds_cluster["filters"][0] == {
+        "type": "value",
+        "key": "Engine",
+        "op": "not-in",
+        "value": ["docdb", "neptune"],
+    }
+    assert neptune["filters"][0] == {"type": "value", "key": "Engine", "value": "neptune"}
+    assert list(neptune["filters"][1]) == ["or"]

@@ -3,6 +3,8 @@ account) and a policy's ``applies_to``; a typo answered with the closest names."
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -21,6 +23,14 @@ def test_a_typo_is_answered_with_the_closest_names() -> None:
     assert names.closest("ec2:instanse", RESOURCE_TYPES)[0] == "ec2:instance"
     message = names.unknown_name("resource type", "ec2:instanse", RESOURCE_TYPES)
     assert message.startswith("unknown resource type 'ec2:instanse'; did you mean 'ec2:instance'")
+
+
+def test_every_unknown_name_is_named() -> None:
+    message = names.unknown_names("region", ["eu-west-1", "us-east-9", "mars-1"], known_regions())
+    assert message is not None
+    assert message.startswith("unknown region 'mars-1'; ")
+    assert message.endswith("; also unknown: 'us-east-9'")
+    assert names.unknown_names("region", ["eu-west-1"], known_regions()) is None
 
 
 def test_nothing_close_lists_every_name() -> None:
@@ -83,3 +93,26 @@ def test_a_policy_may_name_every_type_of_a_known_service() -> None:
     do_import_policy(POLICY.format(types="ec2:*, rds:db"), acting=Operator())
     with pytest.raises(ActionError, match=r"unknown resource type 'ecc:\*'"):
         do_import_policy(POLICY.format(types="ecc:*"), acting=Operator())
+
+
+def test_an_aws_organizations_policy_may_name_types_aws_knows_and_scans_do_not() -> None:
+    document = (
+        '{"tags": {"owner": {"tag_key": {"@@assign": "Owner"}, '
+        '"enforced_for": {"@@assign": ["ec2:dhcp-options", "ec2:instance"]}}}}'
+    )
+    imported = do_import_policy(document, acting=Operator())
+    assert imported.document["required_tags"][0]["applies_to"] == [
+        "ec2:dhcp-options",
+        "ec2:instance",
+    ]
+
+
+def test_a_misspelt_default_scan_type_fails_the_system_check(settings: Any) -> None:
+    from compliance.checks import scan_default_types
+
+    settings.SCAN_DEFAULT_TYPES = ["ec2:instance"]
+    assert scan_default_types() == []
+    settings.SCAN_DEFAULT_TYPES = ["ec2:instance", "s3:buckt"]
+    (error,) = scan_default_types()
+    assert error.id == "compliance.E001"
+    assert "unknown resource type 's3:buckt'; did you mean 's3:bucket'?" in error.msg

@@ -711,3 +711,20 @@ def test_every_type_aws_names_otherwise_is_a_type_we_scan() -> None:
 
     for aws_type, covered in AWS_TYPE_COVERS.items():
         assert {aws_type, *covered} <= set(RESOURCE_TYPES)
+
+
+def test_a_rule_for_documentdb_clusters_alone_enforces_nothing_on_rds_clusters() -> None:
+    rules = (
+        TagRule(name="Owner", applies_to=("docdb:cluster",)),
+        TagRule(name="Team", applies_to=("docdb:cluster", "ec2:instance")),
+    )
+    written = policy_to_aws_org(Policy(version="1", name="p", required_tags=rules))
+    assert written == {
+        "tags": {
+            "owner": {"tag_key": {"@@assign": "Owner"}},
+            "team": {
+                "tag_key": {"@@assign": "Team"},
+                "enforced_for": {"@@assign": ["ec2:instance"]},
+            },
+        }
+    }

@@ -344,6 +344,18 @@ def test_list_scans_gives_the_request_counts_to_who_sees_every_account(estate: E
     assert scan.aws_requests > 0
 
 
+def test_a_scan_naming_regions_still_covers_global_resources(estate: Estate) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    role = iam.create_role(RoleName="reader", AssumeRolePolicyDocument=trust)["Role"]
+    first = scan_now(regions=["eu-west-1"], resource_types=["iam:role"])
+    assert first.total_resources == 1
+    assert Resource.objects.get(arn=role["Arn"]).region == "global"
+    iam.delete_role(RoleName="reader")
+    scan_now(regions=["eu-west-1"], resource_types=["iam:role"])
+    assert Resource.objects.get(arn=role["Arn"]).gone_since is not None
+
+
 def test_scan_command_fails_with_status_1_when_nothing_could_be_read(
     estate: Estate, deny_region: set[str]
 ) -> None:

@@ -65,6 +65,16 @@ def _apis(scope: Scope) -> Iterator[DiscoveredResource]:
 
 _CONSOLE = "https://{region}.console.aws.amazon.com/apigateway/main/"
 
+
+def _listing(collection: str) -> tuple[str, ...]:
+    """The one API Gateway resource a list reads, in every partition: ``apigateway:GET`` on
+    ``*`` would also read API keys' values, exports and SDKs."""
+    return tuple(
+        f"arn:{partition}:apigateway:*::/{collection}"
+        for partition in ("aws", "aws-cn", "aws-us-gov")
+    )
+
+
 COLLECTORS = (
     Collector(
         "apigateway:restapis",
@@ -72,6 +82,7 @@ COLLECTORS = (
         (APIGATEWAY_READ_ACTION,),
         _rest_apis,
         tags=TagSource.LISTED,
+        iam_resources=_listing("restapis"),
         label="API Gateway REST API",
         list_call=APIGATEWAY_READ_ACTION,
         console=_CONSOLE + "apis/{id}/resources?api={id}&region={region}",
@@ -83,6 +94,7 @@ COLLECTORS = (
         (APIGATEWAY_READ_ACTION,),
         _apis,
         tags=TagSource.LISTED,
+        iam_resources=_listing("apis"),
         label="API Gateway HTTP or WebSocket API",
         list_call=APIGATEWAY_READ_ACTION,
         console=_CONSOLE + "api-detail?api={id}&region={region}",

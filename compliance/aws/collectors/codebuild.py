@@ -1,9 +1,11 @@
 """CodeBuild projects.
 
-ListProjects returns project names only; BatchGetProjects describes up to 100 of them a call,
-ARN and tags included, so tags are read from that answer. A project has no deleting state: a
-project deleted between the two calls is simply missing from the batch answer, and left out.
-Projects shared with the account by another are not listed (ListProjects lists own ones only).
+ListProjects returns project names only, and tags come from the Resource Groups Tagging API by
+ARN (``...:project/NAME``, the form IAM, the tagging API and the bill use). BatchGetProjects
+would give tags too, but with each project's environment variables, plain-text values included:
+more than a tag scan should be able to read. A project has no deleting state: a deleted one
+simply stops being listed. Projects shared with the account by another are not listed
+(ListProjects lists own ones only).
 """
 
 from __future__ import annotations
@@ -12,47 +14,30 @@ from collections.abc import Iterator
 
 from compliance.aws.base import DiscoveredResource
 from compliance.aws.collectors.core import (
+    TAGGING_API_ACTION,
     Collector,
     Scope,
-    attributes,
-    chunks,
+    TagSource,
     items,
-    page_size,
-    tag_dict,
 )
-
-#: The most names BatchGetProjects accepts in one call.
-PROJECTS_PER_CALL = 100
 
 
 def _projects(scope: Scope) -> Iterator[DiscoveredResource]:
     codebuild = scope.client("codebuild")
     # ListProjects takes no page size (AWS pages it by 100): botocore refuses a PageSize.
-    names = list(items(codebuild, "list_projects", "projects", sized=False))
-    # A forced page size applies to the batch describe too, so tests can see several batches.
-    for batch in chunks(names, page_size(PROJECTS_PER_CALL) or PROJECTS_PER_CALL):
-        for project in codebuild.batch_get_projects(names=list(batch)).get("projects", []):
-            environment = project.get("environment") or {}
-            yield scope.resource(
-                "codebuild:project",
-                project["arn"],
-                project["name"],
-                tag_dict(project.get("tags"), key="key", value="value"),
-                attributes(
-                    source_type=(project.get("source") or {}).get("type"),
-                    environment_type=environment.get("type"),
-                    compute_type=environment.get("computeType"),
-                    vpc_id=(project.get("vpcConfig") or {}).get("vpcId"),
-                ),
-            )
+    for name in items(codebuild, "list_projects", "projects", sized=False):
+        yield scope.resource(
+            "codebuild:project", scope.arn("codebuild", f"project/{name}"), name, {}
+        )
 
 
 COLLECTORS = (
     Collector(
         "codebuild:project",
         "codebuild",
-        ("codebuild:BatchGetProjects", "codebuild:ListProjects"),
+        ("codebuild:ListProjects", TAGGING_API_ACTION),
         _projects,
+        tags=TagSource.TAGGING_API,
         label="CodeBuild project",
         list_call="codebuild:ListProjects",
         console=(

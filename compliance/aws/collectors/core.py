@@ -149,6 +149,9 @@ class Collector:
     list_call: str = ""
     console: str = ""
     custodian: str = ""
+    #: The resources the row's own actions are granted on in the IAM policy, where an action
+    #: reads more than the list needs (``apigateway:GET`` reads API keys too); empty: every one.
+    iam_resources: tuple[str, ...] = ()
 
     def collect(self, scope: Scope) -> Iterator[DiscoveredResource]:
         """Every resource of this type in ``scope``, with its tags."""

@@ -22,13 +22,14 @@ from compliance.aws.collectors.core import (
     items,
 )
 
+#: Compared in lower case: clusters and groups answer "deleting", serverless caches "DELETING".
 _GONE_STATES = frozenset({"deleting", "deleted"})
 
 
 def _clusters(scope: Scope) -> Iterator[DiscoveredResource]:
     elasticache = scope.client("elasticache")
     for cluster in items(elasticache, "describe_cache_clusters", "CacheClusters"):
-        if cluster["CacheClusterStatus"] in _GONE_STATES:
+        if str(cluster["CacheClusterStatus"]).lower() in _GONE_STATES:
             continue
         cluster_id = cluster["CacheClusterId"]
         yield scope.resource(
@@ -48,7 +49,7 @@ def _clusters(scope: Scope) -> Iterator[DiscoveredResource]:
 def _replication_groups(scope: Scope) -> Iterator[DiscoveredResource]:
     elasticache = scope.client("elasticache")
     for group in items(elasticache, "describe_replication_groups", "ReplicationGroups"):
-        if group["Status"] in _GONE_STATES:
+        if str(group["Status"]).lower() in _GONE_STATES:
             continue
         group_id = group["ReplicationGroupId"]
         yield scope.resource(
@@ -68,7 +69,7 @@ def _replication_groups(scope: Scope) -> Iterator[DiscoveredResource]:
 def _serverless_caches(scope: Scope) -> Iterator[DiscoveredResource]:
     elasticache = scope.client("elasticache")
     for cache in items(elasticache, "describe_serverless_caches", "ServerlessCaches"):
-        if cache["Status"] in _GONE_STATES:
+        if str(cache["Status"]).lower() in _GONE_STATES:
             continue
         name = cache["ServerlessCacheName"]
         yield scope.resource(

@@ -1,9 +1,10 @@
 """Glue jobs, crawlers and Data Catalog databases.
 
-GetJobs, GetCrawlers and GetDatabases list every job, crawler and database of the account in
-the region, a page at a time, with their details but without tags (the ListJobs/ListCrawlers
-calls give names only, so they would save nothing). Tags come from the Resource Groups Tagging
-API by ARN. Glue returns no ARNs: they are built as ``...:job/NAME``, ``...:crawler/NAME`` and
+ListJobs lists job names only: GetJobs would add each job's details, its default arguments
+among them, where connection strings and passwords are often kept, more than a tag scan should
+read. GetCrawlers and GetDatabases list crawlers and databases with their details (targets,
+locations; no secrets). None returns tags: they come from the Resource Groups Tagging API by
+ARN. Glue returns no ARNs: they are built as ``...:job/NAME``, ``...:crawler/NAME`` and
 ``...:database/NAME``, the form IAM, the tagging API and the bill use. None of these types has
 a deleting or deleted state; a deleted one simply stops being listed. Databases shared into the
 account from another (Lake Formation) are not listed: they belong to, and are billed to, their
@@ -27,20 +28,8 @@ from compliance.aws.collectors.core import (
 
 def _jobs(scope: Scope) -> Iterator[DiscoveredResource]:
     glue = scope.client("glue")
-    for job in items(glue, "get_jobs", "Jobs"):
-        name = job["Name"]
-        yield scope.resource(
-            "glue:job",
-            scope.arn("glue", f"job/{name}"),
-            name,
-            {},
-            attributes(
-                job_type=(job.get("Command") or {}).get("Name"),
-                glue_version=job.get("GlueVersion"),
-                worker_type=job.get("WorkerType"),
-                execution_class=job.get("ExecutionClass"),
-            ),
-        )
+    for name in items(glue, "list_jobs", "JobNames"):
+        yield scope.resource("glue:job", scope.arn("glue", f"job/{name}"), name, {})
 
 
 def _crawlers(scope: Scope) -> Iterator[DiscoveredResource]:
@@ -84,11 +73,11 @@ COLLECTORS = (
     Collector(
         "glue:job",
         "glue",
-        ("glue:GetJobs", TAGGING_API_ACTION),
+        ("glue:ListJobs", TAGGING_API_ACTION),
         _jobs,
         tags=TagSource.TAGGING_API,
         label="Glue job",
-        list_call="glue:GetJobs",
+        list_call="glue:ListJobs",
         console=(
             "https://{region}.console.aws.amazon.com/gluestudio/home?region={region}"
             "#/editor/job/{name}/details"

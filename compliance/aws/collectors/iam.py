@@ -38,9 +38,11 @@ def _tags(list_tags: Any, **name: str) -> dict[str, str]:
     while True:
         page = list_tags(**params)
         tags += page.get("Tags", [])
-        if not page.get("IsTruncated") or not page.get("Marker"):
+        marker = page.get("Marker")
+        # A marker seen before would list the same page again: an endpoint going round ends it.
+        if not page.get("IsTruncated") or not marker or marker == params.get("Marker"):
             return tag_dict(tags)
-        params["Marker"] = page["Marker"]
+        params["Marker"] = marker
 
 
 def _roles(scope: Scope) -> Iterator[DiscoveredResource]:

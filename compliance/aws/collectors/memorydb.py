@@ -19,13 +19,14 @@ from compliance.aws.collectors.core import (
     items,
 )
 
+#: Compared in lower case (AWS documents "Deleting", answers "deleting").
 _GONE_STATES = frozenset({"deleting"})
 
 
 def _clusters(scope: Scope) -> Iterator[DiscoveredResource]:
     memorydb = scope.client("memorydb")
     for cluster in items(memorydb, "describe_clusters", "Clusters"):
-        if cluster["Status"] in _GONE_STATES:
+        if str(cluster["Status"]).lower() in _GONE_STATES:
             continue
         name = cluster["Name"]
         yield scope.resource(

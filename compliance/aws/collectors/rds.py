@@ -2,8 +2,9 @@
 
 The RDS API also serves DocumentDB and Neptune: their clusters are types of their own
 (``docdb:cluster``, ``neptune:cluster``, see :mod:`compliance.aws.collectors.docdb`), so
-clusters and instances of those engines are left out here, as are instances and clusters being
-deleted.
+clusters of those engines are left out here. Their instances stay ``rds:db``, as AWS tag policies
+name them: the instances are what those engines bill. Instances and clusters being deleted are
+left out.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from compliance.aws.base import DiscoveredResource
 from compliance.aws.collectors.core import Collector, Scope, attributes, items, tag_dict
 
 _GONE_STATES = frozenset({"deleting"})
-#: Engines listed by types of their own: the RDS calls return them too.
+#: Engines whose clusters are types of their own: DescribeDBClusters returns them too.
 _OTHER_TYPES_ENGINES = frozenset({"docdb", "neptune"})
 
 
 def _instances(scope: Scope) -> Iterator[DiscoveredResource]:
     rds = scope.client("rds")
     for db in items(rds, "describe_db_instances", "DBInstances"):
-        if db["DBInstanceStatus"] in _GONE_STATES or db.get("Engine") in _OTHER_TYPES_ENGINES:
+        if db["DBInstanceStatus"] in _GONE_STATES:
             continue
         yield scope.resource(
             "rds:db",

@@ -176,20 +176,21 @@ def policy_to_aws_org(policy: Policy) -> dict[str, object]:
     Lossy by nature: descriptions, validation regexes, optional tags, version and name have no
     place in a tag policy. ``applies_to`` becomes ``enforced_for``, with which AWS refuses
     non-compliant tagging operations on those types: review it before attaching (rename it
-    ``report_required_tag_for`` to have AWS report rather than refuse). Types AWS names
-    otherwise take AWS's name (``docdb:cluster`` is ``rds:cluster`` there).
+    ``report_required_tag_for`` to have AWS report rather than refuse). A type AWS only knows
+    inside a wider one (``docdb:cluster`` is one kind of ``rds:cluster`` there) is left out
+    unless the rule names the wider type too: enforcing on every RDS cluster what a rule asks of
+    DocumentDB clusters only would refuse tagging that rule never meant to judge.
     """
-    aws_names = {
-        covered: aws_type for aws_type, types in AWS_TYPE_COVERS.items() for covered in types
-    }
     statements: dict[str, object] = {}
     for rule in policy.required_tags:
         statement: dict[str, object] = {"tag_key": {ASSIGN: rule.name}}
         if rule.allowed_values is not None:
             statement["tag_value"] = {ASSIGN: list(rule.allowed_values)}
         if rule.applies_to is not None:
-            named = (aws_names.get(t, t) for t in rule.applies_to)
-            statement["enforced_for"] = {ASSIGN: list(dict.fromkeys(named))}
+            narrower = {t for covered in AWS_TYPE_COVERS.values() for t in covered}
+            named = [t for t in rule.applies_to if t not in narrower]
+            if named:
+                statement["enforced_for"] = {ASSIGN: named}
         # AWS policy keys are the key in lower case; names are unique ignoring case, so these are.
         statements[rule.name.lower()] = statement
     return {"tags": statements}

@@ -59,6 +59,9 @@ def test_no_link_for_an_unknown_type_another_partition_or_a_broken_arn(widget: N
     cn = "arn:aws-cn:demo:cn-north-1:123456789012:widget/w-1"
     assert console_url("demo:widget", cn, "cn-north-1") is None
     assert console_url("demo:widget", "not-an-arn", "eu-west-1") is None
+    # The region names the console's host: only a region that exists.
+    arn = "arn:aws:demo:eu-west-1:123456789012:widget/w-1"
+    assert console_url("demo:widget", arn, "evil.example/?#@") is None
 
 
 def test_labels_come_from_the_table(widget: None) -> None:

@@ -23,7 +23,8 @@ def test_committed_type_list_is_the_generated_one() -> None:
 def test_at_least_seventy_types_each_named_in_the_docs_with_its_actions() -> None:
     assert len(RESOURCE_TYPES) >= 70
     text = resource_types_markdown()
-    policy = set(json.loads(policy_json())["Statement"][0]["Action"])
+    statements = json.loads(policy_json())["Statement"]
+    policy = {action for statement in statements for action in statement["Action"]}
     for name, collector in COLLECTORS.items():
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
         assert all(f"`{action}`" in row for action in collector.iam_actions)
@@ -33,3 +34,13 @@ def test_at_least_seventy_types_each_named_in_the_docs_with_its_actions() -> Non
 def test_per_resource_tag_calls_only_where_the_tagging_api_cannot_help() -> None:
     own = sorted(t for t, c in COLLECTORS.items() if c.tags is TagSource.OWN_CALL)
     assert own == ["iam:role", "iam:user"]
+
+
+def test_api_gateway_reads_only_the_lists_of_apis() -> None:
+    statements = json.loads(policy_json())["Statement"]
+    assert "apigateway:GET" not in statements[0]["Action"]
+    (scoped,) = [s for s in statements if "apigateway:GET" in s["Action"]]
+    assert scoped["Action"] == ["apigateway:GET"]
+    assert "arn:aws:apigateway:*::/restapis" in scoped["Resource"]
+    assert "arn:aws:apigateway:*::/apis" in scoped["Resource"]
+    assert "*" not in scoped["Resource"]

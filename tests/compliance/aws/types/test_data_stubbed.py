@@ -309,19 +309,19 @@ def test_docdb_leaves_out_clusters_of_other_engines(stubbed: Callable[[Case], St
     assert set(run.collect("docdb:cluster")) == {case.arn("finops-0")}
 
 
-def test_neptune_clusters_and_instances_are_not_rds_ones(collect: Collect) -> None:
+def test_neptune_clusters_are_not_rds_ones_but_their_instances_are(collect: Collect) -> None:
     """moto: a Neptune cluster is listed as ``neptune:cluster`` only, an Aurora one as
-    ``rds:cluster`` only, and a Neptune instance is not an ``rds:db``."""
+    ``rds:cluster`` only; a Neptune instance is an ``rds:db``, as tag policies name it."""
     neptune = make_neptune_cluster(REGION, 0, {})
     aurora = make_db_cluster(REGION, 0, {})
     postgres = make_db_instance(REGION, 0, {})
-    aws("neptune", REGION).create_db_instance(
+    instance = aws("neptune", REGION).create_db_instance(
         DBInstanceIdentifier="finops-neptune-db-0",
         DBInstanceClass="db.r5.large",
         Engine="neptune",
         DBClusterIdentifier=neptune.name,
-    )
+    )["DBInstance"]
 
     assert set(collect("neptune:cluster", REGION).resources) == {neptune.arn}
     assert set(collect("rds:cluster", REGION).resources) == {aurora.arn}
-    assert set(collect("rds:db", REGION).resources) == {postgres.arn}
+    assert set(collect("rds:db", REGION).resources) == {postgres.arn, instance["DBInstanceArn"]}

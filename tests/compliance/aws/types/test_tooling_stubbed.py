@@ -268,35 +268,20 @@ def test_only_active_task_definitions_are_asked_for(aws: Stubbed) -> None:
     assert (found.name, found.attributes) == ("web:7", {"family": "web", "revision": "7"})
 
 
-def test_build_projects_are_described_in_batches(
-    aws: Stubbed, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(core, "PAGE_SIZE", 2)
+def test_build_projects_are_listed_by_name_and_tagged_in_bulk(aws: Stubbed) -> None:
     names = ["app-a", "app-b", "app-c"]
-
-    def project(name: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "arn": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{name}",
-            "tags": [{"key": "CostCenter", "value": name}],
-        }
-
+    arns = [f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{name}" for name in names]
     codebuild = aws.stub("codebuild")
     codebuild.add_response(
         "list_projects", {"projects": ["app-a", "app-b"], "nextToken": "page-2"}, {}
     )
     codebuild.add_response("list_projects", {"projects": ["app-c"]}, {"nextToken": "page-2"})
-    codebuild.add_response(
-        "batch_get_projects",
-        {"projects": [project("app-a"), project("app-b")]},
-        {"names": ["app-a", "app-b"]},
-    )
-    codebuild.add_response(
-        "batch_get_projects", {"projects": [project("app-c")]}, {"names": ["app-c"]}
-    )
+    aws.tagging({arns[0]: {"CostCenter": "cc-1"}}, arns)
     found = aws.collect("codebuild:project")
     assert {resource.name: resource.tags for resource in found.values()} == {
-        name: {"CostCenter": name} for name in names
+        "app-a": {"CostCenter": "cc-1"},
+        "app-b": {},
+        "app-c": {},
     }
     aws.assert_calls_are_the_iam_actions("codebuild:project")
 

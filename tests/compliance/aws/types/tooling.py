@@ -195,7 +195,7 @@ FACTORIES: dict[str, Factory] = {
 }
 
 PAGING: dict[str, tuple[str, int | None, bool]] = {
-    "glue:job": ("glue:GetJobs", 2, True),
+    "glue:job": ("glue:ListJobs", 2, True),
     # moto returns every crawler and database in one page, whatever the page size.
     "glue:crawler": ("glue:GetCrawlers", 2, False),
     "glue:database": ("glue:GetDatabases", 2, False),
@@ -210,7 +210,9 @@ PAGING: dict[str, tuple[str, int | None, bool]] = {
 }
 
 #: moto's CodePipeline and Transfer backends take no part in its tagging API.
-TAGS_FROM_STUB: frozenset[str] = frozenset({"codepipeline:pipeline", "transfer:server"})
+TAGS_FROM_STUB: frozenset[str] = frozenset(
+    {"codebuild:project", "codepipeline:pipeline", "transfer:server"}
+)
 
 #: botocore now speaks Athena's REST protocol, which moto 5.2.5 does not serve ("Not yet
 #: implemented"): Athena is tested against botocore's Stubber in test_tooling_stubbed.py.
