@@ -43,6 +43,7 @@ from compliance.aws.base import (
 )
 from compliance.aws.collectors import COLLECTORS, RESOURCE_TYPES
 from compliance.aws.collectors.core import Collector, Scope
+from compliance.aws.regions import offered_in
 from compliance.core import names
 
 logger = logging.getLogger(__name__)
@@ -299,6 +300,15 @@ class _Run:
         """Run one job; its outcome, or ``None`` when the consumer went away."""
         scope, resource_type = job.scope, job.collector.resource_type
         started = time.monotonic()
+        if scope.region != GLOBAL_REGION and not offered_in(job.collector.service, scope.region):
+            # Nothing of a service AWS does not offer there: read, and found empty.
+            return JobOutcome(
+                scope.account_id,
+                scope.region,
+                resource_type,
+                "ok",
+                error_message=f"{job.collector.service} is not offered in {scope.region}",
+            )
         seen: set[str] = set()
         batch: list[DiscoveredResource] = []
         try:

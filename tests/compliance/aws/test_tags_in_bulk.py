@@ -246,3 +246,18 @@ def test_an_answer_paged_by_the_endpoint_is_read_to_its_end(aws: None) -> None:
     found = {r.arn: r.tags for e in events if isinstance(e, ResourceBatch) for r in e.resources}
     assert set(found) == made
     assert all(t == tags for t in found.values())
+
+
+def test_a_service_aws_does_not_offer_in_a_region_is_not_asked_there(aws: None) -> None:
+    # MemoryDB is not offered in af-south-1 (botocore's endpoint data), but is in eu-west-1.
+    events = list(
+        collect_inventory(
+            [AccountTarget(ACCOUNT, regions=("af-south-1", "eu-west-1"))],
+            types=["memorydb:cluster"],
+        )
+    )
+    outcomes = {e.region: e for e in events if isinstance(e, JobOutcome)}
+    skipped, asked = outcomes["af-south-1"], outcomes["eu-west-1"]
+    assert (skipped.status, skipped.resource_count, skipped.requests) == ("ok", 0, 0)
+    assert skipped.error_message == "memorydb is not offered in af-south-1"
+    assert (asked.status, asked.requests) == ("ok", 1)
