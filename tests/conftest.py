@@ -138,3 +138,16 @@ def mocked_aws() -> Iterator[None]:
 
     with mock_aws():
         yield
+    forget_leaked_ec2()
+
+
+def forget_leaked_ec2() -> None:
+    """Drop the EC2 backend moto's reset leaves behind as a mock ends.
+
+    The reset runs each backend's constructor again; Auto Scaling's and ELB's reach for the EC2
+    backend, which the same reset has just emptied, so a new one is made and left out of moto's
+    registry: the next mock would start with it, made under whatever environment held at the end
+    of this one (without default AMIs, when a test asked for that)."""
+    from moto.ec2.models import ec2_backends
+
+    ec2_backends.clear()

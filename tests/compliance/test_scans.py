@@ -335,7 +335,8 @@ def test_list_scans_gives_the_request_counts_to_who_sees_every_account(estate: E
     from mcp_endpoint.tools.scan_tools import ScansInput, list_scans
 
     scan = scan_now()
-    listed = list_scans(ToolCall(viewer=Operator(), interface="test"), ScansInput())["scans"][0]
+    params = ScansInput(limit=20, cursor=None)
+    listed = list_scans(ToolCall(viewer=Operator(), interface="test"), params)["scans"][0]
     assert (listed["id"], listed["aws_requests"], listed["throttled_requests"]) == (
         scan.pk,
         scan.aws_requests,

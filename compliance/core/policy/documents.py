@@ -85,21 +85,30 @@ def _rule_to_dict(rule: TagRule) -> dict[str, object]:
     }
 
 
-def _refuse_nul(value: object, path: str) -> None:
+def _refuse_nul(value: object, path: str, seen: set[int] | None = None) -> None:
     """A NUL character anywhere in the document (raw, or written ``\\u0000`` in JSON) is
     refused: no tag key or value can hold one, and PostgreSQL cannot store one in text or in
-    the policy's JSON document, so it could only end as a failed save instead of a message."""
+    the policy's JSON document, so it could only end as a failed save instead of a message.
+
+    YAML aliases share one list or object between places (a 9-level alias bomb names 9**9
+    strings through nine lists): each container is looked into once, so the walk stays as
+    small as the document."""
+    seen = set() if seen is None else seen
     if isinstance(value, str):
         if "\x00" in value:
             raise PolicyError(path or "policy", "contains a NUL character")
-    elif isinstance(value, dict):
+        return
+    if not isinstance(value, dict | list) or id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, dict):
         for key, item in value.items():
-            _refuse_nul(key, path)
+            _refuse_nul(key, path, seen)
             inner = f"{path}.{key}" if path else str(key)
-            _refuse_nul(item, inner if isinstance(key, str) else path)
-    elif isinstance(value, list):
+            _refuse_nul(item, inner if isinstance(key, str) else path, seen)
+    else:
         for index, item in enumerate(value):
-            _refuse_nul(item, f"{path}[{index}]")
+            _refuse_nul(item, f"{path}[{index}]", seen)
 
 
 def _load(text: str) -> object:

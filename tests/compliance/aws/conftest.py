@@ -11,13 +11,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.ec2.models import ec2_backends
 
 from compliance.aws.base import GLOBAL_REGION, AccountTarget, DiscoveredResource
 from compliance.aws.collectors import COLLECTORS, core
 from compliance.aws.collectors.core import Scope
 from compliance.aws.session import ClientFactory, new_session
 from tests.compliance.aws.estate import ACCOUNT, forget_clients
+from tests.conftest import forget_leaked_ec2
 
 
 @pytest.fixture
@@ -37,11 +37,7 @@ def aws(lean_moto: None) -> Iterator[None]:
     with mock_aws():
         yield
     forget_clients()
-    # moto's reset, as the mock ends, runs each backend's constructor again; Auto Scaling's and
-    # ELB's reach for the EC2 backend, which the same reset has just emptied, so a new one is
-    # made, under this fixture's lean environment, and left out of moto's registry: the next
-    # mock would then find an EC2 without its default AMIs. Forget it.
-    ec2_backends.clear()
+    forget_leaked_ec2()
 
 
 @pytest.fixture
