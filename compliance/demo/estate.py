@@ -30,6 +30,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from compliance.demo import services
+from compliance.demo.services import every as _all
+from compliance.demo.services import tag_pairs as _tags
 
 DEFAULT_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 SECOND_ACCOUNT_ROLE = "arn:aws:iam::210987654321:role/TagComplianceReader"
@@ -826,17 +828,6 @@ def _resource(
     account: _Account, region: str, resource_type: str, arn: str, tags: dict[str, str]
 ) -> SeededResource:
     return SeededResource(arn, resource_type, region, account.account_id, tags)
-
-
-def _tags(
-    tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value"
-) -> dict[str, str]:
-    return {tag[key]: tag[value] for tag in tags or ()}
-
-
-def _all(client: Any, operation: str, result_key: str, **params: Any) -> Iterator[Any]:
-    for page in client.get_paginator(operation).paginate(**params):
-        yield from page.get(result_key, [])
 
 
 def _ec2_arn(account: _Account, region: str, kind: str, resource_id: str) -> str:

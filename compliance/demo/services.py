@@ -101,13 +101,15 @@ def _found(
     return SeededResource(arn, resource_type, region, account.account_id, tags)
 
 
-def _pairs(
+def tag_pairs(
     tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value"
 ) -> dict[str, str]:
+    """An AWS tag list as a dict (the key and value names vary by service)."""
     return {tag[key]: tag[value] for tag in tags or ()}
 
 
-def _all(client: Any, operation: str, result_key: str, **params: Any) -> Iterator[Any]:
+def every(client: Any, operation: str, result_key: str, **params: Any) -> Iterator[Any]:
+    """The ``result_key`` items of every page of a paginated call."""
     for page in client.get_paginator(operation).paginate(**params):
         yield from page.get(result_key, [])
 
@@ -115,19 +117,19 @@ def _all(client: Any, operation: str, result_key: str, **params: Any) -> Iterato
 def _network(account: _Account, region: str) -> Iterator[SeededResource]:
     ec2 = account.client("ec2", region)
     prefix = f"arn:aws:ec2:{region}:{account.account_id}"
-    for eni in _all(ec2, "describe_network_interfaces", "NetworkInterfaces"):
+    for eni in every(ec2, "describe_network_interfaces", "NetworkInterfaces"):
         arn = f"{prefix}:network-interface/{eni['NetworkInterfaceId']}"
-        yield _found(account, region, "ec2:network-interface", arn, _pairs(eni.get("TagSet")))
-    for table in _all(ec2, "describe_route_tables", "RouteTables"):
+        yield _found(account, region, "ec2:network-interface", arn, tag_pairs(eni.get("TagSet")))
+    for table in every(ec2, "describe_route_tables", "RouteTables"):
         arn = f"{prefix}:route-table/{table['RouteTableId']}"
-        yield _found(account, region, "ec2:route-table", arn, _pairs(table.get("Tags")))
+        yield _found(account, region, "ec2:route-table", arn, tag_pairs(table.get("Tags")))
 
 
 def _task_definitions(account: _Account, region: str) -> Iterator[SeededResource]:
     ecs = account.client("ecs", region)
-    for arn in _all(ecs, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"):
+    for arn in every(ecs, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"):
         tags = ecs.list_tags_for_resource(resourceArn=arn).get("tags")
-        yield _found(account, region, "ecs:task-definition", arn, _pairs(tags, "key", "value"))
+        yield _found(account, region, "ecs:task-definition", arn, tag_pairs(tags, "key", "value"))
 
 
 def _event_buses(account: _Account, region: str) -> Iterator[SeededResource]:
@@ -135,37 +137,39 @@ def _event_buses(account: _Account, region: str) -> Iterator[SeededResource]:
     # ListEventBuses has no paginator; the demo has one bus per region.
     for bus in events.list_event_buses().get("EventBuses", []):
         tags = events.list_tags_for_resource(ResourceARN=bus["Arn"]).get("Tags")
-        yield _found(account, region, "events:event-bus", bus["Arn"], _pairs(tags))
+        yield _found(account, region, "events:event-bus", bus["Arn"], tag_pairs(tags))
 
 
 def _secrets(account: _Account, region: str) -> Iterator[SeededResource]:
     secrets = account.client("secretsmanager", region)
-    for secret in _all(secrets, "list_secrets", "SecretList"):
-        tags = _pairs(secret.get("Tags"))
+    for secret in every(secrets, "list_secrets", "SecretList"):
+        tags = tag_pairs(secret.get("Tags"))
         yield _found(account, region, "secretsmanager:secret", secret["ARN"], tags)
 
 
 def _alarms(account: _Account, region: str) -> Iterator[SeededResource]:
     cloudwatch = account.client("cloudwatch", region)
-    for alarm in _all(cloudwatch, "describe_alarms", "MetricAlarms"):
+    for alarm in every(cloudwatch, "describe_alarms", "MetricAlarms"):
         arn = alarm["AlarmArn"]
         tags = cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags")
-        yield _found(account, region, "cloudwatch:alarm", arn, _pairs(tags))
+        yield _found(account, region, "cloudwatch:alarm", arn, tag_pairs(tags))
 
 
 def _state_machines(account: _Account, region: str) -> Iterator[SeededResource]:
     states = account.client("stepfunctions", region)
-    for machine in _all(states, "list_state_machines", "stateMachines"):
+    for machine in every(states, "list_state_machines", "stateMachines"):
         arn = machine["stateMachineArn"]
         tags = states.list_tags_for_resource(resourceArn=arn).get("tags")
-        yield _found(account, region, "states:stateMachine", arn, _pairs(tags, "key", "value"))
+        yield _found(account, region, "states:stateMachine", arn, tag_pairs(tags, "key", "value"))
 
 
 def _keys(account: _Account, region: str) -> Iterator[SeededResource]:
     kms = account.client("kms", region)
-    for key in _all(kms, "list_keys", "Keys"):
+    for key in every(kms, "list_keys", "Keys"):
         tags = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags")
-        yield _found(account, region, "kms:key", key["KeyArn"], _pairs(tags, "TagKey", "TagValue"))
+        yield _found(
+            account, region, "kms:key", key["KeyArn"], tag_pairs(tags, "TagKey", "TagValue")
+        )
 
 
 REGIONAL_DESCRIBERS: tuple[Describer, ...] = (
@@ -182,8 +186,8 @@ REGIONAL_DESCRIBERS: tuple[Describer, ...] = (
 def describe_roles(account: _Account, region: str) -> Iterator[SeededResource]:
     """IAM roles, filed under ``global`` (IAM is not regional); asked in ``region``."""
     iam = account.client("iam", region)
-    for role in _all(iam, "list_roles", "Roles"):
+    for role in every(iam, "list_roles", "Roles"):
         if role.get("Path", "/").startswith("/aws-service-role/"):
             continue
         tags = iam.list_role_tags(RoleName=role["RoleName"]).get("Tags")
-        yield _found(account, "global", "iam:role", role["Arn"], _pairs(tags))
+        yield _found(account, "global", "iam:role", role["Arn"], tag_pairs(tags))

@@ -412,3 +412,14 @@ def test_the_history_of_a_narrower_viewer_pages_across_reading_batches(
     newest = scan_reads.newest_visible_scan(alice_on_a)
     assert newest is not None
     assert newest.pk == hers[0]
+
+
+def test_the_types_a_scan_listed_read_by_the_few_named_or_left_out() -> None:
+    from compliance.aws import RESOURCE_TYPES
+    from compliance.reads.scans import types_listed
+
+    assert types_listed([]) == "every type"
+    assert types_listed(list(RESOURCE_TYPES)) == "every type"
+    assert types_listed(["sqs:queue", "ec2:instance"]) == "ec2:instance, sqs:queue"
+    most = [t for t in RESOURCE_TYPES if t not in ("athena:workgroup", "kms:key")]
+    assert types_listed(most) == "every type but athena:workgroup, kms:key"
