@@ -256,8 +256,9 @@ def _outcome(raw: dict[str, Any]) -> Outcome:
 def scan_detail(scan: Scan, viewer: Viewer, *, now: datetime | None = None) -> ScanDetail:
     """A scan as the viewer may see it: the outcomes of their accounts only, failures first."""
     visible = visible_account_ids(viewer)
+    visible_raw = _visible_outcomes(scan, visible)
     outcomes = sorted(
-        (_outcome(raw) for raw in _visible_outcomes(scan, visible)),
+        (_outcome(raw) for raw in visible_raw),
         key=lambda o: (not o.failed, o.account_id, o.region, o.resource_type),
     )
     return ScanDetail(
@@ -272,10 +273,8 @@ def scan_detail(scan: Scan, viewer: Viewer, *, now: datetime | None = None) -> S
         resources_read=sum(o.resource_count for o in outcomes),
         requested_by=requested_by(scan, viewer),
         regions=regions_read(scan, viewer),
-        aws_requests=sum(int(raw.get("requests") or 0) for raw in _visible_outcomes(scan, visible)),
-        throttled_requests=sum(
-            int(raw.get("throttled") or 0) for raw in _visible_outcomes(scan, visible)
-        ),
+        aws_requests=sum(int(raw.get("requests") or 0) for raw in visible_raw),
+        throttled_requests=sum(int(raw.get("throttled") or 0) for raw in visible_raw),
         types=types_listed(scan.resource_types),
     )
 

@@ -181,13 +181,13 @@ def policy_to_aws_org(policy: Policy) -> dict[str, object]:
     unless the rule names the wider type too: enforcing on every RDS cluster what a rule asks of
     DocumentDB clusters only would refuse tagging that rule never meant to judge.
     """
+    narrower = {t for covered in AWS_TYPE_COVERS.values() for t in covered}
     statements: dict[str, object] = {}
     for rule in policy.required_tags:
         statement: dict[str, object] = {"tag_key": {ASSIGN: rule.name}}
         if rule.allowed_values is not None:
             statement["tag_value"] = {ASSIGN: list(rule.allowed_values)}
         if rule.applies_to is not None:
-            narrower = {t for covered in AWS_TYPE_COVERS.values() for t in covered}
             named = [t for t in rule.applies_to if t not in narrower]
             if named:
                 statement["enforced_for"] = {ASSIGN: named}
